@@ -1,0 +1,3 @@
+"""rtaid: low-latency market-microstructure daemon for Binance USD-M futures."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from rtaid.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,829 @@
+"""Binance USD-M message decoder: JSON bytes -> Msg struct, no Python objects.
+
+Handles combined-stream frames (``{"stream":..,"data":{..}}``) and bare payloads of
+depthUpdate, bookTicker, trade, aggTrade and markPriceUpdate, plus the REST depth
+snapshot. Field order and whitespace are free, as JSON allows. Prices and sizes are
+read as exact decimals (mantissa, number of decimals) and scaled to the symbol's
+integer ticks/lots once the message's symbol is known, so "61800.30" is exactly
+6180030 at 2 decimals and "0.000" is a zero size (a delete).
+
+Every read is bounds-checked against the end of the buffer: malformed, truncated
+or unexpected input returns a negative result code; unknown event types, unknown
+symbols and subscription replies return a positive "skipped" code. Both are counted.
+"""
+from libc.stdint cimport int64_t, int32_t, uint32_t, uint8_t, INT64_MAX
+from libc.string cimport memcpy, memset
+from rtaid._kernels.mem cimport rt_calloc, rt_free
+
+# Largest mantissa we accept: 18 significant digits always fit in int64.
+
+cdef int64_t[19] POW10
+cdef int _i
+POW10[0] = 1
+for _i in range(1, 19):
+    POW10[_i] = POW10[_i - 1] * 10
+
+# Fields seen while parsing (Parsed.have)
+cdef enum:
+    F_E = 1 << 0
+    F_T = 1 << 1
+    F_U = 1 << 2
+    F_u = 1 << 3
+    F_pu = 1 << 4
+    F_TRADE_ID = 1 << 5
+    F_LAST_ID = 1 << 6
+    F_BID_LEVELS = 1 << 7
+    F_ASK_LEVELS = 1 << 8
+    F_b = 1 << 9
+    F_B = 1 << 10
+    F_a = 1 << 11
+    F_A = 1 << 12
+    F_p = 1 << 13
+    F_q = 1 << 14
+    F_m = 1 << 15
+    F_s = 1 << 16
+    F_STREAM = 1 << 17
+    F_CONTROL = 1 << 18
+
+cdef enum:
+    KIND_UNKNOWN = -1
+    MAX_SIG_DIGITS = 18
+
+RESULT_NAMES = {
+    DEC_OK: "ok",
+    DEC_SKIP_UNKNOWN_EVENT: "unknown_event",
+    DEC_SKIP_UNKNOWN_SYMBOL: "unknown_symbol",
+    DEC_SKIP_CONTROL: "control",
+    DEC_SKIP_NO_SCALE: "no_scale",
+    DEC_ERR_SYNTAX: "syntax",
+    DEC_ERR_TRUNCATED: "truncated",
+    DEC_ERR_NUMBER: "number",
+    DEC_ERR_PRECISION: "precision",
+    DEC_ERR_TOO_MANY_LEVELS: "too_many_levels",
+    DEC_ERR_MISSING_FIELD: "missing_field",
+    DEC_ERR_TYPE: "type",
+}
+KIND_NAMES = {
+    MSG_NONE: "none", MSG_DEPTH: "depth", MSG_BBO: "bbo", MSG_TRADE: "trade",
+    MSG_AGGTRADE: "aggTrade", MSG_MARK: "mark", MSG_SNAPSHOT: "snapshot",
+}
+
+
+# ---------------------------------------------------------------- scanning helpers
+cdef inline bint is_ws(char c) noexcept nogil:
+    return c == c' ' or c == c'\n' or c == c'\r' or c == c'\t'
+
+
+cdef inline const char* skip_ws(const char* p, const char* e) noexcept nogil:
+    while p < e and is_ws(p[0]):
+        p += 1
+    return p
+
+
+cdef inline int scan_string(const char** pp, const char* e,
+                            const char** s, Py_ssize_t* n) noexcept nogil:
+    """pp at the opening quote; on success s/n span the raw contents."""
+    cdef const char* p = pp[0] + 1
+    cdef const char* start = p
+    cdef unsigned char c
+    while p < e:
+        c = <unsigned char>p[0]
+        if c == c'"':
+            s[0] = start
+            n[0] = p - start
+            pp[0] = p + 1
+            return DEC_OK
+        if c == c'\\':
+            p += 2
+            continue
+        if c < 0x20:
+            return DEC_ERR_SYNTAX
+        p += 1
+    return DEC_ERR_TRUNCATED
+
+
+cdef inline int scan_decimal(const char** pp, const char* e, RawDecimal* out) noexcept nogil:
+    """A decimal inside a JSON string ("61800.30"); pp at the opening quote."""
+    cdef const char* p = pp[0] + 1
+    cdef int64_t mant = 0
+    cdef int32_t ndec = 0, sig = 0
+    cdef bint neg = False, dot = False, digit = False
+    cdef char c
+    if p < e and p[0] == c'-':
+        neg = True
+        p += 1
+    while p < e:
+        c = p[0]
+        if c >= c'0' and c <= c'9':
+            digit = True
+            if mant != 0 or c != c'0':
+                sig += 1
+                if sig > MAX_SIG_DIGITS:
+                    return DEC_ERR_NUMBER
+            mant = mant * 10 + (c - c'0')
+            if dot:
+                ndec += 1
+        elif c == c'.' and not dot:
+            dot = True
+        elif c == c'"':
+            if not digit:
+                return DEC_ERR_NUMBER
+            out.mant = -mant if neg else mant
+            out.ndec = ndec
+            pp[0] = p + 1
+            return DEC_OK
+        else:
+            return DEC_ERR_NUMBER
+        p += 1
+    return DEC_ERR_TRUNCATED
+
+
+cdef inline int scan_int(const char** pp, const char* e, int64_t* out) noexcept nogil:
+    """A bare JSON integer (ids and times)."""
+    cdef const char* p = pp[0]
+    cdef int64_t v = 0
+    cdef int32_t sig = 0
+    cdef bint neg = False
+    cdef char c
+    if p < e and p[0] == c'-':
+        neg = True
+        p += 1
+    cdef const char* start = p
+    while p < e:
+        c = p[0]
+        if c < c'0' or c > c'9':
+            break
+        if v != 0 or c != c'0':
+            sig += 1
+            if sig > MAX_SIG_DIGITS:
+                return DEC_ERR_NUMBER
+        v = v * 10 + (c - c'0')
+        p += 1
+    if p == start:
+        return DEC_ERR_TRUNCATED if p >= e else DEC_ERR_TYPE
+    if p >= e:
+        return DEC_ERR_TRUNCATED     # a number can never end a valid message
+    if p[0] == c'.' or p[0] == c'e' or p[0] == c'E':
+        return DEC_ERR_TYPE
+    out[0] = -v if neg else v
+    pp[0] = p
+    return DEC_OK
+
+
+cdef inline int scan_bool(const char** pp, const char* e, int32_t* out) noexcept nogil:
+    cdef const char* p = pp[0]
+    if e - p >= 4 and p[0] == c't' and p[1] == c'r' and p[2] == c'u' and p[3] == c'e':
+        out[0] = 1
+        pp[0] = p + 4
+        return DEC_OK
+    if e - p >= 5 and p[0] == c'f' and p[1] == c'a' and p[2] == c'l' and p[3] == c's' and p[4] == c'e':
+        out[0] = 0
+        pp[0] = p + 5
+        return DEC_OK
+    if e - p < 5:
+        return DEC_ERR_TRUNCATED
+    return DEC_ERR_TYPE
+
+
+cdef int skip_value(const char** pp, const char* e) noexcept nogil:
+    """Skip any JSON value without recursion (nesting up to 64 levels)."""
+    cdef const char* p = skip_ws(pp[0], e)
+    cdef const char* s
+    cdef Py_ssize_t n
+    cdef char stack[64]
+    cdef int depth = 0, rc
+    cdef char c
+    if p >= e:
+        return DEC_ERR_TRUNCATED
+    c = p[0]
+    if c == c'"':
+        rc = scan_string(&p, e, &s, &n)
+        pp[0] = p
+        return rc
+    if c != c'{' and c != c'[':
+        # number or literal
+        s = p
+        while p < e:
+            c = p[0]
+            if not ((c >= c'0' and c <= c'9') or (c >= c'a' and c <= c'z')
+                    or c == c'-' or c == c'+' or c == c'.' or c == c'E'):
+                break
+            p += 1
+        if p == s:
+            return DEC_ERR_SYNTAX
+        if p >= e:
+            return DEC_ERR_TRUNCATED
+        pp[0] = p
+        return DEC_OK
+    while p < e:
+        c = p[0]
+        if c == c'"':
+            rc = scan_string(&p, e, &s, &n)
+            if rc != DEC_OK:
+                return rc
+            continue
+        if c == c'{' or c == c'[':
+            if depth >= 64:
+                return DEC_ERR_SYNTAX
+            stack[depth] = c'}' if c == c'{' else c']'
+            depth += 1
+        elif c == c'}' or c == c']':
+            if depth == 0 or stack[depth - 1] != c:
+                return DEC_ERR_SYNTAX
+            depth -= 1
+            if depth == 0:
+                pp[0] = p + 1
+                return DEC_OK
+        p += 1
+    return DEC_ERR_TRUNCATED
+
+
+cdef inline int expect(const char** pp, const char* e, char c) noexcept nogil:
+    cdef const char* p = skip_ws(pp[0], e)
+    if p >= e:
+        return DEC_ERR_TRUNCATED
+    if p[0] != c:
+        return DEC_ERR_SYNTAX
+    pp[0] = p + 1
+    return DEC_OK
+
+
+cdef int scan_levels(const char** pp, const char* e, RawLevel* out,
+                     int32_t cap, int32_t* count) noexcept nogil:
+    """[["px","qty"], ...]; pp at '['."""
+    cdef const char* p = skip_ws(pp[0] + 1, e)
+    cdef int32_t n = 0
+    cdef int rc
+    if p >= e:
+        return DEC_ERR_TRUNCATED
+    if p[0] == c']':
+        count[0] = 0
+        pp[0] = p + 1
+        return DEC_OK
+    while True:
+        if n >= cap:
+            return DEC_ERR_TOO_MANY_LEVELS
+        rc = expect(&p, e, c'[')
+        if rc != DEC_OK:
+            return rc
+        rc = expect(&p, e, c'"')
+        if rc != DEC_OK:
+            return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+        p -= 1
+        rc = scan_decimal(&p, e, &out[n].px)
+        if rc != DEC_OK:
+            return rc
+        rc = expect(&p, e, c',')
+        if rc != DEC_OK:
+            return rc
+        rc = expect(&p, e, c'"')
+        if rc != DEC_OK:
+            return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+        p -= 1
+        rc = scan_decimal(&p, e, &out[n].qty)
+        if rc != DEC_OK:
+            return rc
+        rc = expect(&p, e, c']')
+        if rc != DEC_OK:
+            return rc
+        n += 1
+        p = skip_ws(p, e)
+        if p >= e:
+            return DEC_ERR_TRUNCATED
+        if p[0] == c',':
+            p += 1
+            continue
+        if p[0] == c']':
+            count[0] = n
+            pp[0] = p + 1
+            return DEC_OK
+        return DEC_ERR_SYNTAX
+
+
+cdef inline bint span_eq(const char* s, Py_ssize_t n, const char* lit, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i
+    if n != m:
+        return False
+    for i in range(n):
+        if s[i] != lit[i]:
+            return False
+    return True
+
+
+cdef inline int32_t event_kind(const char* s, Py_ssize_t n) noexcept nogil:
+    if span_eq(s, n, "depthUpdate", 11):
+        return MSG_DEPTH
+    if span_eq(s, n, "bookTicker", 10):
+        return MSG_BBO
+    if span_eq(s, n, "trade", 5):
+        return MSG_TRADE
+    if span_eq(s, n, "aggTrade", 8):
+        return MSG_AGGTRADE
+    if span_eq(s, n, "markPriceUpdate", 15):
+        return MSG_MARK
+    return KIND_UNKNOWN
+
+
+cdef inline int scale_to(RawDecimal r, int32_t dec, int64_t* out) noexcept nogil:
+    """Exact r * 10**dec as an integer, or an error if digits would be lost or overflow."""
+    cdef int32_t k
+    cdef int64_t d
+    if r.ndec == dec:
+        out[0] = r.mant
+    elif r.ndec < dec:
+        k = dec - r.ndec
+        if k > 18:
+            return DEC_ERR_NUMBER
+        if r.mant > INT64_MAX // POW10[k] or r.mant < -(INT64_MAX // POW10[k]):
+            return DEC_ERR_NUMBER
+        out[0] = r.mant * POW10[k]
+    else:
+        k = r.ndec - dec
+        if k > 18:
+            return DEC_ERR_PRECISION
+        d = POW10[k]
+        if r.mant % d != 0:
+            return DEC_ERR_PRECISION
+        out[0] = r.mant // d
+    return DEC_OK
+
+
+cdef inline uint32_t symbol_hash(const char* s, Py_ssize_t n) noexcept nogil:
+    """FNV-1a of the ASCII-lowercased name."""
+    cdef uint32_t h = 2166136261u
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = <unsigned char>s[i]
+        if c >= c'A' and c <= c'Z':
+            c += 32
+        h = (h ^ c) * 16777619u
+    return h
+
+
+cdef inline bint symbol_eq(const SymbolScale* sc, const char* s, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    if sc.name_len != n:
+        return False
+    for i in range(n):
+        c = <unsigned char>s[i]
+        if c >= c'A' and c <= c'Z':
+            c += 32
+        if <unsigned char>sc.name[i] != c:
+            return False
+    return True
+
+
+cdef class Decoder:
+    """Decode Binance USD-M frames into ``Msg`` structs.
+
+    Parameters
+    ----------
+    max_levels : int
+        Capacity of the per-side level buffers; a message with more levels on one side
+        is rejected with ``DEC_ERR_TOO_MANY_LEVELS``.
+    """
+
+    def __cinit__(self, int max_levels=8192):
+        if max_levels < 1:
+            raise ValueError("max_levels must be >= 1")
+        self.max_levels = max_levels
+        self.raw_bids = <RawLevel*>rt_calloc(max_levels, sizeof(RawLevel))
+        self.raw_asks = <RawLevel*>rt_calloc(max_levels, sizeof(RawLevel))
+        self.bids = <Level*>rt_calloc(max_levels, sizeof(Level))
+        self.asks = <Level*>rt_calloc(max_levels, sizeof(Level))
+        if not (self.raw_bids and self.raw_asks and self.bids and self.asks):
+            raise MemoryError()
+        self.n_symbols = 0
+        self.messages = 0
+        memset(self._result_counts, 0, sizeof(self._result_counts))
+        memset(self._kind_counts, 0, sizeof(self._kind_counts))
+        cdef int i
+        for i in range(1024):
+            self.slots[i] = -1
+
+    def __dealloc__(self):
+        rt_free(self.raw_bids, self.max_levels, sizeof(RawLevel))
+        rt_free(self.raw_asks, self.max_levels, sizeof(RawLevel))
+        rt_free(self.bids, self.max_levels, sizeof(Level))
+        rt_free(self.asks, self.max_levels, sizeof(Level))
+
+    # ------------------------------------------------------------ symbols
+    def add_symbol(self, str name, int px_dec=-1, int qty_dec=-1):
+        """Register a symbol; returns its index. Decimals -1 are inferred from the data."""
+        cdef bytes raw = name.lower().encode("ascii")
+        cdef Py_ssize_t n = len(raw)
+        if n == 0 or n > SYMBOL_MAX_LEN:
+            raise ValueError(f"bad symbol name {name!r}")
+        if not (-1 <= px_dec <= 18 and -1 <= qty_dec <= 18):
+            raise ValueError("decimals must be in [-1, 18]")
+        cdef int32_t existing = self.lookup(raw, n)
+        if existing >= 0:
+            self.set_scales(existing, px_dec, qty_dec)
+            return existing
+        if self.n_symbols >= MAX_SYMBOLS:
+            raise ValueError(f"at most {MAX_SYMBOLS} symbols per decoder")
+        cdef int32_t idx = self.n_symbols
+        cdef SymbolScale* sc = &self.symbols[idx]
+        memset(sc.name, 0, sizeof(sc.name))
+        memcpy(sc.name, <const char*>raw, n)
+        sc.name_len = <int32_t>n
+        sc.px_dec = px_dec
+        sc.qty_dec = qty_dec
+        cdef uint32_t slot = symbol_hash(raw, n) & 1023
+        while self.slots[slot] >= 0:
+            slot = (slot + 1) & 1023
+        self.slots[slot] = idx
+        self.n_symbols += 1
+        return idx
+
+    def set_scales(self, int sym, int px_dec, int qty_dec):
+        if not 0 <= sym < self.n_symbols:
+            raise IndexError(sym)
+        self.symbols[sym].px_dec = px_dec
+        self.symbols[sym].qty_dec = qty_dec
+
+    def scales(self, int sym):
+        """``(px_dec, qty_dec)`` of a symbol (-1 while still unknown)."""
+        if not 0 <= sym < self.n_symbols:
+            raise IndexError(sym)
+        return self.symbols[sym].px_dec, self.symbols[sym].qty_dec
+
+    def symbol_index(self, str name):
+        cdef bytes raw = name.encode("ascii")
+        return self.lookup(raw, len(raw))
+
+    @property
+    def symbol_names(self):
+        return [self.symbols[i].name[:self.symbols[i].name_len].decode().upper()
+                for i in range(self.n_symbols)]
+
+    cdef int32_t lookup(self, const char* name, Py_ssize_t n) noexcept nogil:
+        cdef uint32_t slot = symbol_hash(name, n) & 1023
+        cdef int32_t idx
+        while True:
+            idx = self.slots[slot]
+            if idx < 0:
+                return -1
+            if symbol_eq(&self.symbols[idx], name, n):
+                return idx
+            slot = (slot + 1) & 1023
+
+    # ------------------------------------------------------------ parsing
+    cdef int parse_object(self, const char** pp, const char* e, Parsed* st, int depth) noexcept nogil:
+        """Parse an object's members into st; pp just after skip_ws, at '{'."""
+        cdef const char* p = pp[0]
+        cdef const char* k
+        cdef Py_ssize_t kn
+        cdef const char* s
+        cdef Py_ssize_t sn
+        cdef int rc
+        cdef char c, v
+        if p >= e:
+            return DEC_ERR_TRUNCATED
+        if p[0] != c'{':
+            return DEC_ERR_SYNTAX if depth == 0 else DEC_ERR_TYPE
+        p = skip_ws(p + 1, e)
+        if p >= e:
+            return DEC_ERR_TRUNCATED
+        if p[0] == c'}':
+            pp[0] = p + 1
+            return DEC_OK
+        while True:
+            if p >= e:
+                return DEC_ERR_TRUNCATED
+            if p[0] != c'"':
+                return DEC_ERR_SYNTAX
+            rc = scan_string(&p, e, &k, &kn)
+            if rc != DEC_OK:
+                return rc
+            rc = expect(&p, e, c':')
+            if rc != DEC_OK:
+                return rc
+            p = skip_ws(p, e)
+            if p >= e:
+                return DEC_ERR_TRUNCATED
+            v = p[0]
+            rc = DEC_OK
+            if kn == 1:
+                c = k[0]
+                if c == c'e':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_string(&p, e, &s, &sn)
+                    if rc == DEC_OK:
+                        st.kind = event_kind(s, sn)
+                elif c == c'E':
+                    rc = scan_int(&p, e, &st.E)
+                    st.have |= F_E
+                elif c == c'T':
+                    rc = scan_int(&p, e, &st.T)
+                    st.have |= F_T
+                elif c == c'U':
+                    rc = scan_int(&p, e, &st.U)
+                    st.have |= F_U
+                elif c == c'u':
+                    rc = scan_int(&p, e, &st.u)
+                    st.have |= F_u
+                elif c == c's':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_string(&p, e, &st.sym_s, &st.sym_n)
+                    st.have |= F_s
+                elif c == c'b':
+                    if v == c'[':
+                        rc = scan_levels(&p, e, self.raw_bids, self.max_levels, &st.n_bids)
+                        st.have |= F_BID_LEVELS
+                    elif v == c'"':
+                        rc = scan_decimal(&p, e, &st.b)
+                        st.have |= F_b
+                    else:
+                        return DEC_ERR_TYPE
+                elif c == c'a':
+                    if v == c'[':
+                        rc = scan_levels(&p, e, self.raw_asks, self.max_levels, &st.n_asks)
+                        st.have |= F_ASK_LEVELS
+                    elif v == c'"':
+                        rc = scan_decimal(&p, e, &st.a)
+                        st.have |= F_a
+                    else:
+                        # aggTrade: "a" is the aggregate trade id
+                        rc = scan_int(&p, e, &st.trade_id)
+                        st.have |= F_TRADE_ID
+                elif c == c'B':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_decimal(&p, e, &st.B)
+                    st.have |= F_B
+                elif c == c'A':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_decimal(&p, e, &st.A)
+                    st.have |= F_A
+                elif c == c'p':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_decimal(&p, e, &st.p)
+                    st.have |= F_p
+                elif c == c'q':
+                    if v != c'"':
+                        return DEC_ERR_TYPE
+                    rc = scan_decimal(&p, e, &st.q)
+                    st.have |= F_q
+                elif c == c't':
+                    rc = scan_int(&p, e, &st.trade_id)
+                    st.have |= F_TRADE_ID
+                elif c == c'm':
+                    rc = scan_bool(&p, e, &st.m)
+                    st.have |= F_m
+                else:
+                    rc = skip_value(&p, e)
+            elif kn == 2 and k[0] == c'p' and k[1] == c'u':
+                rc = scan_int(&p, e, &st.pu)
+                st.have |= F_pu
+            elif kn == 4 and span_eq(k, kn, "data", 4) and depth == 0:
+                rc = self.parse_object(&p, e, st, 1)
+            elif kn == 4 and span_eq(k, kn, "bids", 4):
+                if v != c'[':
+                    return DEC_ERR_TYPE
+                rc = scan_levels(&p, e, self.raw_bids, self.max_levels, &st.n_bids)
+                st.have |= F_BID_LEVELS
+            elif kn == 4 and span_eq(k, kn, "asks", 4):
+                if v != c'[':
+                    return DEC_ERR_TYPE
+                rc = scan_levels(&p, e, self.raw_asks, self.max_levels, &st.n_asks)
+                st.have |= F_ASK_LEVELS
+            elif kn == 6 and span_eq(k, kn, "stream", 6) and depth == 0:
+                if v != c'"':
+                    return DEC_ERR_TYPE
+                rc = scan_string(&p, e, &st.stream_s, &st.stream_n)
+                st.have |= F_STREAM
+            elif kn == 12 and span_eq(k, kn, "lastUpdateId", 12):
+                rc = scan_int(&p, e, &st.last_id)
+                st.have |= F_LAST_ID
+            else:
+                if depth == 0 and ((kn == 6 and span_eq(k, kn, "result", 6))
+                                   or (kn == 2 and k[0] == c'i' and k[1] == c'd')):
+                    st.have |= F_CONTROL
+                rc = skip_value(&p, e)
+            if rc != DEC_OK:
+                return rc
+            p = skip_ws(p, e)
+            if p >= e:
+                return DEC_ERR_TRUNCATED
+            if p[0] == c',':
+                p = skip_ws(p + 1, e)
+                continue
+            if p[0] == c'}':
+                pp[0] = p + 1
+                return DEC_OK
+            return DEC_ERR_SYNTAX
+
+    cdef int decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out) noexcept nogil:
+        """Decode one frame into out; returns a DEC_* code (and counts it)."""
+        cdef int rc = self._decode(buf, n, default_sym, out)
+        self.messages += 1
+        self._result_counts[rc + DEC_RESULT_OFFSET] += 1
+        if rc == DEC_OK:
+            self._kind_counts[out.kind] += 1
+        return rc
+
+    cdef int _decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out) noexcept nogil:
+        cdef Parsed st
+        cdef const char* p = buf
+        cdef const char* e = buf + n
+        cdef int rc
+        cdef int32_t i, kind, sym, pd, qd
+        cdef Py_ssize_t j
+        cdef uint32_t need
+        memset(&st, 0, sizeof(Parsed))
+        st.kind = MSG_NONE
+        p = skip_ws(p, e)
+        rc = self.parse_object(&p, e, &st, 0)
+        if rc != DEC_OK:
+            return rc
+        p = skip_ws(p, e)
+        if p != e:
+            return DEC_ERR_SYNTAX
+        kind = st.kind
+        if kind == MSG_NONE:
+            if st.have & F_LAST_ID and st.have & F_BID_LEVELS and st.have & F_ASK_LEVELS:
+                kind = MSG_SNAPSHOT
+            elif st.have & F_CONTROL:
+                return DEC_SKIP_CONTROL
+            else:
+                return DEC_SKIP_UNKNOWN_EVENT
+        elif kind == KIND_UNKNOWN:
+            return DEC_SKIP_UNKNOWN_EVENT
+        # required fields
+        if kind == MSG_DEPTH:
+            need = F_E | F_T | F_U | F_u | F_pu | F_BID_LEVELS | F_ASK_LEVELS
+        elif kind == MSG_BBO:
+            need = F_u | F_b | F_B | F_a | F_A
+        elif kind == MSG_TRADE or kind == MSG_AGGTRADE:
+            need = F_T | F_TRADE_ID | F_p | F_q | F_m
+        elif kind == MSG_MARK:
+            need = F_E | F_p
+        else:
+            need = F_LAST_ID | F_BID_LEVELS | F_ASK_LEVELS
+        if (st.have & need) != need:
+            return DEC_ERR_MISSING_FIELD
+        # symbol: "s", else the stream name up to '@', else the caller's default
+        if st.have & F_s:
+            sym = self.lookup(st.sym_s, st.sym_n)
+        elif st.have & F_STREAM:
+            j = 0
+            while j < st.stream_n and st.stream_s[j] != c'@':
+                j += 1
+            sym = self.lookup(st.stream_s, j)
+        elif kind == MSG_SNAPSHOT and default_sym >= 0:
+            sym = default_sym if default_sym < self.n_symbols else -1
+        else:
+            return DEC_ERR_MISSING_FIELD
+        if sym < 0:
+            return DEC_SKIP_UNKNOWN_SYMBOL
+        pd = self.symbols[sym].px_dec
+        qd = self.symbols[sym].qty_dec
+        if pd < 0 or qd < 0:
+            if kind == MSG_MARK:
+                return DEC_SKIP_NO_SCALE
+            self.infer_scales(sym, kind, &st)
+            pd = self.symbols[sym].px_dec
+            qd = self.symbols[sym].qty_dec
+        out.kind = kind
+        out.sym = sym
+        out.E = st.E
+        out.T = st.T if st.have & F_T else st.E
+        out.U = st.U
+        out.u = st.last_id if kind == MSG_SNAPSHOT else st.u
+        out.pu = st.pu
+        out.trade_id = st.trade_id
+        out.buyer_maker = st.m
+        out.n_bids = 0
+        out.n_asks = 0
+        out.bids = self.bids
+        out.asks = self.asks
+        if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
+            for i in range(st.n_bids):
+                rc = scale_to(self.raw_bids[i].px, pd, &self.bids[i].px)
+                if rc == DEC_OK:
+                    rc = scale_to(self.raw_bids[i].qty, qd, &self.bids[i].qty)
+                if rc != DEC_OK:
+                    return rc
+            for i in range(st.n_asks):
+                rc = scale_to(self.raw_asks[i].px, pd, &self.asks[i].px)
+                if rc == DEC_OK:
+                    rc = scale_to(self.raw_asks[i].qty, qd, &self.asks[i].qty)
+                if rc != DEC_OK:
+                    return rc
+            out.n_bids = st.n_bids
+            out.n_asks = st.n_asks
+        elif kind == MSG_BBO:
+            rc = scale_to(st.b, pd, &out.bid_px)
+            if rc == DEC_OK:
+                rc = scale_to(st.B, qd, &out.bid_qty)
+            if rc == DEC_OK:
+                rc = scale_to(st.a, pd, &out.ask_px)
+            if rc == DEC_OK:
+                rc = scale_to(st.A, qd, &out.ask_qty)
+            if rc != DEC_OK:
+                return rc
+        elif kind == MSG_TRADE or kind == MSG_AGGTRADE:
+            rc = scale_to(st.p, pd, &out.px)
+            if rc == DEC_OK:
+                rc = scale_to(st.q, qd, &out.qty)
+            if rc != DEC_OK:
+                return rc
+        else:  # MSG_MARK
+            rc = scale_to(st.p, pd, &out.px)
+            if rc != DEC_OK:
+                return rc
+        return DEC_OK
+
+    cdef void infer_scales(self, int32_t sym, int32_t kind, Parsed* st) noexcept nogil:
+        """Decimals of a symbol without exchangeInfo: the most seen in its first message."""
+        cdef int32_t pd = 0, qd = 0, i
+        if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
+            for i in range(st.n_bids):
+                pd = max(pd, self.raw_bids[i].px.ndec)
+                qd = max(qd, self.raw_bids[i].qty.ndec)
+            for i in range(st.n_asks):
+                pd = max(pd, self.raw_asks[i].px.ndec)
+                qd = max(qd, self.raw_asks[i].qty.ndec)
+        elif kind == MSG_BBO:
+            pd = max(st.b.ndec, st.a.ndec)
+            qd = max(st.B.ndec, st.A.ndec)
+        else:
+            pd = st.p.ndec
+            qd = st.q.ndec
+        if self.symbols[sym].px_dec < 0:
+            self.symbols[sym].px_dec = pd
+        if self.symbols[sym].qty_dec < 0:
+            self.symbols[sym].qty_dec = qd
+
+    # ------------------------------------------------------------ Python API
+    def decode_bytes(self, const unsigned char[::1] data, int default_sym=-1):
+        """Decode one frame (tests and tools, not the hot path).
+
+        Returns
+        -------
+        (int, dict or None)
+            The DEC_* result code and, when it is 0, the message as a dict.
+        """
+        cdef Msg m
+        cdef const char* ptr = <const char*>&data[0] if data.shape[0] > 0 else <const char*>""
+        cdef int rc = self.decode(ptr, data.shape[0], default_sym, &m)
+        if rc != DEC_OK:
+            return rc, None
+        return rc, msg_to_dict(&m)
+
+    def counts(self):
+        """Messages by result name (ok, unknown_event, syntax, truncated, ...)."""
+        return {RESULT_NAMES[r]: self._result_counts[r + DEC_RESULT_OFFSET]
+                for r in RESULT_NAMES if self._result_counts[r + DEC_RESULT_OFFSET]}
+
+    def kind_counts(self):
+        """Decoded messages by kind name."""
+        return {KIND_NAMES[k]: self._kind_counts[k] for k in KIND_NAMES if self._kind_counts[k]}
+
+
+cdef dict msg_to_dict(const Msg* m):
+    d = {
+        "kind": KIND_NAMES[m.kind], "sym": m.sym, "E": m.E, "T": m.T,
+    }
+    if m.kind == MSG_DEPTH or m.kind == MSG_SNAPSHOT:
+        d["U"] = m.U
+        d["u"] = m.u
+        d["pu"] = m.pu
+        d["bids"] = [(m.bids[i].px, m.bids[i].qty) for i in range(m.n_bids)]
+        d["asks"] = [(m.asks[i].px, m.asks[i].qty) for i in range(m.n_asks)]
+    elif m.kind == MSG_BBO:
+        d.update(u=m.u, bid_px=m.bid_px, bid_qty=m.bid_qty, ask_px=m.ask_px, ask_qty=m.ask_qty)
+    elif m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
+        d.update(id=m.trade_id, px=m.px, qty=m.qty, buyer_maker=bool(m.buyer_maker))
+    else:
+        d["px"] = m.px
+    return d
+
+
+def result_name(int code):
+    """Name of a DEC_* result code."""
+    return RESULT_NAMES.get(code, f"code{code}")
+
+
+def decode_many(Decoder dec, const unsigned char[::1] buf, const int64_t[::1] offsets,
+                int default_sym=-1):
+    """Decode frames buf[offsets[i]:offsets[i+1]] in a C loop; returns how many decoded ok.
+
+    The benchmark entry point: one Python call for a whole recording.
+    """
+    cdef Msg m
+    cdef Py_ssize_t i, n = offsets.shape[0] - 1
+    cdef int64_t ok = 0
+    cdef const char* base = <const char*>&buf[0]
+    with nogil:
+        for i in range(n):
+            if dec.decode(base + offsets[i], offsets[i + 1] - offsets[i], default_sym, &m) == DEC_OK:
+                ok += 1
+    return ok

@@ -1,0 +1,61 @@
+"""Build the Cython kernels in rtaid/_kernels.
+
+Build switches are environment variables so that ``pip install -e .`` behaves the
+same everywhere:
+
+- ``RTAID_DEBUG=1``: bounds and wraparound checks on, debug symbols, no -O3, and
+  the ``RTAID_DEBUG`` C macro that turns on allocation counting in the kernels.
+- ``RTAID_ANNOTATE=1``: write Cython's annotated HTML next to each .pyx.
+"""
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("RTAID_DEBUG", "") not in ("", "0")
+ANNOTATE = os.environ.get("RTAID_ANNOTATE", "") not in ("", "0")
+
+# Every Cython compiler directive lives here, nowhere else.
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+    "overflowcheck": False,
+    "embedsignature": True,
+    "freethreading_compatible": False,
+}
+
+if DEBUG:
+    CFLAGS = ["-O0", "-g3", "-UNDEBUG", "-DRTAID_DEBUG=1"]
+else:
+    CFLAGS = ["-O3", "-DNDEBUG"]
+CFLAGS += ["-Wno-unused-function", "-Wno-unreachable-code"]
+
+
+def kernel_extensions():
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx"))):
+        module = pyx[:-4].replace(os.sep, ".")
+        exts.append(
+            Extension(
+                module,
+                [pyx],
+                extra_compile_args=CFLAGS,
+                extra_link_args=["-g"] if DEBUG else [],
+            )
+        )
+    return exts
+
+
+setup(
+    ext_modules=cythonize(
+        kernel_extensions(),
+        compiler_directives=DIRECTIVES,
+        annotate=ANNOTATE,
+        force=False,
+    ),
+)
