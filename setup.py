@@ -6,6 +6,8 @@ same everywhere:
 - ``RTAID_DEBUG=1``: bounds and wraparound checks on, debug symbols, no -O3, and
   the ``RTAID_DEBUG`` C macro that turns on allocation counting in the kernels.
 - ``RTAID_ANNOTATE=1``: write Cython's annotated HTML next to each .pyx.
+- ``RTAID_KERNELS=book,decode``: build only these kernels (development: rebuild one
+  kernel while another is mid-edit). Unset: all of rtaid/_kernels/*.pyx.
 """
 import glob
 import os
@@ -36,10 +38,15 @@ else:
 CFLAGS += ["-Wno-unused-function", "-Wno-unreachable-code"]
 
 
+ONLY = {name.strip() for name in os.environ.get("RTAID_KERNELS", "").split(",") if name.strip()}
+
+
 def kernel_extensions():
     exts = []
     for pyx in sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx"))):
         module = pyx[:-4].replace(os.sep, ".")
+        if ONLY and module.rsplit(".", 1)[1] not in ONLY:
+            continue
         exts.append(
             Extension(
                 module,

@@ -20,11 +20,32 @@ cdef enum:
     SYNC_AWAITING = 1    # snapshot loaded, waiting for the event that brackets it
     SYNC_SYNCED = 2
 
-cdef struct Side:
-    int64_t* key         # ascending, best level last: bids key = px, asks key = -px
-    int64_t* qty
+cdef enum:
+    BLOCK_LEVELS = 64    # levels per block: an insert or delete moves at most one block
+
+# A run of levels, keys ascending (best last).
+cdef struct Block:
+    int64_t key[BLOCK_LEVELS]
+    int64_t qty[BLOCK_LEVELS]
     int32_t n
-    int32_t cap
+
+# One side of the book: blocks in ascending key order, the best level last of the last
+# block. Bids key = px, asks key = -px, so both sides share one code path.
+cdef struct Side:
+    Block* pool
+    int32_t* order       # ids of the blocks in use, ascending keys
+    int64_t* top_key     # top_key[j] = largest key of block order[j]
+    int32_t* free_ids
+    int64_t* scratch     # 2 * cap keys/qtys for compaction
+    int32_t n_blocks
+    int32_t n_free
+    int32_t pool_cap
+    int32_t n            # levels on this side
+    int32_t cap          # at most this many levels
+    int64_t compactions
+    int32_t finger       # block of the last change (a search hint)
+    int64_t* cache_key   # price -> where it was last seen (hints, validated on use)
+    int32_t* cache_pos   # block id << 8 | index in block
 
 cdef struct BufferedEvent:
     int64_t E
@@ -67,18 +88,45 @@ cdef int book_on_depth(L2Book* b, const Msg* m) noexcept nogil
 cdef void book_load_snapshot(L2Book* b, const Msg* m) noexcept nogil
 cdef int book_replay_next(L2Book* b, Msg* out) noexcept nogil
 
-# Level k (0 = the touch) of each side; valid for 0 <= k < side.n.
+# Level k (0 = the touch) of a side; valid for 0 <= k < side.n. O(1) at the touch,
+# O(k / BLOCK_LEVELS) deeper; use side_copy_top to read many levels at once.
+cdef inline const Block* side_block_of(const Side* s, int32_t* k) noexcept nogil:
+    cdef int32_t j = s.n_blocks - 1
+    cdef const Block* blk = &s.pool[s.order[j]]
+    while k[0] >= blk.n:
+        k[0] -= blk.n
+        j -= 1
+        blk = &s.pool[s.order[j]]
+    return blk
+
+cdef inline int64_t side_key(const Side* s, int32_t k) noexcept nogil:
+    cdef const Block* blk = side_block_of(s, &k)
+    return blk.key[blk.n - 1 - k]
+
+cdef inline int64_t side_qty(const Side* s, int32_t k) noexcept nogil:
+    cdef const Block* blk = side_block_of(s, &k)
+    return blk.qty[blk.n - 1 - k]
+
 cdef inline int64_t bid_px(const L2Book* b, int32_t k) noexcept nogil:
-    return b.bids.key[b.bids.n - 1 - k]
+    return side_key(&b.bids, k)
 
 cdef inline int64_t bid_qty(const L2Book* b, int32_t k) noexcept nogil:
-    return b.bids.qty[b.bids.n - 1 - k]
+    return side_qty(&b.bids, k)
 
 cdef inline int64_t ask_px(const L2Book* b, int32_t k) noexcept nogil:
-    return -b.asks.key[b.asks.n - 1 - k]
+    return -side_key(&b.asks, k)
 
 cdef inline int64_t ask_qty(const L2Book* b, int32_t k) noexcept nogil:
-    return b.asks.qty[b.asks.n - 1 - k]
+    return side_qty(&b.asks, k)
+
+# Copy the n best levels of a side (keys as stored: asks negated) best first; returns
+# how many were copied.
+cdef int32_t side_copy_top(const Side* s, int32_t n, int64_t* keys, int64_t* qtys) noexcept nogil
+# The n best levels of the book as prices (px) and sizes, best first.
+cdef int32_t book_top_bids(const L2Book* b, int32_t n, int64_t* px, int64_t* qty) noexcept nogil
+cdef int32_t book_top_asks(const L2Book* b, int32_t n, int64_t* px, int64_t* qty) noexcept nogil
+
+cdef list top_levels(const L2Book* b, str side, int n)
 
 cdef class Book:
     cdef L2Book book

@@ -11,7 +11,7 @@ compare them): buffer until a snapshot; drop u < lastUpdateId; the first applied
 brackets lastUpdateId; then every pu equals the previous u; a break or a crossed book
 makes the book unsynced (events are buffered again until the next snapshot).
 """
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
 from libc.string cimport memmove, memcpy, memset
 from rtaid._kernels.mem cimport rt_calloc, rt_free
 from rtaid._kernels.decode cimport Msg, Level, MSG_DEPTH, MSG_SNAPSHOT
@@ -26,84 +26,289 @@ cdef extern from *:
     """
     const int RTAID_DEBUG_BUILD
 
+cdef extern from *:
+    """
+    /* Branchless lower bound: index of the first a[i] >= key in a sorted array of n.
+       The data-dependent choice compiles to a conditional move, so the ~log2(n) steps
+       carry no branch mispredictions, which dominate a bisection on random updates. */
+    static inline int32_t rtaid_lower_bound(const int64_t* a, int32_t n, int64_t key) {
+        const int64_t* base = a;
+        if (n <= 0) return 0;
+        while (n > 1) {
+            int32_t half = n >> 1;
+            base = (base[half] < key) ? base + half : base;
+            n -= half;
+        }
+        return (int32_t)(base - a) + (*base < key);
+    }
+    """
+    int32_t rtaid_lower_bound(const int64_t* a, int32_t n, int64_t key) noexcept nogil
+
 STATUS_NAMES = ("none", "buffered", "stale", "synced", "applied", "gap", "crossed")
 STATE_NAMES = ("unsynced", "awaiting", "synced")
 
 
 # ------------------------------------------------------------------ sides
+cdef enum:
+    SPLIT_AT = 32        # a full block splits in two halves
+    CACHE_SLOTS = 2048   # price -> (block, index) hints per side; a power of two
+    CACHE_SHIFT = 53     # 64 - log2(CACHE_SLOTS)
+    COMPACT_FILL = 48    # levels per block after a compaction
+
+
 cdef int side_init(Side* s, int32_t cap) noexcept nogil:
-    s.key = <int64_t*>rt_calloc(cap, sizeof(int64_t))
-    s.qty = <int64_t*>rt_calloc(cap, sizeof(int64_t))
-    s.n = 0
+    cdef int32_t i
+    memset(s, 0, sizeof(Side))
     s.cap = cap
-    return 0 if (s.key != NULL and s.qty != NULL) else -1
+    # Splits leave blocks at least half full; a compaction refills them to 3/4, so
+    # cap / 32 + 4 blocks always suffice.
+    s.pool_cap = cap // SPLIT_AT + 4
+    s.pool = <Block*>rt_calloc(s.pool_cap, sizeof(Block))
+    s.order = <int32_t*>rt_calloc(s.pool_cap, sizeof(int32_t))
+    s.top_key = <int64_t*>rt_calloc(s.pool_cap, sizeof(int64_t))
+    s.free_ids = <int32_t*>rt_calloc(s.pool_cap, sizeof(int32_t))
+    s.scratch = <int64_t*>rt_calloc(2 * <size_t>cap, sizeof(int64_t))
+    s.cache_key = <int64_t*>rt_calloc(CACHE_SLOTS, sizeof(int64_t))
+    s.cache_pos = <int32_t*>rt_calloc(CACHE_SLOTS, sizeof(int32_t))
+    if not (s.pool and s.order and s.top_key and s.free_ids and s.scratch
+            and s.cache_key and s.cache_pos):
+        return -1
+    side_clear(s)
+    return 0
 
 
 cdef void side_free(Side* s) noexcept nogil:
-    rt_free(s.key, s.cap, sizeof(int64_t))
-    rt_free(s.qty, s.cap, sizeof(int64_t))
-    s.key = NULL
-    s.qty = NULL
+    rt_free(s.pool, s.pool_cap, sizeof(Block))
+    rt_free(s.order, s.pool_cap, sizeof(int32_t))
+    rt_free(s.top_key, s.pool_cap, sizeof(int64_t))
+    rt_free(s.free_ids, s.pool_cap, sizeof(int32_t))
+    rt_free(s.scratch, 2 * <size_t>s.cap, sizeof(int64_t))
+    rt_free(s.cache_key, CACHE_SLOTS, sizeof(int64_t))
+    rt_free(s.cache_pos, CACHE_SLOTS, sizeof(int32_t))
+    memset(s, 0, sizeof(Side))
+
+
+cdef void side_clear(Side* s) noexcept nogil:
+    cdef int32_t i
     s.n = 0
+    s.n_blocks = 0
+    s.n_free = s.pool_cap
+    for i in range(s.pool_cap):
+        s.free_ids[i] = s.pool_cap - 1 - i
+        s.pool[i].n = 0          # a free block is empty: stale cache hints miss
 
 
-cdef inline int32_t side_lower_bound(const Side* s, int64_t key) noexcept nogil:
-    """First index whose key >= key (n if none)."""
-    cdef int32_t lo = 0, hi = s.n, mid
-    # Most changes are near the touch (the end): look there before bisecting.
-    if hi > 8 and s.key[hi - 8] < key:
-        lo = hi - 7
-        while lo < hi and s.key[lo] < key:
-            lo += 1
-        return lo
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if s.key[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+cdef inline int32_t block_lower_bound(const Block* blk, int64_t key) noexcept nogil:
+    """First index of blk whose key >= key (blk.n if none)."""
+    return rtaid_lower_bound(blk.key, blk.n, key)
 
 
-cdef inline void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept nogil:
-    cdef int32_t i = side_lower_bound(s, key)
-    cdef int32_t n = s.n
-    if i < n and s.key[i] == key:
+cdef inline int32_t side_find_block(const Side* s, int64_t key) noexcept nogil:
+    """The block a key belongs in: the first whose top >= key, else the last one."""
+    cdef int32_t last = s.n_blocks - 1
+    # Most changes are near the touch, in the last block.
+    if last == 0 or s.top_key[last - 1] < key:
+        return last
+    return rtaid_lower_bound(s.top_key, last, key)
+
+
+cdef inline void side_remove_block(Side* s, int32_t j) noexcept nogil:
+    s.pool[s.order[j]].n = 0
+    s.free_ids[s.n_free] = s.order[j]
+    s.n_free += 1
+    memmove(&s.order[j], &s.order[j + 1], (s.n_blocks - j - 1) * sizeof(int32_t))
+    memmove(&s.top_key[j], &s.top_key[j + 1], (s.n_blocks - j - 1) * sizeof(int64_t))
+    s.n_blocks -= 1
+
+
+cdef inline int32_t side_new_block(Side* s, int32_t j) noexcept nogil:
+    """Take a free block and place it at position j of the order; returns its id."""
+    cdef int32_t bid
+    s.n_free -= 1
+    bid = s.free_ids[s.n_free]
+    memmove(&s.order[j + 1], &s.order[j], (s.n_blocks - j) * sizeof(int32_t))
+    memmove(&s.top_key[j + 1], &s.top_key[j], (s.n_blocks - j) * sizeof(int64_t))
+    s.order[j] = bid
+    s.n_blocks += 1
+    s.pool[bid].n = 0
+    return bid
+
+
+cdef void side_compact(Side* s) noexcept nogil:
+    """Re-lay all levels in blocks of COMPACT_FILL (when fragmentation used up the pool)."""
+    cdef int64_t* keys = s.scratch
+    cdef int64_t* qtys = &s.scratch[s.cap]
+    cdef int32_t j, i, n = 0, bid, take
+    cdef Block* blk
+    s.compactions += 1
+    for j in range(s.n_blocks):
+        blk = &s.pool[s.order[j]]
+        memcpy(&keys[n], blk.key, blk.n * sizeof(int64_t))
+        memcpy(&qtys[n], blk.qty, blk.n * sizeof(int64_t))
+        n += blk.n
+    side_clear(s)
+    i = 0
+    while i < n:
+        take = n - i if n - i < COMPACT_FILL else COMPACT_FILL
+        bid = side_new_block(s, s.n_blocks)
+        blk = &s.pool[bid]
+        memcpy(blk.key, &keys[i], take * sizeof(int64_t))
+        memcpy(blk.qty, &qtys[i], take * sizeof(int64_t))
+        blk.n = take
+        s.top_key[s.n_blocks - 1] = blk.key[take - 1]
+        i += take
+    s.n = n
+
+
+cdef inline void side_delete_at(Side* s, int32_t j, Block* blk, int32_t i) noexcept nogil:
+    memmove(&blk.key[i], &blk.key[i + 1], (blk.n - i - 1) * sizeof(int64_t))
+    memmove(&blk.qty[i], &blk.qty[i + 1], (blk.n - i - 1) * sizeof(int64_t))
+    blk.n -= 1
+    s.n -= 1
+    if blk.n == 0:
+        side_remove_block(s, j)
+    elif i == blk.n:
+        s.top_key[j] = blk.key[blk.n - 1]
+
+
+cdef inline int32_t side_find_block_near(const Side* s, int64_t key) noexcept nogil:
+    """side_find_block, trying first the block of the previous change: the levels of
+    one depth message come sorted by price, so consecutive changes are close."""
+    cdef int32_t j = s.finger
+    if 0 <= j < s.n_blocks and (j == 0 or s.top_key[j - 1] < key) and \
+            (key <= s.top_key[j] or j == s.n_blocks - 1):
+        return j
+    return side_find_block(s, key)
+
+
+cdef inline uint32_t cache_slot(int64_t key) noexcept nogil:
+    return <uint32_t>((<uint64_t>key * 0x9E3779B97F4A7C15ULL) >> CACHE_SHIFT)
+
+
+cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept nogil:
+    cdef int32_t j, i, nid, pos
+    cdef uint32_t slot = cache_slot(key)
+    cdef Block* blk
+    cdef Block* upper
+    # Most changes only resize an existing level: a hint remembers where a price was
+    # last seen; it is trusted only if that block slot still holds that price.
+    if qty != 0 and s.cache_key[slot] == key:
+        pos = s.cache_pos[slot]
+        blk = &s.pool[pos >> 8]
+        i = pos & 255
+        if i < blk.n and blk.key[i] == key:
+            blk.qty[i] = qty
+            return
+    if s.n_blocks == 0:
+        if qty == 0:
+            return
+        nid = side_new_block(s, 0)
+        s.pool[nid].key[0] = key
+        s.pool[nid].qty[0] = qty
+        s.pool[nid].n = 1
+        s.top_key[0] = key
+        s.n = 1
+        return
+    j = side_find_block_near(s, key)
+    s.finger = j
+    blk = &s.pool[s.order[j]]
+    i = block_lower_bound(blk, key)
+    if i < blk.n and blk.key[i] == key:
         if qty != 0:
-            s.qty[i] = qty
+            blk.qty[i] = qty
+            s.cache_key[slot] = key
+            s.cache_pos[slot] = (s.order[j] << 8) | i
         else:
-            memmove(&s.key[i], &s.key[i + 1], (n - i - 1) * sizeof(int64_t))
-            memmove(&s.qty[i], &s.qty[i + 1], (n - i - 1) * sizeof(int64_t))
-            s.n = n - 1
+            side_delete_at(s, j, blk, i)
         return
     if qty == 0:
         return                      # deleting a level we never had: nothing to do
-    if n == s.cap:
+    if s.n == s.cap:
         dropped[0] += 1
-        if i == 0:
+        if j == 0 and i == 0:
             return                  # worse than every level of a full side
-        # evict the worst level (index 0); the new one goes just below position i
-        memmove(&s.key[0], &s.key[1], (i - 1) * sizeof(int64_t))
-        memmove(&s.qty[0], &s.qty[1], (i - 1) * sizeof(int64_t))
-        s.key[i - 1] = key
-        s.qty[i - 1] = qty
+        # evict the worst level, then find the place again (blocks may have moved)
+        side_delete_at(s, 0, &s.pool[s.order[0]], 0)
+        side_set(s, key, qty, dropped)
         return
-    memmove(&s.key[i + 1], &s.key[i], (n - i) * sizeof(int64_t))
-    memmove(&s.qty[i + 1], &s.qty[i], (n - i) * sizeof(int64_t))
-    s.key[i] = key
-    s.qty[i] = qty
-    s.n = n + 1
+    if blk.n == BLOCK_LEVELS:
+        if s.n_free == 0:
+            side_compact(s)
+            side_set(s, key, qty, dropped)
+            return
+        nid = side_new_block(s, j + 1)
+        upper = &s.pool[nid]
+        blk = &s.pool[s.order[j]]
+        memcpy(upper.key, &blk.key[SPLIT_AT], (BLOCK_LEVELS - SPLIT_AT) * sizeof(int64_t))
+        memcpy(upper.qty, &blk.qty[SPLIT_AT], (BLOCK_LEVELS - SPLIT_AT) * sizeof(int64_t))
+        upper.n = BLOCK_LEVELS - SPLIT_AT
+        blk.n = SPLIT_AT
+        s.top_key[j] = blk.key[SPLIT_AT - 1]
+        s.top_key[j + 1] = upper.key[upper.n - 1]
+        if i > SPLIT_AT:
+            j += 1
+            blk = upper
+            i -= SPLIT_AT
+    memmove(&blk.key[i + 1], &blk.key[i], (blk.n - i) * sizeof(int64_t))
+    memmove(&blk.qty[i + 1], &blk.qty[i], (blk.n - i) * sizeof(int64_t))
+    blk.key[i] = key
+    blk.qty[i] = qty
+    blk.n += 1
+    s.n += 1
+    if i == blk.n - 1:
+        s.top_key[j] = key
+    s.cache_key[slot] = key
+    s.cache_pos[slot] = (s.order[j] << 8) | i
+
+
+cdef inline int64_t side_best_key(const Side* s) noexcept nogil:
+    cdef const Block* blk = &s.pool[s.order[s.n_blocks - 1]]
+    return blk.key[blk.n - 1]
+
+
+cdef int32_t side_copy_top(const Side* s, int32_t n, int64_t* keys, int64_t* qtys) noexcept nogil:
+    cdef int32_t j = s.n_blocks - 1, i, got = 0
+    cdef const Block* blk
+    while j >= 0 and got < n:
+        blk = &s.pool[s.order[j]]
+        i = blk.n - 1
+        while i >= 0 and got < n:
+            keys[got] = blk.key[i]
+            qtys[got] = blk.qty[i]
+            got += 1
+            i -= 1
+        j -= 1
+    return got
+
+
+cdef int32_t book_top_bids(const L2Book* b, int32_t n, int64_t* px, int64_t* qty) noexcept nogil:
+    return side_copy_top(&b.bids, n, px, qty)
+
+
+cdef int32_t book_top_asks(const L2Book* b, int32_t n, int64_t* px, int64_t* qty) noexcept nogil:
+    cdef int32_t got = side_copy_top(&b.asks, n, px, qty), k
+    for k in range(got):
+        px[k] = -px[k]
+    return got
 
 
 cdef bint side_is_valid(const Side* s) noexcept nogil:
-    """Debug invariant: strictly ascending keys, positive sizes."""
-    cdef int32_t i
-    for i in range(s.n):
-        if s.qty[i] <= 0:
+    """Debug invariant: keys strictly ascending, sizes positive, index consistent."""
+    cdef int32_t j, i, total = 0
+    cdef int64_t prev = 0
+    cdef bint first = True
+    cdef const Block* blk
+    for j in range(s.n_blocks):
+        blk = &s.pool[s.order[j]]
+        if blk.n <= 0 or blk.n > BLOCK_LEVELS or s.top_key[j] != blk.key[blk.n - 1]:
             return False
-        if i > 0 and s.key[i - 1] >= s.key[i]:
-            return False
-    return True
+        for i in range(blk.n):
+            if blk.qty[i] <= 0 or (not first and blk.key[i] <= prev):
+                return False
+            prev = blk.key[i]
+            first = False
+        total += blk.n
+    return total == s.n and s.n <= s.cap and s.n_blocks + s.n_free == s.pool_cap
 
 
 # ------------------------------------------------------------------ event buffer
@@ -176,8 +381,8 @@ cdef void book_free(L2Book* b) noexcept nogil:
 
 cdef void book_reset(L2Book* b) noexcept nogil:
     """Forget levels and buffers (a reconnect): buffer again until a snapshot."""
-    b.bids.n = 0
-    b.asks.n = 0
+    side_clear(&b.bids)
+    side_clear(&b.asks)
     b.buf.n_events = 0
     b.buf.n_levels = 0
     b.pending.n_events = 0
@@ -196,7 +401,7 @@ cdef inline void apply_levels(L2Book* b, const Level* bids, int32_t nb,
 
 
 cdef inline bint book_crossed(const L2Book* b) noexcept nogil:
-    return b.bids.n > 0 and b.asks.n > 0 and b.bids.key[b.bids.n - 1] >= -b.asks.key[b.asks.n - 1]
+    return b.bids.n > 0 and b.asks.n > 0 and side_best_key(&b.bids) >= -side_best_key(&b.asks)
 
 
 cdef inline void unsync(L2Book* b) noexcept nogil:
@@ -253,8 +458,8 @@ cdef int book_on_depth(L2Book* b, const Msg* m) noexcept nogil:
 cdef void book_load_snapshot(L2Book* b, const Msg* m) noexcept nogil:
     """Load a REST snapshot; then call book_replay_next until it returns BOOK_NONE."""
     cdef EventBuffer tmp
-    b.bids.n = 0
-    b.asks.n = 0
+    side_clear(&b.bids)
+    side_clear(&b.asks)
     apply_levels(b, m.bids, m.n_bids, m.asks, m.n_asks)
     b.last_update_id = m.u
     b.state = SYNC_AWAITING
@@ -379,6 +584,10 @@ cdef class Book:
         return self.book.dropped_levels
 
     @property
+    def compactions(self):
+        return self.book.bids.compactions + self.book.asks.compactions
+
+    @property
     def buffer_overflows(self):
         return self.book.buffer_overflows
 
@@ -394,15 +603,27 @@ cdef class Book:
 
     def top(self, str side, int n):
         """The n best (px, qty) levels of 'bid' or 'ask', best first."""
-        cdef int32_t k
-        if side == "bid":
-            return [(bid_px(&self.book, k), bid_qty(&self.book, k))
-                    for k in range(min(n, self.book.bids.n))]
-        if side == "ask":
-            return [(ask_px(&self.book, k), ask_qty(&self.book, k))
-                    for k in range(min(n, self.book.asks.n))]
-        raise ValueError("side must be 'bid' or 'ask'")
+        return top_levels(&self.book, side, n)
 
     def status_counts(self):
         return {STATUS_NAMES[i]: self.book.status_counts[i]
                 for i in range(1, BOOK_N_STATUS) if self.book.status_counts[i]}
+
+
+cdef list top_levels(const L2Book* b, str side, int n):
+    """The n best (px, qty) of a side as a list (Python access, not the hot path)."""
+    if side not in ("bid", "ask"):
+        raise ValueError("side must be 'bid' or 'ask'")
+    n = max(0, min(n, b.bids.n if side == "bid" else b.asks.n))
+    cdef int64_t[::1] px = cvarray_int64(n)
+    cdef int64_t[::1] qty = cvarray_int64(n)
+    if n == 0:
+        return []
+    cdef int32_t got = (book_top_bids(b, n, &px[0], &qty[0]) if side == "bid"
+                        else book_top_asks(b, n, &px[0], &qty[0]))
+    return [(px[k], qty[k]) for k in range(got)]
+
+
+cdef int64_t[::1] cvarray_int64(Py_ssize_t n):
+    from array import array
+    return array("q", bytes(8 * n)) if n else array("q", b"\0" * 8)

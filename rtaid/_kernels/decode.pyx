@@ -11,8 +11,8 @@ Every read is bounds-checked against the end of the buffer: malformed, truncated
 or unexpected input returns a negative result code; unknown event types, unknown
 symbols and subscription replies return a positive "skipped" code. Both are counted.
 """
-from libc.stdint cimport int64_t, int32_t, uint32_t, uint8_t, INT64_MAX
-from libc.string cimport memcpy, memset
+from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t, uint8_t, INT64_MAX
+from libc.string cimport memcpy, memset, memchr
 from rtaid._kernels.mem cimport rt_calloc, rt_free
 
 # Largest mantissa we accept: 18 significant digits always fit in int64.
@@ -22,6 +22,30 @@ cdef int _i
 POW10[0] = 1
 for _i in range(1, 19):
     POW10[_i] = POW10[_i - 1] * 10
+
+cdef extern from *:
+    """
+    #include <string.h>
+    /* Eight ASCII digits at once (simdjson's SWAR trick): the ids and exchange times
+       of every Binance message have 10-13 digits. */
+    static inline uint64_t rtaid_load8(const char* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+    static inline int rtaid_is_8digits(uint64_t v) {
+        return (((v & 0xF0F0F0F0F0F0F0F0ULL) |
+                 (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) == 0x3333333333333333ULL);
+    }
+    static inline uint32_t rtaid_parse_8digits(uint64_t v) {
+        const uint64_t mask = 0x000000FF000000FFULL;
+        const uint64_t mul1 = 0x000F424000000064ULL;
+        const uint64_t mul2 = 0x0000271000000001ULL;
+        v -= 0x3030303030303030ULL;
+        v = (v * 10) + (v >> 8);
+        v = (((v & mask) * mul1) + (((v >> 16) & mask) * mul2)) >> 32;
+        return (uint32_t)v;
+    }
+    """
+    uint64_t rtaid_load8(const char* p) noexcept nogil
+    bint rtaid_is_8digits(uint64_t v) noexcept nogil
+    uint32_t rtaid_parse_8digits(uint64_t v) noexcept nogil
 
 # Fields seen while parsing (Parsed.have)
 cdef enum:
@@ -85,7 +109,15 @@ cdef inline int scan_string(const char** pp, const char* e,
     """pp at the opening quote; on success s/n span the raw contents."""
     cdef const char* p = pp[0] + 1
     cdef const char* start = p
+    cdef const char* q
     cdef unsigned char c
+    # Fast path: the closing quote, with no backslash before it (Binance never escapes).
+    q = <const char*>memchr(p, c'"', e - p)
+    if q != NULL and memchr(p, c'\\', q - p) == NULL:
+        s[0] = start
+        n[0] = q - start
+        pp[0] = q + 1
+        return DEC_OK
     while p < e:
         c = <unsigned char>p[0]
         if c == c'"':
@@ -102,8 +134,8 @@ cdef inline int scan_string(const char** pp, const char* e,
     return DEC_ERR_TRUNCATED
 
 
-cdef inline int scan_decimal(const char** pp, const char* e, RawDecimal* out) noexcept nogil:
-    """A decimal inside a JSON string ("61800.30"); pp at the opening quote."""
+cdef int scan_decimal_exact(const char** pp, const char* e, RawDecimal* out) noexcept nogil:
+    """Slow path of scan_decimal for long strings: counts significant digits only."""
     cdef const char* p = pp[0] + 1
     cdef int64_t mant = 0
     cdef int32_t ndec = 0, sig = 0
@@ -138,34 +170,82 @@ cdef inline int scan_decimal(const char** pp, const char* e, RawDecimal* out) no
     return DEC_ERR_TRUNCATED
 
 
-cdef inline int scan_int(const char** pp, const char* e, int64_t* out) noexcept nogil:
-    """A bare JSON integer (ids and times)."""
-    cdef const char* p = pp[0]
-    cdef int64_t v = 0
-    cdef int32_t sig = 0
+cdef inline int scan_decimal(const char** pp, const char* e, RawDecimal* out) noexcept nogil:
+    """A decimal inside a JSON string ("61800.30"); pp at the opening quote.
+
+    Fast path: two tight digit loops with one unsigned compare per character; the
+    digit count (not a per-digit check) rules out overflow, and strings of more than
+    18 digits take the exact slow path.
+    """
+    cdef const char* p = pp[0] + 1
+    cdef const char* start
+    cdef const char* frac
+    cdef uint64_t mant = 0
+    cdef uint32_t d
+    cdef Py_ssize_t nint, ndec = 0
     cdef bint neg = False
-    cdef char c
     if p < e and p[0] == c'-':
         neg = True
         p += 1
-    cdef const char* start = p
+    start = p
     while p < e:
-        c = p[0]
-        if c < c'0' or c > c'9':
+        d = <uint32_t>(<unsigned char>p[0]) - 48u
+        if d > 9u:
             break
-        if v != 0 or c != c'0':
-            sig += 1
-            if sig > MAX_SIG_DIGITS:
-                return DEC_ERR_NUMBER
-        v = v * 10 + (c - c'0')
+        mant = mant * 10u + d
+        p += 1
+    nint = p - start
+    if p < e and p[0] == c'.':
+        p += 1
+        frac = p
+        while p < e:
+            d = <uint32_t>(<unsigned char>p[0]) - 48u
+            if d > 9u:
+                break
+            mant = mant * 10u + d
+            p += 1
+        ndec = p - frac
+    if p >= e:
+        return DEC_ERR_TRUNCATED
+    if p[0] != c'"' or nint + ndec == 0:
+        return DEC_ERR_NUMBER
+    if nint + ndec > MAX_SIG_DIGITS:
+        return scan_decimal_exact(pp, e, out)
+    out.mant = -<int64_t>mant if neg else <int64_t>mant
+    out.ndec = <int32_t>ndec
+    pp[0] = p + 1
+    return DEC_OK
+
+
+cdef inline int scan_int(const char** pp, const char* e, int64_t* out) noexcept nogil:
+    """A bare JSON integer (ids and times), at most 18 digits."""
+    cdef const char* p = pp[0]
+    cdef const char* start
+    cdef uint64_t v = 0
+    cdef uint32_t d
+    cdef bint neg = False
+    if p < e and p[0] == c'-':
+        neg = True
+        p += 1
+    start = p
+    if e - p >= 8 and rtaid_is_8digits(rtaid_load8(p)):
+        v = rtaid_parse_8digits(rtaid_load8(p))
+        p += 8
+    while p < e:
+        d = <uint32_t>(<unsigned char>p[0]) - 48u
+        if d > 9u:
+            break
+        v = v * 10u + d
         p += 1
     if p == start:
         return DEC_ERR_TRUNCATED if p >= e else DEC_ERR_TYPE
+    if p - start > MAX_SIG_DIGITS:
+        return DEC_ERR_NUMBER
     if p >= e:
         return DEC_ERR_TRUNCATED     # a number can never end a valid message
     if p[0] == c'.' or p[0] == c'e' or p[0] == c'E':
         return DEC_ERR_TYPE
-    out[0] = -v if neg else v
+    out[0] = -<int64_t>v if neg else <int64_t>v
     pp[0] = p
     return DEC_OK
 
@@ -263,41 +343,100 @@ cdef int scan_levels(const char** pp, const char* e, RawLevel* out,
     while True:
         if n >= cap:
             return DEC_ERR_TOO_MANY_LEVELS
-        rc = expect(&p, e, c'[')
-        if rc != DEC_OK:
-            return rc
-        rc = expect(&p, e, c'"')
-        if rc != DEC_OK:
-            return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
-        p -= 1
-        rc = scan_decimal(&p, e, &out[n].px)
-        if rc != DEC_OK:
-            return rc
-        rc = expect(&p, e, c',')
-        if rc != DEC_OK:
-            return rc
-        rc = expect(&p, e, c'"')
-        if rc != DEC_OK:
-            return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
-        p -= 1
-        rc = scan_decimal(&p, e, &out[n].qty)
-        if rc != DEC_OK:
-            return rc
-        rc = expect(&p, e, c']')
-        if rc != DEC_OK:
-            return rc
-        n += 1
-        p = skip_ws(p, e)
-        if p >= e:
-            return DEC_ERR_TRUNCATED
-        if p[0] == c',':
+        # Fast path: the compact form Binance sends, ["px","qty"], with no whitespace.
+        if e - p > 2 and p[0] == c'[' and p[1] == c'"':
             p += 1
+            rc = scan_decimal(&p, e, &out[n].px)
+            if rc != DEC_OK:
+                return rc
+            if e - p > 1 and p[0] == c',' and p[1] == c'"':
+                p += 1
+                rc = scan_decimal(&p, e, &out[n].qty)
+                if rc != DEC_OK:
+                    return rc
+                if p < e and p[0] == c']':
+                    p += 1
+                    n += 1
+                    if p < e and p[0] == c',':
+                        p += 1
+                        continue
+                    if p < e and p[0] == c']':
+                        count[0] = n
+                        pp[0] = p + 1
+                        return DEC_OK
+                    rc = level_tail(&p, e)
+                    if rc == 1:
+                        continue
+                    if rc == 2:
+                        count[0] = n
+                        pp[0] = p
+                        return DEC_OK
+                    return rc
+                rc = expect(&p, e, c']')
+                if rc != DEC_OK:
+                    return rc
+            else:
+                rc = expect(&p, e, c',')
+                if rc != DEC_OK:
+                    return rc
+                rc = expect(&p, e, c'"')
+                if rc != DEC_OK:
+                    return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+                p -= 1
+                rc = scan_decimal(&p, e, &out[n].qty)
+                if rc != DEC_OK:
+                    return rc
+                rc = expect(&p, e, c']')
+                if rc != DEC_OK:
+                    return rc
+        else:
+            rc = expect(&p, e, c'[')
+            if rc != DEC_OK:
+                return rc
+            rc = expect(&p, e, c'"')
+            if rc != DEC_OK:
+                return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+            p -= 1
+            rc = scan_decimal(&p, e, &out[n].px)
+            if rc != DEC_OK:
+                return rc
+            rc = expect(&p, e, c',')
+            if rc != DEC_OK:
+                return rc
+            rc = expect(&p, e, c'"')
+            if rc != DEC_OK:
+                return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+            p -= 1
+            rc = scan_decimal(&p, e, &out[n].qty)
+            if rc != DEC_OK:
+                return rc
+            rc = expect(&p, e, c']')
+            if rc != DEC_OK:
+                return rc
+        n += 1
+        rc = level_tail(&p, e)
+        if rc == 1:
             continue
-        if p[0] == c']':
+        if rc == 2:
             count[0] = n
-            pp[0] = p + 1
+            pp[0] = p
             return DEC_OK
-        return DEC_ERR_SYNTAX
+        return rc
+
+
+cdef inline int level_tail(const char** pp, const char* e) noexcept nogil:
+    """After a level: 1 if another follows (',' consumed), 2 at the array's end (']'
+    consumed), else an error code."""
+    cdef const char* p = skip_ws(pp[0], e)
+    if p >= e:
+        return DEC_ERR_TRUNCATED
+    if p[0] == c',':
+        pp[0] = p + 1
+        return 1
+    if p[0] == c']':
+        pp[0] = p + 1
+        return 2
+    return DEC_ERR_SYNTAX
 
 
 cdef inline bint span_eq(const char* s, Py_ssize_t n, const char* lit, Py_ssize_t m) noexcept nogil:
@@ -495,12 +634,18 @@ cdef class Decoder:
                 return DEC_ERR_TRUNCATED
             if p[0] != c'"':
                 return DEC_ERR_SYNTAX
-            rc = scan_string(&p, e, &k, &kn)
-            if rc != DEC_OK:
-                return rc
-            rc = expect(&p, e, c':')
-            if rc != DEC_OK:
-                return rc
+            if e - p > 3 and p[2] == c'"' and p[3] == c':' and p[1] != c'\\' and p[1] != c'"':
+                # most Binance keys are one character: "e":, "E":, "b": ...
+                k = p + 1
+                kn = 1
+                p += 4
+            else:
+                rc = scan_string(&p, e, &k, &kn)
+                if rc != DEC_OK:
+                    return rc
+                rc = expect(&p, e, c':')
+                if rc != DEC_OK:
+                    return rc
             p = skip_ws(p, e)
             if p >= e:
                 return DEC_ERR_TRUNCATED
@@ -637,8 +782,18 @@ cdef class Decoder:
         cdef int32_t i, kind, sym, pd, qd
         cdef Py_ssize_t j
         cdef uint32_t need
-        memset(&st, 0, sizeof(Parsed))
+        # Only what is read unconditionally is reset; other fields are read only when
+        # their bit in st.have is set (a full memset costs more than it saves).
+        st.have = 0
         st.kind = MSG_NONE
+        st.n_bids = 0
+        st.n_asks = 0
+        st.U = 0
+        st.u = 0
+        st.pu = 0
+        st.trade_id = 0
+        st.m = 0
+        st.E = 0
         p = skip_ws(p, e)
         rc = self.parse_object(&p, e, &st, 0)
         if rc != DEC_OK:

@@ -84,6 +84,26 @@ class BookMachine(RuleBasedStateMachine):
 TestBookMatchesReference = BookMachine.TestCase
 TestBookMatchesReference.settings = settings(max_examples=400, stateful_step_count=60, deadline=None)
 
+WIDE_LEVELS = st.lists(st.tuples(st.integers(1, 700), st.integers(0, 3)), max_size=80)
+
+
+class WideBookMachine(BookMachine):
+    """Hundreds of levels: block splits, block removal, eviction at capacity, compaction."""
+
+    def __init__(self):
+        super().__init__()
+        self.max_levels = 150
+        self.kernel = Book(max_levels=150, buffer_events=5, buffer_levels=1000)
+        self.ref = RefBook(max_levels=150, buffer_events=5)
+
+    @rule(bids=WIDE_LEVELS, asks=WIDE_LEVELS)
+    def wide_diff(self, bids, asks):
+        self._apply(self._event([(p, q) for p, q in bids], [(p + 800, q) for p, q in asks]))
+
+
+TestWideBookMatchesReference = WideBookMachine.TestCase
+TestWideBookMatchesReference.settings = settings(max_examples=150, stateful_step_count=80, deadline=None)
+
 
 def rebuild(path, symbol):
     """Replay a recording through the Engine; check tops against bookTickers."""

@@ -1,0 +1,167 @@
+"""The ``rtaid`` command: an argparse dispatcher over subcommands.
+
+Adding a subcommand is one function here::
+
+    def add_replay_parser(sub, common):
+        p = sub.add_parser("replay", parents=[common], help="...")
+        p.add_argument(...)
+        p.set_defaults(handler="rtaid.replay:main")   # "module:function", imported lazily
+
+and its name in :data:`PARSERS`. The handler receives the parsed arguments and returns
+the exit code; :func:`load_config_from_args` gives it the validated :class:`Config`.
+Handlers are imported only when their subcommand runs, so ``rtaid config check`` never
+imports the Cython kernels.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error,
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Callable, Mapping, Sequence
+
+from rtaid import __version__
+from rtaid.config import ConfigError, dump_toml, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Return the parent parser with the options every subcommand accepts.
+
+    Defaults are SUPPRESS so that ``rtaid --config X config show`` and
+    ``rtaid config show --config X`` both work: read them with :func:`config_args`.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS,
+        help="config file (default: $RTAID_CONFIG, else /etc/rtaid/rtaid.toml if present)",
+    )
+    common.add_argument(
+        "--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append",
+        default=argparse.SUPPRESS,
+        help="override one config key, value as TOML (repeatable), "
+             "e.g. --set feed.symbols='[\"BTCUSDT\"]' --set norm.warmup=50",
+    )
+    return common
+
+
+def config_args(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """Return ``(--config path or None, list of --set texts)`` from parsed arguments."""
+    return getattr(args, "config", None), list(getattr(args, "overrides", None) or [])
+
+
+def load_config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ):
+    """Load and validate the config named by ``--config`` / ``--set`` (raises ConfigError)."""
+    path, overrides = config_args(args)
+    return load_config(path, overrides, env)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def add_config_parser(sub, common: argparse.ArgumentParser) -> None:
+    """``rtaid config check|show``."""
+    p = sub.add_parser("config", parents=[common], help="check or show the configuration")
+    csub = p.add_subparsers(dest="config_command", metavar="{check,show}", required=True)
+    check = csub.add_parser(
+        "check", parents=[common], help="validate a config file (exit 0: valid, 2: invalid)"
+    )
+    check.add_argument("path", nargs="?", metavar="PATH",
+                       help="file to check (default: the one rtaid would read)")
+    check.set_defaults(handler="rtaid.cli:cmd_config_check")
+    show = csub.add_parser("show", parents=[common],
+                           help="print the effective configuration (secrets redacted)")
+    show.add_argument("--json", action="store_true", help="JSON instead of TOML")
+    show.set_defaults(handler="rtaid.cli:cmd_config_show")
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """``rtaid config check [PATH]``: print ``ok: PATH`` or raise ConfigError."""
+    path, overrides = config_args(args)
+    path = args.path or path
+    config = load_config(path, overrides)
+    print(f"ok: {config.source or '(defaults, no config file)'}")
+    return EXIT_OK
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """``rtaid config show [--json]``: print the effective config, secrets redacted."""
+    config = load_config_from_args(args)
+    data = config.to_dict(redact=True)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"# rtaid effective configuration (file: {config.source or 'none, defaults'})")
+        sys.stdout.write(dump_toml(data))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- dispatch
+
+# Each adds one subcommand; add yours here.
+def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("demo", parents=[common], help="replay real recordings through the kernels and report")
+    p.add_argument("--recording", nargs="+", metavar="FILE",
+                   help="recordings to replay (default: the shared Binance USD-M recordings)")
+    p.set_defaults(handler="rtaid.demo:main")
+
+
+PARSERS: list[Callable] = [add_config_parser, add_demo_parser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full ``rtaid`` argument parser."""
+    common = common_parser()
+    parser = argparse.ArgumentParser(
+        prog="rtaid", parents=[common],
+        description="Low-latency market-microstructure daemon for Binance USD-M futures.",
+    )
+    parser.add_argument("--version", action="version", version=f"rtaid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in PARSERS:
+        add(sub, common)
+    return parser
+
+
+def resolve_handler(spec: str | Callable) -> Callable[[argparse.Namespace], int]:
+    """Import a ``"module:function"`` handler (or return a callable as is)."""
+    if callable(spec):
+        return spec
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``rtaid`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return int(resolve_handler(args.handler)(args) or 0)
+    except ConfigError as exc:
+        where = f" {exc.source}" if exc.source else ""
+        print(f"rtaid: invalid configuration{where}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `rtaid config show | head`: the reader left; not an error worth a traceback.
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

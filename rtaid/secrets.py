@@ -1,0 +1,202 @@
+"""API credentials: where they may come from, and how they are kept out of logs.
+
+Sources, highest priority first:
+
+1. environment ``RTAID_API_KEY`` / ``RTAID_API_SECRET``;
+2. ``exchange.credentials_file``: a file of ``api_key=...`` / ``api_secret=...`` lines
+   that must not be readable by group or others (mode 0600 or 0400);
+3. ``exchange.api_key`` / ``exchange.api_secret`` in the TOML file itself, accepted only
+   when that file is mode 0600/0400.
+
+Secrets are carried as :class:`Secret` so that ``repr``, ``str``, f-strings, JSON
+encoders and structlog all see ``***``; only :meth:`Secret.reveal` gives the value.
+No error message built here ever contains a secret value.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Mapping
+
+REDACTED = "***"
+ENV_API_KEY = "RTAID_API_KEY"
+ENV_API_SECRET = "RTAID_API_SECRET"
+CREDENTIAL_KEYS = ("api_key", "api_secret")
+
+
+class Secret:
+    """A string that refuses to show itself.
+
+    Parameters
+    ----------
+    value : str
+        The secret value. Read it back with :meth:`reveal`.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> str:
+        """Return the secret value (for signing requests, never for printing)."""
+        return self._value
+
+    def __setattr__(self, name, value):  # immutable, like the config that holds it
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):
+        # Pickling would copy the value into places (multiprocessing queues, caches)
+        # nobody audits for secrets.
+        raise TypeError("Secret cannot be pickled")
+
+
+def file_mode_problem(path: str, what: str) -> str | None:
+    """Return why ``path`` is not private enough to hold secrets, or None if it is.
+
+    Parameters
+    ----------
+    path : str
+        File to check.
+    what : str
+        How to name the file in the message (e.g. the config key).
+
+    Returns
+    -------
+    str or None
+        A one-line problem description, or None when the file is owner-only.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{what}: file not found: {path}"
+    except OSError as exc:
+        return f"{what}: cannot stat {path}: {exc.strerror}"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        return (
+            f"{what}: {path} is readable by group/others (mode {mode:04o}); "
+            f"run: chmod 600 {path}"
+        )
+    return None
+
+
+def read_credentials_file(path: str, what: str = "exchange.credentials_file"):
+    """Read ``api_key=...`` / ``api_secret=...`` lines from a private file.
+
+    Blank lines and ``#`` comments are ignored; values may be quoted.
+
+    Parameters
+    ----------
+    path : str
+        The credentials file; must not be readable by group or others.
+    what : str
+        How to name the file in messages.
+
+    Returns
+    -------
+    tuple of (dict, list of str)
+        The credentials found (``api_key`` / ``api_secret`` -> :class:`Secret`) and the
+        problems met (empty when all is well). Problems never quote values.
+    """
+    problem = file_mode_problem(path, what)
+    if problem:
+        return {}, [problem]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, [f"{what}: cannot read {path}: {exc}"]
+    found: dict[str, Secret] = {}
+    problems: list[str] = []
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if name.startswith("export "):
+            name = name[len("export "):].strip()
+        if not sep or name not in CREDENTIAL_KEYS:
+            # Only the key name is quoted: a malformed line might be a secret itself.
+            shown = name if sep else "(no '=')"
+            problems.append(
+                f"{what}: {path} line {lineno}: expected api_key=... or api_secret=..., "
+                f"got {shown!r}"
+            )
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if not value:
+            problems.append(f"{what}: {path} line {lineno}: {name} is empty")
+            continue
+        found[name] = Secret(value)
+    return found, problems
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The resolved API credentials (either may be None when not configured)."""
+
+    api_key: Secret | None
+    api_secret: Secret | None
+
+
+def resolve_credentials(
+    toml_key: Secret | None,
+    toml_secret: Secret | None,
+    credentials_file: str | None,
+    env: Mapping[str, str],
+) -> tuple[Credentials, list[str]]:
+    """Pick each credential from the highest-priority source that has it.
+
+    Parameters
+    ----------
+    toml_key, toml_secret : Secret or None
+        Values from the TOML file (already checked to come from a private file).
+    credentials_file : str or None
+        ``exchange.credentials_file``.
+    env : mapping
+        The environment.
+
+    Returns
+    -------
+    tuple of (Credentials, list of str)
+        The credentials and the problems met.
+    """
+    problems: list[str] = []
+    from_file: dict[str, Secret] = {}
+    if credentials_file:
+        from_file, problems = read_credentials_file(credentials_file)
+    key = _first(env.get(ENV_API_KEY), from_file.get("api_key"), toml_key)
+    secret = _first(env.get(ENV_API_SECRET), from_file.get("api_secret"), toml_secret)
+    return Credentials(key, secret), problems
+
+
+def _first(env_value: str | None, *others: Secret | None) -> Secret | None:
+    if env_value:
+        return Secret(env_value)
+    for value in others:
+        if value:
+            return value
+    return None
