@@ -13,7 +13,8 @@ PY="$VENV/bin/python"
 stamp="$VENV/.rtaid-deps"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    "$PY" -m pip install -q --upgrade pip setuptools wheel "Cython>=3.1"
+    # build requirements first: the kernels cimport picows' .pxd
+    "$PY" -m pip install -q --upgrade pip setuptools wheel "Cython>=3.1" "picows>=1.6"
     "$PY" -m pip install -q --no-build-isolation -e ".[test]"
     echo "$want" > "$stamp"
 fi

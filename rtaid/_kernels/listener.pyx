@@ -1,0 +1,122 @@
+"""The feed's WebSocket listener: picows frame -> Engine.on_frame, in C.
+
+picows calls ``on_ws_frame`` with a frame whose payload is a pointer into its read
+buffer. The listener hands that pointer, the size and the receive time straight to
+the engine: no bytes object, no str, no dict per message. Python is called only for
+rare things: a book changing sync state, bad frames (rate-limited by the caller),
+and connection open/close.
+"""
+from libc.stdint cimport int64_t, int32_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
+from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
+from rtaid._kernels.decode cimport DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MAX_SYMBOLS
+from rtaid._kernels.engine cimport Engine
+from rtaid._kernels.hist cimport LatencyHistogram, hist_record
+
+from rtaid._kernels.book import STATE_NAMES
+
+
+cdef inline int64_t clock_ns(int clock) noexcept nogil:
+    cdef timespec ts
+    clock_gettime(clock, &ts)
+    return ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef class FeedListener(WSListener):
+    """Feeds every text frame of one connection into a shared Engine.
+
+    Parameters
+    ----------
+    engine : Engine
+        The process's engine (shared by all connections: one event loop, one thread).
+    on_book_state : callable(sym_index, state_name)
+        Called when a symbol's book changes sync state (unsynced after a gap or a
+        crossed book: the feed fetches a snapshot; synced: READY bookkeeping).
+    on_bad_frame : callable(result_code)
+        Called for a frame the decoder rejected, at most once per ``bad_frame_interval_ns``
+        (the count is in ``bad_frames``).
+    on_connected, on_disconnected : callable(listener)
+    latency : LatencyHistogram
+        Records each frame's processing time (receive to engine done).
+    """
+    cdef Engine engine
+    cdef object on_book_state
+    cdef object on_bad_frame
+    cdef object on_connected_cb
+    cdef object on_disconnected_cb
+    cdef int32_t seen_state[MAX_SYMBOLS]
+    cdef public LatencyHistogram latency
+    cdef public object transport
+    cdef public int64_t frames
+    cdef public int64_t bad_frames
+    cdef public int64_t last_frame_mono_ns
+    cdef public int64_t connected_mono_ns
+    cdef int64_t last_bad_report_ns
+    cdef public int64_t bad_frame_interval_ns
+
+    def __init__(self, Engine engine, on_book_state, on_bad_frame=None, on_connected=None,
+                 on_disconnected=None, LatencyHistogram latency=None):
+        cdef int i
+        self.engine = engine
+        self.on_book_state = on_book_state
+        self.on_bad_frame = on_bad_frame
+        self.on_connected_cb = on_connected
+        self.on_disconnected_cb = on_disconnected
+        self.latency = latency if latency is not None else LatencyHistogram()
+        for i in range(MAX_SYMBOLS):
+            self.seen_state[i] = -1
+        self.frames = 0
+        self.bad_frames = 0
+        self.bad_frame_interval_ns = 1000000000
+        self.last_bad_report_ns = 0
+        self.last_frame_mono_ns = 0
+        self.connected_mono_ns = 0
+        self.transport = None
+
+    cpdef on_ws_connected(self, WSTransport transport):
+        self.transport = transport
+        self.connected_mono_ns = clock_ns(CLOCK_MONOTONIC)
+        self.last_frame_mono_ns = self.connected_mono_ns
+        if self.on_connected_cb is not None:
+            self.on_connected_cb(self)
+
+    cpdef on_ws_disconnected(self, WSTransport transport):
+        if self.on_disconnected_cb is not None:
+            self.on_disconnected_cb(self)
+        self.transport = None
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        cdef int64_t t0 = clock_ns(CLOCK_MONOTONIC)
+        cdef int rc, kind
+        cdef int32_t sym, state
+        self.last_frame_mono_ns = t0
+        if frame.msg_type == WSMsgType.TEXT or frame.msg_type == WSMsgType.BINARY:
+            self.frames += 1
+            rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
+                                      clock_ns(CLOCK_REALTIME), -1)
+            if rc == DEC_OK:
+                kind = self.engine.msg.kind
+                if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
+                    sym = self.engine.msg.sym
+                    state = self.engine.books[sym].state
+                    if state != self.seen_state[sym]:
+                        self.seen_state[sym] = state
+                        self.on_book_state(sym, STATE_NAMES[state])
+            elif rc < 0:
+                self.bad_frames += 1
+                if self.on_bad_frame is not None and t0 - self.last_bad_report_ns >= self.bad_frame_interval_ns:
+                    self.last_bad_report_ns = t0
+                    self.on_bad_frame(rc)
+            hist_record(&self.latency.h, clock_ns(CLOCK_MONOTONIC) - t0)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+
+    def note_state(self, int sym, str state):
+        """Tell the listener a state the feed itself caused (reset, snapshot load)."""
+        self.seen_state[sym] = STATE_NAMES.index(state)
+
+
+def book_last_update_id(Engine engine, int sym):
+    """u of the last depth event applied to a symbol's book (tests, status)."""
+    return engine.books[sym].prev_u

@@ -1,0 +1,4 @@
+"""Live market data: picows connections, stream URLs, snapshot sync, reconnects."""
+from rtaid.feed.feed import Feed
+
+__all__ = ["Feed"]

@@ -1,0 +1,131 @@
+"""One supervised WebSocket connection: connect, watch, reconnect."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from picows import WSError, ws_connect
+
+from rtaid._kernels.listener import FeedListener
+from rtaid.feed.backoff import backoff_delay
+from rtaid.log import get_logger
+
+if TYPE_CHECKING:
+    from rtaid.feed.feed import Feed
+    from rtaid.feed.streams import StreamSet
+
+log = get_logger("rtaid.feed.connection")
+
+
+class StreamConnection:
+    """Keeps one combined-stream connection alive for as long as the feed runs.
+
+    A connection that delivers nothing for ``stale_after_s`` is dropped and reopened
+    (the stale-stream watchdog); so is one older than ``max_connection_age_s``, before
+    Binance's 24 h limit cuts it at a moment of its choosing. Every (re)connect resets
+    the books this connection carries: they resync from a fresh snapshot (binance.md).
+    """
+
+    def __init__(self, streams: "StreamSet", feed: "Feed"):
+        self.streams = streams
+        self.feed = feed
+        self.transport = None
+        self.listener: FeedListener | None = None
+        self.connected = False
+        self.generation = 0          # bumps on every connect: stale snapshot results are ignored
+        self.connects = 0
+        self.last_disconnect_mono = None
+        self.last_reconnect_s = None  # disconnect -> connected again
+        self._stopping = False
+
+    @property
+    def name(self) -> str:
+        return self.streams.name
+
+    def _make_listener(self) -> FeedListener:
+        return FeedListener(self.feed.engine, self.feed.on_book_state, self.feed.on_bad_frame,
+                            self._on_connected, self._on_disconnected, self.feed.latency)
+
+    def _on_connected(self, listener: FeedListener) -> None:
+        self.connected = True
+        self.generation += 1
+        self.connects += 1
+        self.listener = listener
+        if self.last_disconnect_mono is not None:
+            self.last_reconnect_s = time.monotonic() - self.last_disconnect_mono
+        for sym in self.streams.depth_symbols:
+            self.feed.reset_book(sym, "connect", listener)
+            self.feed.request_snapshot(sym)
+
+    def _on_disconnected(self, listener: FeedListener) -> None:
+        self.connected = False
+        self.last_disconnect_mono = time.monotonic()
+        for sym in self.streams.depth_symbols:
+            self.feed.reset_book(sym, "disconnect", listener)
+
+    async def run(self) -> None:
+        cfg = self.feed.config.feed
+        attempt = 0
+        while not self._stopping:
+            try:
+                transport, _ = await ws_connect(
+                    self._make_listener, self.streams.url,
+                    websocket_handshake_timeout=cfg.stale_after_s,
+                    enable_auto_pong=True, max_frame_size=16 * 1024 * 1024,
+                    logger_name=f"rtaid.feed.{self.name}")
+            except (OSError, asyncio.TimeoutError, WSError) as exc:
+                delay = backoff_delay(attempt, cfg.reconnect_min_s, cfg.reconnect_max_s)
+                attempt += 1
+                self.feed.counters["connect_failures"] += 1
+                log.warning("ws_connect_failed", conn=self.name, error=f"{type(exc).__name__}: {exc}",
+                            retry_in_s=round(delay, 3), attempt=attempt)
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            self.transport = transport
+            log.info("ws_connected", conn=self.name, streams=len(self.streams.streams))
+            try:
+                reason = await self._supervise(transport)
+            finally:
+                self.transport = None
+            if self._stopping:
+                return
+            self.feed.counters["reconnects"] += 1
+            delay = backoff_delay(0, cfg.reconnect_min_s, cfg.reconnect_max_s)
+            log.warning("ws_disconnected", conn=self.name, reason=reason, retry_in_s=round(delay, 3))
+            await asyncio.sleep(delay)
+
+    async def _supervise(self, transport) -> str:
+        """Wait until the connection ends; end it when stale or too old. Returns why."""
+        cfg = self.feed.config.feed
+        stale_ns = int(cfg.stale_after_s * 1e9)
+        age_ns = int(cfg.max_connection_age_s * 1e9)
+        tick = min(0.25, cfg.stale_after_s / 4)
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(transport.wait_disconnected()), timeout=tick)
+                return "closed by peer"
+            except asyncio.TimeoutError:
+                pass
+            listener = self.listener
+            now = time.monotonic_ns()
+            if listener is None:
+                continue
+            if now - listener.last_frame_mono_ns > stale_ns:
+                self.feed.counters["stale_reconnects"] += 1
+                reason = f"stale: no frame for {cfg.stale_after_s}s"
+            elif now - listener.connected_mono_ns > age_ns:
+                self.feed.counters["age_reconnects"] += 1
+                reason = f"max age {cfg.max_connection_age_s}s"
+            else:
+                continue
+            transport.disconnect()
+            await transport.wait_disconnected()
+            return reason
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.transport is not None:
+            self.transport.disconnect()
+            await self.transport.wait_disconnected()
