@@ -1,3 +1,6 @@
+import sys
+
 from rtaid.cli import main
 
-raise SystemExit(main())
+# `python -m rtaid` alone runs the daemon, like `rtaid run`.
+raise SystemExit(main(sys.argv[1:] or ["run"]))

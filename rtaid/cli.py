@@ -111,7 +111,12 @@ def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="rtaid.demo:main")
 
 
-PARSERS: list[Callable] = [add_config_parser, add_demo_parser]
+def add_run_parser(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("run", parents=[common], help="run the daemon (systemd: Type=notify)")
+    p.set_defaults(handler="rtaid.daemon:main")
+
+
+PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -176,7 +176,24 @@ def get_logger(name: str | None = None, **bound: Any):
     """Return a structlog logger, with ``logger=name`` and ``bound`` in every line."""
     if name is not None:
         bound["logger"] = name
-    return structlog.get_logger().bind(**bound)
+    return _LazyLogger(bound)
+
+
+class _LazyLogger:
+    """Binds on first use: module-level loggers are created at import, before
+    setup_logging, and binding then would freeze structlog's default (console)
+    configuration into them."""
+
+    __slots__ = ("_bound", "_logger")
+
+    def __init__(self, bound: dict):
+        self._bound = bound
+        self._logger = None
+
+    def __getattr__(self, name: str):
+        if self._logger is None:
+            self._logger = structlog.get_logger().bind(**self._bound)
+        return getattr(self._logger, name)
 
 
 class RateLimitedLog:

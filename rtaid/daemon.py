@@ -1,0 +1,177 @@
+"""``rtaid run``: the daemon. uvloop, the feed, the kernels, storage, systemd.
+
+Life cycle: start the feed; READY=1 once every symbol's book is synced; WATCHDOG=1
+only while the feed is healthy (fresh frames, books synced or resyncing within
+``feed.stale_after_s``), so systemd restarts a daemon that is alive but blind; on
+SIGTERM/SIGINT stop taking data, flush, STOPPING=1, exit 0; on SIGHUP validate the
+config file again and apply what can change live.
+"""
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import gc
+import os
+import signal
+import sys
+import time
+
+from rtaid._kernels.engine import Engine
+from rtaid.config import ConfigError, reload_config
+from rtaid.feed import Feed
+from rtaid.log import get_logger, setup_logging
+from rtaid.sdnotify import Notifier
+
+log = get_logger("rtaid.daemon")
+
+
+class Daemon:
+    """One rtaid process: a feed, an engine, and their supervision.
+
+    Parameters
+    ----------
+    config : rtaid.config.Config
+    notifier : Notifier, optional
+        systemd notification (defaults to $NOTIFY_SOCKET).
+    """
+
+    def __init__(self, config, notifier: Notifier | None = None):
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self.engine = Engine(list(config.feed.symbols), max_levels=config.feed.max_book_levels,
+                             buffer_events=config.feed.buffer_events)
+        self.feed = Feed(config, self.engine, on_book_state=self._on_book_state)
+        self.started_mono = time.monotonic()
+        self.ready_sent = False
+        self.unsynced_since: dict[str, float] = {s: time.monotonic() for s in self.feed.symbols}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.exit_code = 0
+
+    # ------------------------------------------------------------------ state
+    def _on_book_state(self, symbol: str, previous: str, state: str, reason: str) -> None:
+        now = time.monotonic()
+        if state == "synced":
+            self.unsynced_since.pop(symbol, None)
+        elif previous == "synced" or symbol not in self.unsynced_since:
+            self.unsynced_since[symbol] = now
+        if not self.ready_sent and self.feed.all_synced.is_set():
+            self.ready_sent = True
+            took = now - self.started_mono
+            log.info("ready", symbols=self.feed.symbols, seconds=round(took, 3))
+            self.notifier.ready(f"synced {len(self.feed.symbols)} symbols")
+
+    def healthy(self) -> tuple[bool, str]:
+        """Fresh frames on every connection, and no book unsynced for too long."""
+        fc = self.config.feed
+        now_ns = time.monotonic_ns()
+        for conn in self.feed.connections:
+            lst = conn.listener
+            if not conn.connected or lst is None:
+                return False, f"{conn.name} disconnected"
+            if now_ns - lst.last_frame_mono_ns > fc.stale_after_s * 1e9:
+                return False, f"{conn.name} stale"
+        now = time.monotonic()
+        for sym, since in self.unsynced_since.items():
+            if now - since > max(fc.stale_after_s, 10.0):
+                return False, f"{sym} unsynced for {now - since:.0f}s"
+        return True, "ok"
+
+    def status_line(self) -> str:
+        states = self.feed.states
+        synced = sum(1 for s in states.values() if s == "synced")
+        frames = sum(c.listener.frames for c in self.feed.connections if c.listener)
+        p99 = self.feed.latency.percentile(99)
+        return (f"{synced}/{len(states)} synced, {frames} frames, "
+                f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}")
+
+    # ------------------------------------------------------------------ tasks
+    async def _supervise(self) -> None:
+        interval = self.notifier.watchdog_interval_s or 5.0
+        tick = min(1.0, interval)
+        last_status = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            ok, why = self.healthy()
+            if ok:
+                self.notifier.watchdog()
+            now = time.monotonic()
+            if now - last_status >= 5.0:
+                last_status = now
+                self.notifier.status(self.status_line() + ("" if ok else f" (unhealthy: {why})"))
+                if not ok:
+                    log.warning("unhealthy", reason=why)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.notifier.status("starting")
+        log.info("starting", symbols=self.feed.symbols, rest=self.config.exchange.rest_url,
+                 ws=self.config.exchange.ws_url, pid=os.getpid())
+        await self.feed.start()
+        self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
+        if self.config.daemon.gc_freeze:
+            # everything allocated at start-up is permanent: keep the GC from scanning it
+            gc.collect()
+            gc.freeze()
+        await self._stop.wait()
+        await self.shutdown()
+        return self.exit_code
+
+    def request_stop(self, why: str = "stop") -> None:
+        if not self._stop.is_set():
+            log.info("stopping", signal=why)
+            self._stop.set()
+
+    async def shutdown(self) -> None:
+        self.notifier.stopping("stopping")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.feed.stop(), self.config.daemon.shutdown_timeout_s)
+        except asyncio.TimeoutError:
+            log.error("shutdown_timeout", what="feed")
+            self.exit_code = 1
+        log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters))
+
+    def reload(self) -> None:
+        """SIGHUP: re-read and validate the config; apply what can change live."""
+        self.notifier.reloading()
+        try:
+            new, plan = reload_config(self.config)
+        except ConfigError as exc:
+            log.error("reload_rejected", problems=exc.problems)
+            self.notifier.status("reload rejected: " + "; ".join(exc.problems)[:200])
+            return
+        if plan.restart:
+            log.warning("reload_needs_restart", keys=list(plan.restart))
+        if new.log.level != self.config.log.level:
+            setup_logging(new.log.level, new.log.format)
+        self.config = new if not plan.restart else self.config
+        log.info("reloaded", live=list(plan.live), ignored_until_restart=list(plan.restart))
+        self.notifier.notify("READY=1", "STATUS=reloaded")
+
+
+def pin_cpus(cpus) -> None:
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+        log.info("cpu_affinity", cpus=sorted(cpus))
+
+
+def main(args) -> int:
+    """Entry point of ``rtaid run``."""
+    from rtaid.cli import load_config_from_args
+
+    config = load_config_from_args(args)
+    setup_logging(config.log.level, config.log.format)
+    faulthandler.enable()
+    pin_cpus(config.daemon.cpu_affinity)
+    daemon = Daemon(config)
+    if config.daemon.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(daemon.run())
+    return asyncio.run(daemon.run())

@@ -1,0 +1,122 @@
+"""`rtaid run` as a real process against a real rtaid-sim process."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+class NotifySocket:
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []
+
+    def wait_for(self, field, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(field in m for m in self.messages):
+                return True
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return False
+
+
+@pytest.fixture
+def sim_port():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rtaid.sim", "--port", str(port), "--rate", "200"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def daemon_env(tmp_path, notify):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
+    env.update(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="3000000")
+    return env
+
+
+def daemon_args(port, tmp_path, config=None):
+    args = [sys.executable, "-m", "rtaid", "run"]
+    if config:
+        args += ["--config", str(config)]
+    return args + ["--set", f"exchange.rest_url=http://127.0.0.1:{port}",
+                   "--set", f"exchange.ws_url=ws://127.0.0.1:{port}",
+                   "--set", 'feed.symbols=["BTCUSDT","ETHUSDT"]',
+                   "--set", f"storage.data_dir={tmp_path / 'data'}",
+                   "--set", f"control.socket={tmp_path / 'rtaid.sock'}",
+                   "--set", "metrics.port=0"]
+
+
+def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
+    notify = NotifySocket(tmp_path / "notify")
+    config = tmp_path / "rtaid.toml"
+    config.write_text('[log]\nlevel = "INFO"\n')
+    proc = subprocess.Popen(daemon_args(sim_port, tmp_path, config), cwd=ROOT,
+                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert notify.wait_for("READY=1"), notify.messages
+        assert notify.wait_for("WATCHDOG=1", timeout=10), notify.messages
+        # SIGHUP with a broken file: rejected, the daemon keeps running
+        config.write_text('[log]\nlevel = "LOUD"\n')
+        proc.send_signal(signal.SIGHUP)
+        assert notify.wait_for("STATUS=reload rejected", timeout=10), notify.messages
+        # SIGHUP with a valid change: applied live
+        config.write_text('[log]\nlevel = "WARNING"\n')
+        proc.send_signal(signal.SIGHUP)
+        assert notify.wait_for("STATUS=reloaded", timeout=10), notify.messages
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert notify.wait_for("STOPPING=1", timeout=2), notify.messages
+    logs = out.splitlines()
+    assert any('"event": "ready"' in line for line in logs), out[-2000:]
+    assert any('"event": "reload_rejected"' in line and "log.level" in line for line in logs), out[-3000:]
+    assert all(line.isascii() for line in logs)
+
+
+def test_daemon_with_a_bad_config_exits_2_with_a_clear_message(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[feed]\nsymbol = ["BTCUSDT"]\n')
+    out = subprocess.run([sys.executable, "-m", "rtaid", "run", "--config", str(config)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "feed.symbol" in out.stderr and "did you mean 'feed.symbols'" in out.stderr
+    assert "Traceback" not in out.stderr
