@@ -1,0 +1,3 @@
+from rtaid.sim.cli import main
+
+raise SystemExit(main())
