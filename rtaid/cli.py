@@ -105,9 +105,14 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 # Each adds one subcommand; add yours here.
 def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("demo", parents=[common], help="replay real recordings through the kernels and report")
-    p.add_argument("--recording", nargs="+", metavar="FILE",
-                   help="recordings to replay (default: the shared Binance USD-M recordings)")
+    p = sub.add_parser("demo", parents=[common],
+                       help="run the daemon against an embedded rtaid-sim and show its status")
+    p.add_argument("--duration", type=float, default=30.0, metavar="S", help="seconds to run (default 30)")
+    p.add_argument("--symbols", metavar="A,B", help="symbols (default BTCUSDT,ETHUSDT)")
+    p.add_argument("--rate", type=float, default=200.0, help="sim events per second per symbol")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset goes (default: a new temp dir)")
+    p.add_argument("--recording", nargs="*", metavar="FILE",
+                   help="instead: replay real recordings through the kernels (default: the shared ones)")
     p.set_defaults(handler="rtaid.demo:main")
 
 

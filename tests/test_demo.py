@@ -1,12 +1,15 @@
-"""`rtaid demo` replays the real recordings and reports what the kernels found."""
+"""`rtaid demo`: live against the embedded sim, and the replay of real recordings."""
+import re
+import signal
 import subprocess
 import sys
+import time
 
 from tests.conftest import BTC_RECORDING, ROOT
 
 
 def test_demo_reports_both_recordings(shared_data):
-    out = subprocess.run([sys.executable, "-m", "rtaid", "demo"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "rtaid", "demo", "--recording"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, env={"RTAID_SHARED_DATA": str(shared_data),
                                                       "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
@@ -26,3 +29,26 @@ def test_demo_with_a_missing_recording_fails_cleanly(tmp_path):
     assert out.returncode == 1
     assert f"no such recording: {tmp_path / 'nope.gz'}" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_live_demo_syncs_both_books_against_the_sim(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "rtaid", "demo", "--duration", "3",
+                          "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    summary = out.stdout[out.stdout.index("summary"):]
+    assert re.search(r"BTCUSDT\s+synced\s+[0-9.]+ @ [0-9.]+\s+[0-9.]+ @ [0-9.]+", summary), summary
+    assert re.search(r"ETHUSDT\s+synced", summary), summary
+    assert "resyncs 0" in summary and "bad frames 0" in summary
+    assert "Traceback" not in out.stderr
+
+
+def test_live_demo_ends_cleanly_on_ctrl_c(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "rtaid", "demo", "--duration", "60",
+                             "--data-dir", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "summary" in out and "Traceback" not in err

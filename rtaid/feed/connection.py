@@ -61,6 +61,8 @@ class StreamConnection:
     def _on_disconnected(self, listener: FeedListener) -> None:
         self.connected = False
         self.last_disconnect_mono = time.monotonic()
+        if self._stopping:
+            return          # shutting down: the books stay as they were, for the last report
         for sym in self.streams.depth_symbols:
             self.feed.reset_book(sym, "disconnect", listener)
 
