@@ -44,8 +44,6 @@ cdef struct Side:
     int32_t cap          # at most this many levels
     int64_t compactions
     int32_t finger       # block of the last change (a search hint)
-    int64_t* cache_key   # price -> where it was last seen (hints, validated on use)
-    int32_t* cache_pos   # block id << 8 | index in block
 
 cdef struct BufferedEvent:
     int64_t E

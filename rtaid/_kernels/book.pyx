@@ -51,8 +51,6 @@ STATE_NAMES = ("unsynced", "awaiting", "synced")
 # ------------------------------------------------------------------ sides
 cdef enum:
     SPLIT_AT = 32        # a full block splits in two halves
-    CACHE_SLOTS = 2048   # price -> (block, index) hints per side; a power of two
-    CACHE_SHIFT = 53     # 64 - log2(CACHE_SLOTS)
     COMPACT_FILL = 48    # levels per block after a compaction
 
 
@@ -68,10 +66,7 @@ cdef int side_init(Side* s, int32_t cap) noexcept nogil:
     s.top_key = <int64_t*>rt_calloc(s.pool_cap, sizeof(int64_t))
     s.free_ids = <int32_t*>rt_calloc(s.pool_cap, sizeof(int32_t))
     s.scratch = <int64_t*>rt_calloc(2 * <size_t>cap, sizeof(int64_t))
-    s.cache_key = <int64_t*>rt_calloc(CACHE_SLOTS, sizeof(int64_t))
-    s.cache_pos = <int32_t*>rt_calloc(CACHE_SLOTS, sizeof(int32_t))
-    if not (s.pool and s.order and s.top_key and s.free_ids and s.scratch
-            and s.cache_key and s.cache_pos):
+    if not (s.pool and s.order and s.top_key and s.free_ids and s.scratch):
         return -1
     side_clear(s)
     return 0
@@ -83,8 +78,6 @@ cdef void side_free(Side* s) noexcept nogil:
     rt_free(s.top_key, s.pool_cap, sizeof(int64_t))
     rt_free(s.free_ids, s.pool_cap, sizeof(int32_t))
     rt_free(s.scratch, 2 * <size_t>s.cap, sizeof(int64_t))
-    rt_free(s.cache_key, CACHE_SLOTS, sizeof(int64_t))
-    rt_free(s.cache_pos, CACHE_SLOTS, sizeof(int32_t))
     memset(s, 0, sizeof(Side))
 
 
@@ -95,7 +88,7 @@ cdef void side_clear(Side* s) noexcept nogil:
     s.n_free = s.pool_cap
     for i in range(s.pool_cap):
         s.free_ids[i] = s.pool_cap - 1 - i
-        s.pool[i].n = 0          # a free block is empty: stale cache hints miss
+        s.pool[i].n = 0
 
 
 cdef inline int32_t block_lower_bound(const Block* blk, int64_t key) noexcept nogil:
@@ -181,24 +174,10 @@ cdef inline int32_t side_find_block_near(const Side* s, int64_t key) noexcept no
     return side_find_block(s, key)
 
 
-cdef inline uint32_t cache_slot(int64_t key) noexcept nogil:
-    return <uint32_t>((<uint64_t>key * 0x9E3779B97F4A7C15ULL) >> CACHE_SHIFT)
-
-
 cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept nogil:
-    cdef int32_t j, i, nid, pos
-    cdef uint32_t slot = cache_slot(key)
+    cdef int32_t j, i, nid
     cdef Block* blk
     cdef Block* upper
-    # Most changes only resize an existing level: a hint remembers where a price was
-    # last seen; it is trusted only if that block slot still holds that price.
-    if qty != 0 and s.cache_key[slot] == key:
-        pos = s.cache_pos[slot]
-        blk = &s.pool[pos >> 8]
-        i = pos & 255
-        if i < blk.n and blk.key[i] == key:
-            blk.qty[i] = qty
-            return
     if s.n_blocks == 0:
         if qty == 0:
             return
@@ -216,8 +195,6 @@ cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept
     if i < blk.n and blk.key[i] == key:
         if qty != 0:
             blk.qty[i] = qty
-            s.cache_key[slot] = key
-            s.cache_pos[slot] = (s.order[j] << 8) | i
         else:
             side_delete_at(s, j, blk, i)
         return
@@ -257,8 +234,6 @@ cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept
     s.n += 1
     if i == blk.n - 1:
         s.top_key[j] = key
-    s.cache_key[slot] = key
-    s.cache_pos[slot] = (s.order[j] << 8) | i
 
 
 cdef inline int64_t side_best_key(const Side* s) noexcept nogil:
