@@ -7,7 +7,7 @@ from rtaid._kernels.decode cimport Msg, Level
 cdef enum:
     BOOK_NONE = 0        # nothing (replay exhausted)
     BOOK_BUFFERED = 1    # kept until a snapshot arrives
-    BOOK_STALE = 2       # u < lastUpdateId: dropped
+    BOOK_STALE = 2       # u < lastUpdateId, or already applied: dropped
     BOOK_SYNCED = 3      # first event applied after a snapshot: the book is now synced
     BOOK_APPLIED = 4     # applied to a synced book
     BOOK_GAP = 5         # pu break (or no bracketing event): unsynced, resync needed

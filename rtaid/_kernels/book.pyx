@@ -399,6 +399,8 @@ cdef int process(L2Book* b, const Msg* m) noexcept nogil:
             buffer_push(b, m)
             return BOOK_GAP
         status = BOOK_SYNCED
+    elif m.u <= b.prev_u:
+        return BOOK_STALE          # already applied (a duplicate delivery)
     elif m.pu != b.prev_u:
         unsync(b)
         buffer_push(b, m)

@@ -10,7 +10,8 @@ must agree with it event by event. The procedure (binance.md, "Keeping a local b
 5. a break, or a crossed book after an event, makes the book unsynced until the
    next snapshot (events are buffered again meanwhile).
 
-Statuses returned per event: ``buffered``, ``stale`` (dropped, u < lastUpdateId),
+Statuses returned per event: ``buffered``, ``stale`` (dropped: u < lastUpdateId, or an
+event already applied, u <= the last applied u),
 ``synced`` (the first event applied after a snapshot), ``applied``, ``gap`` (pu break,
 or no bracketing event after the snapshot), ``crossed`` (applied, then best bid >= best ask).
 """
@@ -97,6 +98,8 @@ class RefBook:
             self.state = SYNCED
             return "synced"
         # SYNCED
+        if ev.u <= self.prev_u:
+            return "stale"      # already applied (a duplicate delivery): nothing to do
         if ev.pu != self.prev_u:
             self._unsync()
             self.buffer.append(ev)

@@ -52,6 +52,11 @@ class BookMachine(RuleBasedStateMachine):
     def diff_that_may_cross(self, bids, asks):
         self._apply(self._event(bids, asks))
 
+    @rule(back=st.integers(0, 3))
+    def duplicate_of_an_old_event(self, back):
+        u = max(self.prev_u - back, 1)
+        self._apply(ref.DepthEvent(E=u, T=u, U=u - 1, u=u, pu=u - 2, bids=[(80, 9)], asks=[]))
+
     @rule()
     def broken_chain(self):
         self._apply(self._event([], [], chained=False))
@@ -228,6 +233,16 @@ def test_levels_beyond_capacity_are_dropped_and_counted():
     assert book.apply(13, 13, 12, [(100, 0), (100, 0)], []) == "applied"   # double delete
     assert book.top("bid", 5) == [(98, 1), (96, 1)]
     assert book.dropped_levels == 1
+
+
+def test_a_duplicate_of_an_applied_event_is_stale_not_a_gap():
+    book = Book()
+    book.snapshot(10, [(100, 1)], [(101, 1)])
+    assert book.apply(9, 11, 8, [(99, 2)], []) == "synced"
+    assert book.apply(12, 13, 11, [(98, 2)], []) == "applied"
+    assert book.apply(12, 13, 11, [(98, 7)], []) == "stale"       # the same event again
+    assert book.apply(14, 15, 13, [], []) == "applied"
+    assert book.top("bid", 3) == [(100, 1), (99, 2), (98, 2)]
 
 
 def test_crossed_book_goes_unsynced():
