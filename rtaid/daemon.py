@@ -83,7 +83,8 @@ class Daemon:
         frames = sum(c.listener.frames for c in self.feed.connections if c.listener)
         p99 = self.feed.latency.percentile(99)
         return (f"{synced}/{len(states)} synced, {frames} frames, "
-                f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}")
+                f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}, "
+                f"tasks {len(asyncio.all_tasks())}")
 
     # ------------------------------------------------------------------ tasks
     async def _supervise(self) -> None:

@@ -104,27 +104,32 @@ class StreamConnection:
         stale_ns = int(cfg.stale_after_s * 1e9)
         age_ns = int(cfg.max_connection_age_s * 1e9)
         tick = min(0.25, cfg.stale_after_s / 4)
-        while True:
-            try:
-                await asyncio.wait_for(asyncio.shield(transport.wait_disconnected()), timeout=tick)
-                return "closed by peer"
-            except asyncio.TimeoutError:
-                pass
-            listener = self.listener
-            now = time.monotonic_ns()
-            if listener is None:
-                continue
-            if now - listener.last_frame_mono_ns > stale_ns:
-                self.feed.counters["stale_reconnects"] += 1
-                reason = f"stale: no frame for {cfg.stale_after_s}s"
-            elif now - listener.connected_mono_ns > age_ns:
-                self.feed.counters["age_reconnects"] += 1
-                reason = f"max age {cfg.max_connection_age_s}s"
-            else:
-                continue
-            transport.disconnect()
-            await transport.wait_disconnected()
-            return reason
+        # One waiter for the whole connection: a fresh shielded waiter per tick would
+        # leave a pending task behind every time the tick times out.
+        closed = asyncio.ensure_future(transport.wait_disconnected())
+        try:
+            while True:
+                done, _ = await asyncio.wait({closed}, timeout=tick)
+                if done:
+                    return "closed by peer"
+                listener = self.listener
+                now = time.monotonic_ns()
+                if listener is None:
+                    continue
+                if now - listener.last_frame_mono_ns > stale_ns:
+                    self.feed.counters["stale_reconnects"] += 1
+                    reason = f"stale: no frame for {cfg.stale_after_s}s"
+                elif now - listener.connected_mono_ns > age_ns:
+                    self.feed.counters["age_reconnects"] += 1
+                    reason = f"max age {cfg.max_connection_age_s}s"
+                else:
+                    continue
+                transport.disconnect()
+                await closed
+                return reason
+        finally:
+            if not closed.done():
+                closed.cancel()
 
     async def stop(self) -> None:
         self._stopping = True

@@ -76,6 +76,9 @@ def test_feed_syncs_and_books_equal_the_exchange(run):
             try:
                 assert await feed.wait_synced(10)
                 await asyncio.sleep(0.5)
+                tasks = len(asyncio.all_tasks())
+                await asyncio.sleep(2.0)      # many supervision ticks
+                assert len(asyncio.all_tasks()) == tasks, "the feed leaks tasks"
                 await assert_books_match_sim(sim, engine, feed)
                 assert feed.counters["snapshots"] == 2 and feed.bad_frames == 0
                 assert all(c.listener.frames > 0 for c in feed.connections)
