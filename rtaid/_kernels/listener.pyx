@@ -45,6 +45,7 @@ cdef class FeedListener(WSListener):
     cdef object on_connected_cb
     cdef object on_disconnected_cb
     cdef int32_t seen_state[MAX_SYMBOLS]
+    cdef int64_t sym_last_mono_ns[MAX_SYMBOLS]
     cdef public LatencyHistogram latency
     cdef public object transport
     cdef public int64_t frames
@@ -65,6 +66,7 @@ cdef class FeedListener(WSListener):
         self.latency = latency if latency is not None else LatencyHistogram()
         for i in range(MAX_SYMBOLS):
             self.seen_state[i] = -1
+            self.sym_last_mono_ns[i] = 0
         self.frames = 0
         self.bad_frames = 0
         self.bad_frame_interval_ns = 1000000000
@@ -75,8 +77,11 @@ cdef class FeedListener(WSListener):
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
+        cdef int i
         self.connected_mono_ns = clock_ns(CLOCK_MONOTONIC)
         self.last_frame_mono_ns = self.connected_mono_ns
+        for i in range(MAX_SYMBOLS):
+            self.sym_last_mono_ns[i] = self.connected_mono_ns
         if self.on_connected_cb is not None:
             self.on_connected_cb(self)
 
@@ -95,6 +100,7 @@ cdef class FeedListener(WSListener):
             rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
                                       clock_ns(CLOCK_REALTIME), -1)
             if rc == DEC_OK:
+                self.sym_last_mono_ns[self.engine.msg.sym] = t0
                 kind = self.engine.msg.kind
                 if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
                     sym = self.engine.msg.sym
@@ -111,6 +117,13 @@ cdef class FeedListener(WSListener):
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
+
+    def symbol_last_frame_ns(self, int sym):
+        """Monotonic ns of the last decoded frame of a symbol on this connection (or of
+        the connect, before its first frame)."""
+        if not 0 <= sym < MAX_SYMBOLS:
+            raise IndexError(sym)
+        return self.sym_last_mono_ns[sym]
 
     def note_state(self, int sym, str state):
         """Tell the listener a state the feed itself caused (reset, snapshot load)."""

@@ -116,9 +116,13 @@ class StreamConnection:
                 now = time.monotonic_ns()
                 if listener is None:
                     continue
+                quiet = self._quiet_symbol(listener, now, stale_ns)
                 if now - listener.last_frame_mono_ns > stale_ns:
                     self.feed.counters["stale_reconnects"] += 1
                     reason = f"stale: no frame for {cfg.stale_after_s}s"
+                elif quiet is not None:
+                    self.feed.counters["stale_reconnects"] += 1
+                    reason = f"stale: no {quiet} frame for {cfg.stale_after_s}s"
                 elif now - listener.connected_mono_ns > age_ns:
                     self.feed.counters["age_reconnects"] += 1
                     reason = f"max age {cfg.max_connection_age_s}s"
@@ -130,6 +134,17 @@ class StreamConnection:
         finally:
             if not closed.done():
                 closed.cancel()
+
+    def _quiet_symbol(self, listener, now_ns: int, stale_ns: int):
+        """A symbol whose depth/bookTicker stream has gone silent on this connection.
+
+        Only book streams: Binance sends them continuously for a live symbol, while
+        trades can legitimately pause on a quiet one.
+        """
+        for sym in self.streams.depth_symbols:
+            if now_ns - listener.symbol_last_frame_ns(self.feed.index[sym]) > stale_ns:
+                return sym
+        return None
 
     async def stop(self) -> None:
         self._stopping = True

@@ -130,6 +130,12 @@ def test_feed_survives_every_market_data_fault(run):
                 assert await until(lambda: feed.counters["stale_reconnects"] > stale, timeout=8)
                 assert await feed.wait_synced(15)
 
+                # 4b. one symbol goes silent while the other keeps streaming
+                stale = feed.counters["stale_reconnects"]
+                sim.faults.stall_stream("ETHUSDT", 3.0)
+                assert await until(lambda: feed.counters["stale_reconnects"] > stale, timeout=8)
+                assert await feed.wait_synced(15)
+
                 # 5. the snapshot endpoint fails, then recovers
                 errors = feed.counters["snapshot_errors"]
                 sim.faults.fail_rest(mode="status", status=503, count=3, path="/fapi/v1/depth")
