@@ -1,0 +1,154 @@
+"""Full-pipeline throughput of the signal kernels on the real BTCUSDT recording.
+
+    python bench/signals.py [--repeat N] [--update-readme]
+
+Measures, best of N runs on one core (parameters: tests/signals/conftest.py ACTIVE, so
+that VPIN, bars and the strategy all work):
+- the full pipeline (decode, book sync, L2 book, every indicator, z/osc, bars,
+  strategy) in messages/s and ns/message, against the decode + book Engine alone;
+- each indicator family's own cost, counted in-kernel with the TSC around every
+  family section (one profiled run; the empty-section overhead is subtracted): ns per
+  message and per event that drives the family;
+- the pure-Python reference (rtaid.reference.pipeline.run_recording, which also reads
+  and pre-scans the file) on the same recording in the same run, as a ratio.
+Writes bench/results/signals.json and, with --update-readme, the README block
+``<!-- bench:signals -->`` (if the README has one).
+"""
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._machine import machine_name  # noqa: E402
+from bench._readme import update_block  # noqa: E402
+from rtaid._kernels.engine import Engine  # noqa: E402
+from rtaid._kernels.signals import (  # noqa: E402
+    SignalDriver, pack_frames, read_recording_frames, resolve_params, tsc_calibration,
+)
+from rtaid.reference.pipeline import run_recording  # noqa: E402
+from tests.conftest import BTC_RECORDING  # noqa: E402
+from tests.signals.conftest import ACTIVE  # noqa: E402
+
+# events that drive each family (indicators.md T1): per-event costs divide by these
+DRIVERS = {
+    "tobi": ("bbo",), "ofi": ("bbo",), "dev": ("bbo",), "lpi": ("bbo", "trade"),
+    "kyle": ("bbo", "trade"), "ti": ("trade",), "vpin": ("trade",), "di": ("depth",),
+    "mlofi": ("depth",), "wall": ("depth",), "norm": ("bbo", "trade", "depth"),
+    "bars": ("bbo", "trade", "depth"), "strategy": ("bbo", "trade", "depth"),
+    "l2_copy": ("depth",),
+}
+
+
+def best_of(repeat, fn):
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args(argv)
+
+    params, l1_book, _ = resolve_params([BTC_RECORDING], ACTIVE)
+    payloads = read_recording_frames(BTC_RECORDING)
+    n = len(payloads)
+    buf, offsets = pack_frames(payloads)
+
+    def pipeline():
+        # built outside the timed region; reset() reuses every buffer
+        driver = SignalDriver(["BTCUSDT"], params, l1_book, expected_rows=n)
+
+        def run():
+            driver.reset()
+            driver.run_frames(buf, offsets, 0)
+            driver.finish()
+            return driver
+
+        return best_of(args.repeat, run)
+
+    t_full, driver = pipeline()
+    rows, bars, signals = driver.counts
+    assert rows == 93_949 and driver.stats(0)["book_synced"]
+    events = driver.arrays()["indicators"]["event"]
+    per_kind = {k: int((events == i).sum()) for i, k in enumerate(("bbo", "depth", "trade"))}
+
+    def engine_run():
+        engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
+        engine.run_frames(buf, offsets, 0)
+        return engine
+
+    t_engine, _ = best_of(args.repeat, engine_run)
+    # per family: one profiled run (TSC around each section), overhead subtracted
+    per_ns, empty = tsc_calibration()
+    driver.set_profile(True)
+    driver.reset()
+    driver.run_frames(buf, offsets, 0)
+    driver.finish()
+    family = {}
+    for name, (cycles, calls) in driver.profile(0).items():
+        net = max(cycles - empty * calls, 0.0) / per_ns
+        n_drive = sum(per_kind[k] for k in DRIVERS[name])
+        family[name] = {"ns_per_msg": net / n, "ns_per_event": net / n_drive,
+                        "ns_per_call": net / calls if calls else 0.0,
+                        "calls": calls, "driving_events": n_drive}
+    driver.set_profile(False)
+
+    t0 = time.perf_counter()
+    ref = run_recording(BTC_RECORDING, params=ACTIVE)
+    t_ref = time.perf_counter() - t0
+    assert len(ref["indicators"]["seq"]) == rows and len(ref["signals"]["seq"]) == signals
+
+    results = {
+        "machine": machine_name(),
+        "recording": BTC_RECORDING.name,
+        "messages": n,
+        "rows": rows, "bars": bars, "signals": signals,
+        "full_msgs_per_s": n / t_full,
+        "full_ns_per_msg": t_full / n * 1e9,
+        "decode_book_msgs_per_s": n / t_engine,
+        "signals_ns_per_msg": (t_full - t_engine) / n * 1e9,
+        "families": family,
+        "reference_msgs_per_s": n / t_ref,
+        "full_vs_reference": t_ref / t_full,
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "signals.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        f"Machine: {results['machine']}. Input: {n:,} frames of {BTC_RECORDING.name} "
+        f"({rows:,} indicator rows, {bars} bars, {signals} signals), best of {args.repeat}.",
+        "",
+        "| measurement | result | baseline (same run) | ratio |",
+        "|---|---|---|---|",
+        f"| full pipeline (decode, book, indicators, z/osc, bars, strategy) "
+        f"| {results['full_msgs_per_s'] / 1e6:.2f} M msg/s ({results['full_ns_per_msg']:.0f} ns/msg) "
+        f"| pure-Python reference {results['reference_msgs_per_s'] / 1e3:.1f} k msg/s "
+        f"| {results['full_vs_reference']:.0f}x faster |",
+        f"| signal kernels on top of decode + book | {results['signals_ns_per_msg']:.0f} ns/msg "
+        f"| decode + book {results['decode_book_msgs_per_s'] / 1e6:.2f} M msg/s | |",
+        "",
+        "| family (in-kernel TSC) | ns/msg | ns/driving event | driving events | ns/call |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in family.items():
+        lines.append(f"| {name} | {f['ns_per_msg']:.1f} | {f['ns_per_event']:.1f} "
+                     f"| {f['driving_events']:,} | {f['ns_per_call']:.1f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.update_readme and not update_block("signals", table):
+        print("README.md has no <!-- bench:signals --> block", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
