@@ -331,6 +331,47 @@ cdef inline int expect(const char** pp, const char* e, char c) noexcept nogil:
     return DEC_OK
 
 
+cdef inline int scan_quoted_decimal(const char** pp, const char* e, RawDecimal* out) noexcept nogil:
+    """Whitespace, then a decimal in a JSON string."""
+    cdef int rc = expect(pp, e, c'"')
+    if rc != DEC_OK:
+        return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
+    pp[0] -= 1
+    return scan_decimal(pp, e, out)
+
+
+cdef int scan_level(const char** pp, const char* e, RawLevel* out) noexcept nogil:
+    """One ["px", "qty"] pair, any whitespace."""
+    cdef int rc = expect(pp, e, c'[')
+    if rc == DEC_OK:
+        rc = scan_quoted_decimal(pp, e, &out.px)
+    if rc == DEC_OK:
+        rc = expect(pp, e, c',')
+    if rc == DEC_OK:
+        rc = scan_quoted_decimal(pp, e, &out.qty)
+    if rc == DEC_OK:
+        rc = expect(pp, e, c']')
+    return rc
+
+
+cdef inline bint scan_level_compact(const char** pp, const char* e, RawLevel* out) noexcept nogil:
+    """The exact form Binance sends, ["px","qty"] with no whitespace; False (pp
+    untouched) for anything else, which scan_level then parses or rejects."""
+    cdef const char* p = pp[0]
+    if not (e - p > 2 and p[0] == c'[' and p[1] == c'"'):
+        return False
+    p += 1
+    if scan_decimal(&p, e, &out.px) != DEC_OK:
+        return False
+    if not (e - p > 1 and p[0] == c',' and p[1] == c'"'):
+        return False
+    p += 1
+    if scan_decimal(&p, e, &out.qty) != DEC_OK or not (p < e and p[0] == c']'):
+        return False
+    pp[0] = p + 1
+    return True
+
+
 cdef int scan_levels(const char** pp, const char* e, RawLevel* out,
                      int32_t cap, int32_t* count) noexcept nogil:
     """[["px","qty"], ...]; pp at '['."""
@@ -346,77 +387,14 @@ cdef int scan_levels(const char** pp, const char* e, RawLevel* out,
     while True:
         if n >= cap:
             return DEC_ERR_TOO_MANY_LEVELS
-        # Fast path: the compact form Binance sends, ["px","qty"], with no whitespace.
-        if e - p > 2 and p[0] == c'[' and p[1] == c'"':
-            p += 1
-            rc = scan_decimal(&p, e, &out[n].px)
-            if rc != DEC_OK:
-                return rc
-            if e - p > 1 and p[0] == c',' and p[1] == c'"':
-                p += 1
-                rc = scan_decimal(&p, e, &out[n].qty)
-                if rc != DEC_OK:
-                    return rc
-                if p < e and p[0] == c']':
-                    p += 1
-                    n += 1
-                    if p < e and p[0] == c',':
-                        p += 1
-                        continue
-                    if p < e and p[0] == c']':
-                        count[0] = n
-                        pp[0] = p + 1
-                        return DEC_OK
-                    rc = level_tail(&p, e)
-                    if rc == 1:
-                        continue
-                    if rc == 2:
-                        count[0] = n
-                        pp[0] = p
-                        return DEC_OK
-                    return rc
-                rc = expect(&p, e, c']')
-                if rc != DEC_OK:
-                    return rc
-            else:
-                rc = expect(&p, e, c',')
-                if rc != DEC_OK:
-                    return rc
-                rc = expect(&p, e, c'"')
-                if rc != DEC_OK:
-                    return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
-                p -= 1
-                rc = scan_decimal(&p, e, &out[n].qty)
-                if rc != DEC_OK:
-                    return rc
-                rc = expect(&p, e, c']')
-                if rc != DEC_OK:
-                    return rc
-        else:
-            rc = expect(&p, e, c'[')
-            if rc != DEC_OK:
-                return rc
-            rc = expect(&p, e, c'"')
-            if rc != DEC_OK:
-                return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
-            p -= 1
-            rc = scan_decimal(&p, e, &out[n].px)
-            if rc != DEC_OK:
-                return rc
-            rc = expect(&p, e, c',')
-            if rc != DEC_OK:
-                return rc
-            rc = expect(&p, e, c'"')
-            if rc != DEC_OK:
-                return DEC_ERR_TYPE if rc == DEC_ERR_SYNTAX else rc
-            p -= 1
-            rc = scan_decimal(&p, e, &out[n].qty)
-            if rc != DEC_OK:
-                return rc
-            rc = expect(&p, e, c']')
+        if not scan_level_compact(&p, e, &out[n]):
+            rc = scan_level(&p, e, &out[n])
             if rc != DEC_OK:
                 return rc
         n += 1
+        if p < e and p[0] == c',':      # the common case, before the general tail
+            p += 1
+            continue
         rc = level_tail(&p, e)
         if rc == 1:
             continue

@@ -1,15 +1,9 @@
 """Per-frame processing latency of the Engine, measured in C (benchmarks, self-test)."""
 from libc.stdint cimport int64_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from rtaid._kernels.clock cimport monotonic_ns
 from rtaid._kernels.decode cimport DEC_OK, MSG_DEPTH, MSG_BBO, MSG_TRADE, MSG_AGGTRADE
 from rtaid._kernels.engine cimport Engine
 from rtaid._kernels.hist cimport LatencyHistogram, hist_record
-
-
-cdef inline int64_t now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec * 1000000000 + ts.tv_nsec
 
 
 def time_frames(Engine engine, const unsigned char[::1] buf, const int64_t[::1] offsets,
@@ -25,9 +19,9 @@ def time_frames(Engine engine, const unsigned char[::1] buf, const int64_t[::1] 
     cdef int rc, kind
     with nogil:
         for i in range(n):
-            t0 = now_ns()
+            t0 = monotonic_ns()
             rc = engine.on_frame(base + offsets[i], offsets[i + 1] - offsets[i], t0, default_sym)
-            t1 = now_ns()
+            t1 = monotonic_ns()
             kind = engine.msg.kind if rc == DEC_OK else -1
             if kind == MSG_DEPTH:
                 hist_record(&depth.h, t1 - t0)

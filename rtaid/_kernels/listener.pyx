@@ -7,19 +7,13 @@ rare things: a book changing sync state, bad frames (rate-limited by the caller)
 and connection open/close.
 """
 from libc.stdint cimport int64_t, int32_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
+from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from rtaid._kernels.decode cimport DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MAX_SYMBOLS
 from rtaid._kernels.engine cimport Engine
 from rtaid._kernels.hist cimport LatencyHistogram, hist_record
 
 from rtaid._kernels.book import STATE_NAMES
-
-
-cdef inline int64_t clock_ns(int clock) noexcept nogil:
-    cdef timespec ts
-    clock_gettime(clock, &ts)
-    return ts.tv_sec * 1000000000 + ts.tv_nsec
 
 
 cdef class FeedListener(WSListener):
@@ -78,7 +72,7 @@ cdef class FeedListener(WSListener):
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
         cdef int i
-        self.connected_mono_ns = clock_ns(CLOCK_MONOTONIC)
+        self.connected_mono_ns = monotonic_ns()
         self.last_frame_mono_ns = self.connected_mono_ns
         for i in range(MAX_SYMBOLS):
             self.sym_last_mono_ns[i] = self.connected_mono_ns
@@ -91,14 +85,14 @@ cdef class FeedListener(WSListener):
         self.transport = None
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
-        cdef int64_t t0 = clock_ns(CLOCK_MONOTONIC)
+        cdef int64_t t0 = monotonic_ns()
         cdef int rc, kind
         cdef int32_t sym, state
         self.last_frame_mono_ns = t0
         if frame.msg_type == WSMsgType.TEXT or frame.msg_type == WSMsgType.BINARY:
             self.frames += 1
             rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
-                                      clock_ns(CLOCK_REALTIME), -1)
+                                      realtime_ns(), -1)
             if rc == DEC_OK:
                 self.sym_last_mono_ns[self.engine.msg.sym] = t0
                 kind = self.engine.msg.kind
@@ -113,7 +107,7 @@ cdef class FeedListener(WSListener):
                 if self.on_bad_frame is not None and t0 - self.last_bad_report_ns >= self.bad_frame_interval_ns:
                     self.last_bad_report_ns = t0
                     self.on_bad_frame(rc)
-            hist_record(&self.latency.h, clock_ns(CLOCK_MONOTONIC) - t0)
+            hist_record(&self.latency.h, monotonic_ns() - t0)
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
