@@ -121,7 +121,19 @@ def add_run_parser(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="rtaid.daemon:main")
 
 
-PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser]
+def add_replay_parser(sub, common: argparse.ArgumentParser) -> None:
+    """``rtaid replay FILE... [--out DIR]``."""
+    p = sub.add_parser("replay", parents=[common],
+                       help="run recordings through the kernels into a Parquet dataset")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="collector recordings (gzip or plain), in chain order")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="dataset directory (default: ./out)")
+    p.set_defaults(handler="rtaid.replay:main")
+
+
+PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser,
+                           add_replay_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

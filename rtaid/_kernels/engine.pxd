@@ -1,8 +1,10 @@
 # C-level API of the per-process engine: one entry point per received frame that
-# runs decode -> book (-> signals and records, added by later kernels).
+# runs decode -> book -> records into the store's rings (-> signals, later kernels).
 from libc.stdint cimport int64_t, int32_t
-from rtaid._kernels.decode cimport Decoder, Msg
+from rtaid._kernels.decode cimport Decoder, Msg, MAX_SYMBOLS
 from rtaid._kernels.book cimport L2Book
+from rtaid._kernels.records cimport TBL_N_ENGINE
+from rtaid._kernels.ring cimport RecordRing, RecordRings, ByteRing, ByteRings
 
 cdef class Engine:
     cdef Decoder decoder
@@ -15,7 +17,19 @@ cdef class Engine:
     cdef int last_rc
     cdef int last_kind
     cdef int last_status
+    # store: rings the hot path copies records into (NULL pointers: not recording)
+    cdef RecordRings rings
+    cdef RecordRing* rec[TBL_N_ENGINE]
+    cdef ByteRings journal
+    cdef ByteRing* journal_rings     # one per symbol, then one for unknown symbols
+    cdef int64_t recv_ns             # of the frame being processed
+    cdef int64_t last_E[MAX_SYMBOLS] # exchange times last seen per symbol (Python rows)
+    cdef int64_t last_T[MAX_SYMBOLS]
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil
+    cdef void record_msg(self, const Msg* m) noexcept nogil
+    cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
+                                int event, int reason) noexcept nogil
+    cdef int64_t min_free_slots(self) noexcept nogil

@@ -1,0 +1,34 @@
+"""Storage: record rings drained by a writer thread into a Hive-partitioned Parquet
+dataset, the raw frame journal, and retention.
+
+Layout (``date`` is the exchange-time day of each row)::
+
+    <data_dir>/<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/part-<first E ms>-<seq>.parquet
+    <data_dir>/raw/symbol=<SYMBOL>/date=<YYYY-MM-DD>/<symbol>_<YYYYMMDDTHH>-<seq>.gz
+
+Tables (every row: ``E``, ``T`` exchange times in ms, ``recv_ns`` local receive time;
+``*_px``/``*_qty`` float64 with exact ``*_px_ticks``/``*_qty_lots`` int64):
+
+- ``trades``: trade_id, px, qty, buyer_maker, aggregate (aggTrade);
+- ``bbo``: u, bid/ask px and qty of each bookTicker;
+- ``depth``: one row per level of each depth event (U, u, pu, side, px, qty; qty 0
+  deletes) and of each REST snapshot (``snapshot`` true, U = u = pu = lastUpdateId);
+- ``book_top``: after each depth event applied to a synced book: u, best bid/ask px
+  and qty, levels per side;
+- ``book_events``: synced, gap, crossed (from the book), resync, reconnect (from the
+  feed), with a reason text;
+- ``mark_price``: px.
+
+Read with DuckDB: ``SELECT * FROM read_parquet('<data_dir>/bbo/*/*/*.parquet',
+hive_partitioning = true)``; pyarrow: ``pyarrow.dataset.dataset('<data_dir>/bbo',
+partitioning='hive')``.
+
+Wiring (the daemon): ``store = Store.from_config(engine, config.storage)``,
+``store.start()`` before the feed, ``store.stop()`` after the feed has stopped.
+"""
+from rtaid.store.service import Store, select_tables
+from rtaid.store.tables import REASONS, TABLES, Table, reason_code
+from rtaid.store.writer import StoreWriter
+
+__all__ = ["REASONS", "Store", "StoreWriter", "TABLES", "Table", "reason_code",
+           "select_tables"]

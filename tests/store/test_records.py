@@ -1,0 +1,113 @@
+"""What the engine records: every table's columns from synthetic frames, Python rows."""
+import json
+
+import pyarrow.compute as pc
+import pytest
+
+from rtaid._kernels.engine import Engine
+from rtaid.config import load_config
+from rtaid.store import Store, select_tables
+from tests.store.conftest import read_table
+
+E0 = 1723161600370
+
+
+def frame(stream, **data):
+    return json.dumps({"stream": stream, "data": data}).encode()
+
+
+def depth(U, u, pu, bids, asks, E=E0):
+    return frame("btcusdt@depth@0ms", e="depthUpdate", E=E, T=E - 1, s="BTCUSDT", U=U, u=u,
+                 pu=pu, b=bids, a=asks)
+
+
+SNAPSHOT = json.dumps({"lastUpdateId": 100, "E": E0 - 5, "T": E0 - 6,
+                       "bids": [["100.00", "1.000"], ["99.90", "2.000"]],
+                       "asks": [["100.10", "1.500"]]}).encode()
+
+
+@pytest.fixture()
+def recorded(tmp_path):
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
+    store = Store(engine, str(tmp_path))
+    feed = [
+        depth(95, 101, 90, [["100.00", "1.100"]], []),            # buffered
+        SNAPSHOT,                                                  # synced on replay
+        depth(102, 103, 101, [["100.05", "0.500"]], [["100.10", "0"], ["100.20", "3.000"]]),
+        frame("btcusdt@aggTrade", e="aggTrade", E=E0 + 1, a=7, s="BTCUSDT", p="100.05",
+              q="0.010", f=1, l=2, T=E0, m=True),
+        frame("btcusdt@trade", e="trade", E=E0 + 2, T=E0 + 2, s="BTCUSDT", t=8, p="100.20",
+              q="0.020", X="MARKET", m=False),
+        frame("btcusdt@markPrice@1s", e="markPriceUpdate", E=E0 + 3, s="BTCUSDT",
+              p="100.12000000", P="100.1", i="100.1", r="0.0001", T=E0 + 3),
+        depth(110, 111, 999, [], []),                              # pu break: gap
+    ]
+    for k, payload in enumerate(feed):
+        engine.feed(payload, 1_000 + k, 0)
+    store.push_book_event(0, "reconnect", "reconnect", recv_ns=5_000)
+    store.push_book_event(0, "resync", "stale: no frame for 5.0s", E=E0 + 9, recv_ns=6_000)
+    store.stop()
+    return tmp_path
+
+
+def test_depth_rows_carry_the_event_ids_side_and_snapshot_flag(recorded):
+    d = read_table(recorded, "depth").to_pydict()
+    assert list(zip(d["u"], d["side"], d["px"], d["qty_lots"], d["snapshot"])) == [
+        (101, "bid", 100.0, 1100, False),
+        (100, "bid", 100.0, 1000, True), (100, "bid", 99.9, 2000, True),
+        (100, "ask", 100.1, 1500, True),
+        (103, "bid", 100.05, 500, False), (103, "ask", 100.1, 0, False),
+        (103, "ask", 100.2, 3000, False),
+    ]
+    assert d["pu"][-1] == 101 and d["U"][-1] == 102 and d["recv_ns"][0] == 1_000
+
+
+def test_book_top_after_each_applied_event(recorded):
+    t = read_table(recorded, "book_top").to_pydict()
+    assert t["u"] == [101, 103]
+    assert (t["bid_px"], t["bid_qty"]) == ([100.0, 100.05], [1.1, 0.5])
+    assert (t["ask_px_ticks"], t["ask_qty_lots"]) == ([10010, 10020], [1500, 3000])
+    assert t["recv_ns"] == [1_001, 1_002]  # the replayed event: the snapshot's frame
+
+
+def test_book_events_from_the_kernel_and_from_python(recorded):
+    ev = read_table(recorded, "book_events").to_pydict()
+    assert list(zip(ev["event"], ev["reason"], ev["u"])) == [
+        ("synced", "", 101), ("gap", "", 111), ("reconnect", "reconnect", 0),
+        ("resync", "stale: no frame for 5.0s", 0)]
+    assert ev["E"][3] == E0 + 9 and ev["recv_ns"][2:] == [5_000, 6_000]
+    assert ev["E"][2] == E0  # Python rows default to the symbol's last exchange time
+
+
+def test_trades_and_mark_price(recorded):
+    tr = read_table(recorded, "trades").to_pydict()
+    assert tr["trade_id"] == [7, 8] and tr["aggregate"] == [True, False]
+    assert tr["buyer_maker"] == [True, False] and tr["qty"] == [0.01, 0.02]
+    mk = read_table(recorded, "mark_price")
+    assert mk["px_ticks"].to_pylist() == [10012]  # scaled to the symbol's 2 decimals
+    assert pc.all(pc.equal(mk["symbol"], "BTCUSDT")).as_py()
+
+
+def test_store_from_config(tmp_path):
+    config = load_config(None, [f'storage.data_dir="{tmp_path}"', 'storage.tables=["bbo"]',
+                                'storage.compression="snappy"'], env={})
+    engine = Engine(["BTCUSDT"])
+    store = Store.from_config(engine, config.storage)
+    assert sorted(store.writer.tables) == ["bbo", "book_events", "book_top"]
+    assert store.writer.compression == "snappy" and store.writer.data_dir == str(tmp_path)
+    assert select_tables(load_config(None, [], env={}).storage.tables) == [
+        "trades", "bbo", "depth", "book_top", "book_events", "mark_price"]
+
+
+def test_new_reasons_between_row_groups_of_one_file(tmp_path):
+    engine = Engine(["BTCUSDT"])
+    store = Store(engine, str(tmp_path), row_group_s=0.0)
+    store.push_book_event(0, "reconnect", "first reason", E=E0)
+    store.writer.flush()                      # row group 1, file still open
+    store.push_book_event(0, "resync", "a reason never seen before", E=E0 + 1)
+    store.stop()                              # row group 2, then the file closes
+    files = list(tmp_path.rglob("part-*.parquet"))
+    assert len(files) == 1
+    ev = read_table(tmp_path, "book_events").to_pydict()
+    assert ev["reason"] == ["first reason", "a reason never seen before"]
+    assert ev["event"] == ["reconnect", "resync"]
