@@ -21,6 +21,7 @@ from rtaid.config import ConfigError, reload_config
 from rtaid.feed import Feed
 from rtaid.log import get_logger, setup_logging
 from rtaid.sdnotify import Notifier
+from rtaid.store import Store
 
 log = get_logger("rtaid.daemon")
 
@@ -40,6 +41,8 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.engine = Engine(list(config.feed.symbols), max_levels=config.feed.max_book_levels,
                              buffer_events=config.feed.buffer_events)
+        # the store attaches its rings to the engine before the first frame arrives
+        self.store = Store.from_config(self.engine, config.storage)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state)
         self.started_mono = time.monotonic()
         self.ready_sent = False
@@ -51,6 +54,12 @@ class Daemon:
     # ------------------------------------------------------------------ state
     def _on_book_state(self, symbol: str, previous: str, state: str, reason: str) -> None:
         now = time.monotonic()
+        # gap/crossed/synced rows come from the engine itself; what only the feed knows
+        # (a connection opened or closed, a resync it started) is recorded here
+        if state == "unsynced" and reason in ("connect", "disconnect"):
+            self.store.push_book_event(self.feed.index[symbol], "reconnect", reason)
+        elif state == "unsynced":
+            self.store.push_book_event(self.feed.index[symbol], "resync", reason)
         if state == "synced":
             self.unsynced_since.pop(symbol, None)
         elif previous == "synced" or symbol not in self.unsynced_since:
@@ -111,6 +120,7 @@ class Daemon:
         self.notifier.status("starting")
         log.info("starting", symbols=self.feed.symbols, rest=self.config.exchange.rest_url,
                  ws=self.config.exchange.ws_url, pid=os.getpid())
+        self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
         if self.config.daemon.gc_freeze:
@@ -136,7 +146,10 @@ class Daemon:
         except asyncio.TimeoutError:
             log.error("shutdown_timeout", what="feed")
             self.exit_code = 1
-        log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters))
+        # after the feed: no more records can arrive; everything buffered is written
+        await asyncio.to_thread(self.store.stop)
+        log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters),
+                 store=self.store.stats())
 
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; apply what can change live."""

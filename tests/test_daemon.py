@@ -1,10 +1,12 @@
 """`rtaid run` as a real process against a real rtaid-sim process."""
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -89,6 +91,13 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
     try:
         assert notify.wait_for("READY=1"), notify.messages
         assert notify.wait_for("WATCHDOG=1", timeout=10), notify.messages
+        # the exchange drops the connections and skips a depth event: the daemon
+        # reconnects and resyncs, and records both
+        for fault in ({"fault": "drop", "target": "stream"}, {"fault": "skip", "symbol": "BTCUSDT"}):
+            req = urllib.request.Request(f"http://127.0.0.1:{sim_port}/sim/fault",
+                                         data=json.dumps(fault).encode(), method="POST")
+            urllib.request.urlopen(req, timeout=5).read()
+            time.sleep(1.0)
         # SIGHUP with a broken file: rejected, the daemon keeps running
         config.write_text('[log]\nlevel = "LOUD"\n')
         proc.send_signal(signal.SIGHUP)
@@ -106,6 +115,21 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
             proc.communicate()
     assert proc.returncode == 0, out
     assert notify.wait_for("STOPPING=1", timeout=2), notify.messages
+    # SIGTERM flushed everything: every market-data table has complete files
+    import pyarrow.dataset as ds
+    data = tmp_path / "data"
+    counts = {}
+    for table in ("trades", "bbo", "depth", "book_top", "book_events"):
+        t = ds.dataset(data / table, partitioning="hive").to_table()
+        counts[table] = t.num_rows
+        assert t.num_rows > 0, table
+        assert set(t.column("symbol").to_pylist()) == {"BTCUSDT", "ETHUSDT"}, table
+    events = ds.dataset(data / "book_events", partitioning="hive").to_table().to_pylist()
+    kinds = {(e["symbol"], e["event"]) for e in events}
+    for expected in (("BTCUSDT", "synced"), ("ETHUSDT", "reconnect"), ("BTCUSDT", "gap"),
+                     ("BTCUSDT", "resync")):
+        assert expected in kinds, kinds
+    assert not list(data.rglob(".*.parquet*")), "no temporary part files may remain"
     logs = out.splitlines()
     assert any('"event": "ready"' in line for line in logs), out[-2000:]
     assert any('"event": "reload_rejected"' in line and "log.level" in line for line in logs), out[-3000:]
