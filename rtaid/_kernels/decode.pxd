@@ -46,7 +46,7 @@ cdef struct Msg:
     int64_t u            # depth/bookTicker: last update id; snapshot: lastUpdateId
     int64_t pu           # depth: previous event's u
     int64_t trade_id     # trade: t; aggTrade: a
-    int64_t px           # trade / mark price
+    int64_t px           # trade price; mark price rounded to the symbol's precision
     int64_t qty          # trade quantity
     int64_t bid_px
     int64_t bid_qty

@@ -468,6 +468,28 @@ cdef inline int scale_to(RawDecimal r, int32_t dec, int64_t* out) noexcept nogil
     return DEC_OK
 
 
+cdef inline int scale_round(RawDecimal r, int32_t dec, int64_t* out) noexcept nogil:
+    """r * 10**dec rounded half away from zero: for the mark price only, which Binance
+    publishes with 8 decimals off the tick grid (an index-derived value, not a price
+    anyone trades at), so exact scaling would reject nearly every one."""
+    cdef int32_t k
+    cdef int64_t d, q, rem
+    if r.ndec <= dec:
+        return scale_to(r, dec, out)
+    k = r.ndec - dec
+    if k > 18:
+        return DEC_ERR_PRECISION
+    d = POW10[k]
+    q = r.mant // d
+    rem = r.mant % d
+    if r.mant >= 0:
+        out[0] = q + (1 if 2 * rem >= d else 0)
+    else:
+        # C division truncates toward zero, so rem <= 0 here
+        out[0] = q - (1 if -2 * rem >= d else 0)
+    return DEC_OK
+
+
 cdef inline uint32_t symbol_hash(const char* s, Py_ssize_t n) noexcept nogil:
     """FNV-1a of the ASCII-lowercased name."""
     cdef uint32_t h = 2166136261u
@@ -872,7 +894,7 @@ cdef class Decoder:
             if rc != DEC_OK:
                 return rc
         else:  # MSG_MARK
-            rc = scale_to(st.p, pd, &out.px)
+            rc = scale_round(st.p, pd, &out.px)
             if rc != DEC_OK:
                 return rc
         return DEC_OK

@@ -76,6 +76,16 @@ def test_every_kind_decodes():
     assert dec.kind_counts() == {"aggTrade": 1, "mark": 1}
 
 
+@pytest.mark.parametrize("mark,ticks", [("28155.10000000", 2815510), ("28155.12345678", 2815512),
+                                        ("28155.12500000", 2815513), ("28155.12499999", 2815512),
+                                        ("0.00400000", 0), ("0.00500000", 1)])
+def test_mark_price_is_rounded_to_the_symbols_precision(mark, ticks):
+    dec = Decoder()
+    dec.add_symbol("BTCUSDT", 2, 3)
+    rc, m = dec.decode_bytes(MARK_PRICE.replace(b'"28155.10000000"', f'"{mark}"'.encode()))
+    assert rc == 0 and m["px"] == ticks
+
+
 def test_decimals_are_exact():
     dec = Decoder()
     sym = dec.add_symbol("BTCUSDT", 2, 3)
