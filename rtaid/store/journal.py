@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rtaid.log import RateLimitedLog, get_logger
-from rtaid.store.partfile import fsync_path
+from rtaid.store.partfile import discard, publish
 
 NS_PER_HOUR = 3_600_000_000_000
 UNKNOWN_SYMBOL = "_unknown"
@@ -45,19 +45,10 @@ class _HourFile:
         self._raw.flush()
         os.fsync(self._raw.fileno())
         self._raw.close()
-        os.rename(self.tmp_path, self.final_path)
-        fsync_path(os.path.dirname(self.final_path), directory=True)
+        publish(self.tmp_path, self.final_path)
 
     def abort(self) -> None:
-        for closer in (self._gz.close, self._raw.close):
-            try:
-                closer()
-            except Exception:
-                pass
-        try:
-            os.unlink(self.tmp_path)
-        except OSError:
-            pass
+        discard(self.tmp_path, self._gz.close, self._raw.close)
 
 
 class RawJournal:

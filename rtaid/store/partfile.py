@@ -64,18 +64,29 @@ class PartFile:
         self._writer.close()
         self._sink.close()
         fsync_path(self.tmp_path)
-        os.rename(self.tmp_path, self.final_path)
-        fsync_path(os.path.dirname(self.final_path), directory=True)
+        publish(self.tmp_path, self.final_path)
         return self.final_path
 
     def abort(self) -> None:
         """Give the file up after an I/O error: close quietly, remove the temporary."""
-        for closer in (self._writer.close, self._sink.close):
-            try:
-                closer()
-            except Exception:
-                pass
+        discard(self.tmp_path, self._writer.close, self._sink.close)
+
+
+def publish(tmp_path: str, final_path: str) -> None:
+    """Give a complete, fsynced file its final name, durably (the rename, then the
+    directory entry): readers and crashes never see a half-written file."""
+    os.rename(tmp_path, final_path)
+    fsync_path(os.path.dirname(final_path), directory=True)
+
+
+def discard(tmp_path: str, *closers) -> None:
+    """Close quietly and remove a temporary file that will never be published."""
+    for closer in closers:
         try:
-            os.unlink(self.tmp_path)
-        except OSError:
+            closer()
+        except Exception:
             pass
+    try:
+        os.unlink(tmp_path)
+    except OSError:
+        pass
