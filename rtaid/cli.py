@@ -129,6 +129,9 @@ def add_replay_parser(sub, common: argparse.ArgumentParser) -> None:
                    help="collector recordings (gzip or plain), in chain order")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="dataset directory (default: ./out)")
+    p.add_argument("--exchange-info", metavar="FILE", default=None,
+                   help="a GET /fapi/v1/exchangeInfo answer: price and quantity precision per "
+                        "symbol (default: exchange.exchange_info_file, else inferred from the data)")
     p.set_defaults(handler="rtaid.replay:main")
 
 

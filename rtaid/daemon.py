@@ -36,10 +36,11 @@ class Daemon:
         systemd notification (defaults to $NOTIFY_SOCKET).
     """
 
-    def __init__(self, config, notifier: Notifier | None = None):
+    def __init__(self, config, notifier: Notifier | None = None, scales: dict | None = None):
         self.config = config
         self.notifier = notifier or Notifier()
-        self.engine = Engine(list(config.feed.symbols), max_levels=config.feed.max_book_levels,
+        self.engine = Engine(list(config.feed.symbols), scales=scales,
+                             max_levels=config.feed.max_book_levels,
                              buffer_events=config.feed.buffer_events)
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
@@ -169,6 +170,29 @@ class Daemon:
         self.notifier.notify("READY=1", "STATUS=reloaded")
 
 
+def resolve_scales(config) -> dict | None:
+    """Price/quantity decimals per symbol: exchange.exchange_info_file, else the
+    exchange's /fapi/v1/exchangeInfo, else None (inferred from the first messages)."""
+    from rtaid import exchange_info
+
+    symbols = list(config.feed.symbols)
+    try:
+        if config.exchange.exchange_info_file:
+            info = exchange_info.load(config.exchange.exchange_info_file)
+        else:
+            info = exchange_info.fetch(config.exchange.rest_url, config.exchange.request_timeout_s)
+    except (OSError, ValueError) as exc:
+        log.warning("exchange_info_unavailable", error=str(exc),
+                    consequence="decimals inferred from the first messages")
+        return None
+    scales = exchange_info.scales(info, symbols)
+    missing = [s for s in symbols if s not in scales]
+    if missing:
+        log.warning("exchange_info_missing_symbols", symbols=missing)
+    log.info("exchange_info", scales=scales)
+    return scales
+
+
 def pin_cpus(cpus) -> None:
     if cpus:
         os.sched_setaffinity(0, set(cpus))
@@ -183,7 +207,7 @@ def main(args) -> int:
     setup_logging(config.log.level, config.log.format)
     faulthandler.enable()
     pin_cpus(config.daemon.cpu_affinity)
-    daemon = Daemon(config)
+    daemon = Daemon(config, scales=resolve_scales(config))
     if config.daemon.event_loop == "uvloop":
         import uvloop
 

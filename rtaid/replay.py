@@ -192,10 +192,14 @@ def main(args) -> int:
     """``rtaid replay FILE... [--out DIR]``: the handler ``rtaid.cli`` dispatches to."""
     from rtaid.cli import load_config_from_args
 
+    from rtaid import exchange_info
+
     config = load_config_from_args(args)
     out = args.out or DEFAULT_OUT
+    info_path = args.exchange_info or config.exchange.exchange_info_file
     try:
-        summary = replay(args.files, out, storage=config.storage)
+        scales = exchange_info.scales(exchange_info.load(info_path)) if info_path else None
+        summary = replay(args.files, out, storage=config.storage, scales=scales)
     except (OSError, ValueError) as exc:
         print(f"rtaid replay: {exc}", file=sys.stderr)
         return 1

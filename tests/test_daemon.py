@@ -132,6 +132,8 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
     assert not list(data.rglob(".*.parquet*")), "no temporary part files may remain"
     logs = out.splitlines()
     assert any('"event": "ready"' in line for line in logs), out[-2000:]
+    # decimals came from the exchange's /fapi/v1/exchangeInfo, not from inference
+    assert any('"event": "exchange_info"' in line and '"BTCUSDT": [2, 3]' in line for line in logs), out[-3000:]
     assert any('"event": "reload_rejected"' in line and "log.level" in line for line in logs), out[-3000:]
     assert all(line.isascii() for line in logs)
 
