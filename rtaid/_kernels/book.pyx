@@ -589,18 +589,14 @@ cdef class Book:
 
 cdef list top_levels(const L2Book* b, str side, int n):
     """The n best (px, qty) of a side as a list (Python access, not the hot path)."""
+    from array import array
     if side not in ("bid", "ask"):
         raise ValueError("side must be 'bid' or 'ask'")
     n = max(0, min(n, b.bids.n if side == "bid" else b.asks.n))
-    cdef int64_t[::1] px = cvarray_int64(n)
-    cdef int64_t[::1] qty = cvarray_int64(n)
     if n == 0:
         return []
+    cdef int64_t[::1] px = array("q", bytes(8 * n))
+    cdef int64_t[::1] qty = array("q", bytes(8 * n))
     cdef int32_t got = (book_top_bids(b, n, &px[0], &qty[0]) if side == "bid"
                         else book_top_asks(b, n, &px[0], &qty[0]))
     return [(px[k], qty[k]) for k in range(got)]
-
-
-cdef int64_t[::1] cvarray_int64(Py_ssize_t n):
-    from array import array
-    return array("q", bytes(8 * n)) if n else array("q", b"\0" * 8)

@@ -16,7 +16,7 @@ from rtaid._kernels.decode cimport (
 )
 from rtaid._kernels.book cimport (
     L2Book, book_init, book_free, book_reset, book_on_depth, book_load_snapshot,
-    book_replay_next, bid_px, bid_qty, ask_px, ask_qty,
+    book_replay_next, bid_px, bid_qty, ask_px, ask_qty, top_levels,
     BOOK_NONE, BOOK_SYNCED, BOOK_APPLIED, BOOK_GAP, BOOK_CROSSED, SYNC_SYNCED, SYNC_UNSYNCED,
 )
 from rtaid._kernels.records cimport (
@@ -437,13 +437,7 @@ cdef class Engine:
         """The n best (px, qty) levels of a symbol's book side, best first."""
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
-        cdef L2Book* b = &self.books[sym]
-        cdef int32_t k
-        if side == "bid":
-            return [(bid_px(b, k), bid_qty(b, k)) for k in range(min(n, b.bids.n))]
-        if side == "ask":
-            return [(ask_px(b, k), ask_qty(b, k)) for k in range(min(n, b.asks.n))]
-        raise ValueError("side must be 'bid' or 'ask'")
+        return top_levels(&self.books[sym], side, n)
 
     def book_stats(self, int sym):
         """Counters of a symbol's book: statuses, dropped levels, overflows, depth."""
