@@ -5,6 +5,12 @@ only while the feed is healthy (fresh frames, books synced or resyncing within
 ``feed.stale_after_s``), so systemd restarts a daemon that is alive but blind; on
 SIGTERM/SIGINT stop taking data, flush, STOPPING=1, exit 0; on SIGHUP validate the
 config file again and apply what can change live.
+
+Signals: the engine runs the signal kernels of every symbol whose decimals are known
+(exchangeInfo at start-up, else the data's own once its first message decoded); a
+one-second timer closes the one-minute bars no event closed. Target changes of the
+strategy reach ``on_target_changes`` (the execution hook: logged, and recorded in the
+``signals`` table by the engine itself).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import sys
 import time
 
 from rtaid._kernels.engine import Engine
+from rtaid._kernels.signals import SignalParams
 from rtaid.config import ConfigError, reload_config
 from rtaid.feed import Feed
 from rtaid.log import get_logger, setup_logging
@@ -36,12 +43,21 @@ class Daemon:
         systemd notification (defaults to $NOTIFY_SOCKET).
     """
 
-    def __init__(self, config, notifier: Notifier | None = None, scales: dict | None = None):
+    def __init__(self, config, notifier: Notifier | None = None, scales: dict | None = None,
+                 ticks: dict | None = None):
         self.config = config
         self.notifier = notifier or Notifier()
-        self.engine = Engine(list(config.feed.symbols), scales=scales,
+        self.ticks = dict(ticks or {})
+        symbols = list(config.feed.symbols)
+        # without a bookTicker stream the kernels take L1 from the top of the book
+        self.l1_from_book = not config.feed.book_ticker
+        self.engine = Engine(symbols, scales=scales,
                              max_levels=config.feed.max_book_levels,
                              buffer_events=config.feed.buffer_events)
+        self.targets: dict[str, int] = {s: 0 for s in symbols}
+        self.target_changes = 0
+        self.engine.set_signal_hook(self.on_target_changes)
+        self.enable_signals()
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state)
@@ -51,6 +67,51 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.exit_code = 0
+
+    # ------------------------------------------------------------------ signals
+    def signal_params(self, config, sym: int) -> SignalParams | None:
+        """A symbol's kernel parameters (None while its decimals are unknown)."""
+        name = self.engine.symbols[sym]
+        px_dec, qty_dec = self.engine.decoder.scales(sym)
+        if px_dec < 0 or qty_dec < 0:
+            return None
+        tick = self.ticks.get(name)
+        return SignalParams.from_config(config.for_symbol(name), px_dec, qty_dec,
+                                        tick=float(tick) if tick is not None else None)
+
+    def enable_signals(self) -> None:
+        """Start the signal kernels of every symbol whose decimals are now known."""
+        for sym, name in enumerate(self.engine.symbols):
+            if self.engine.signals_enabled(sym):
+                continue
+            params = self.signal_params(self.config, sym)
+            if params is None:
+                continue
+            self.engine.enable_signals(sym, params, self.l1_from_book)
+            if name not in self.ticks:
+                log.warning("tick_size_unknown", symbol=name,
+                            consequence="tick = 10**-price_decimals (exchangeInfo unavailable)")
+            log.info("signals_enabled", symbol=name, strategy=self.config.for_symbol(name).strategy.name)
+
+    def on_target_changes(self, rows: list[dict]) -> None:
+        """The execution hook: the strategy changed targets (called between frames).
+
+        Until an execution venue is configured the targets are logged and recorded
+        (the engine writes each change to the ``signals`` table).
+        """
+        for row in rows:
+            self.targets[row["symbol"]] = row["target"]
+            self.target_changes += 1
+            log.info("target_change", **row)
+
+    async def _signal_timer(self) -> None:
+        """Each second: close the bars of finished minutes, start late kernels."""
+        while True:
+            await asyncio.sleep(1.0 - (time.time() % 1.0) + 0.001)
+            self.enable_signals()
+            # the exchange's clock is not ours; the bar closes a second after its minute
+            # ends, so a clock skew under a second changes nothing
+            self.engine.bar_timer(time.time_ns() // 1_000_000)
 
     # ------------------------------------------------------------------ state
     def _on_book_state(self, symbol: str, previous: str, state: str, reason: str) -> None:
@@ -63,6 +124,7 @@ class Daemon:
             self.store.push_book_event(self.feed.index[symbol], "resync", reason)
         if state == "synced":
             self.unsynced_since.pop(symbol, None)
+            self.enable_signals()
         elif previous == "synced" or symbol not in self.unsynced_since:
             self.unsynced_since[symbol] = now
         if not self.ready_sent and self.feed.all_synced.is_set():
@@ -92,9 +154,10 @@ class Daemon:
         synced = sum(1 for s in states.values() if s == "synced")
         frames = sum(c.listener.frames for c in self.feed.connections if c.listener)
         p99 = self.feed.latency.percentile(99)
+        targets = " ".join(f"{s}:{t:+d}" for s, t in self.targets.items())
         return (f"{synced}/{len(states)} synced, {frames} frames, "
                 f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}, "
-                f"tasks {len(asyncio.all_tasks())}")
+                f"targets {targets}, tasks {len(asyncio.all_tasks())}")
 
     # ------------------------------------------------------------------ tasks
     async def _supervise(self) -> None:
@@ -124,6 +187,7 @@ class Daemon:
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
+        self._tasks.append(asyncio.create_task(self._signal_timer(), name="signal_timer"))
         if self.config.daemon.gc_freeze:
             # everything allocated at start-up is permanent: keep the GC from scanning it
             gc.collect()
@@ -165,14 +229,20 @@ class Daemon:
             log.warning("reload_needs_restart", keys=list(plan.restart))
         if new.log.level != self.config.log.level:
             setup_logging(new.log.level, new.log.format)
-        self.config = new if not plan.restart else self.config
+        if not plan.restart:
+            self.config = new
+            for sym in range(len(self.engine.symbols)):
+                params = self.signal_params(new, sym)
+                if params is not None:
+                    self.engine.update_strategy(sym, params)
         log.info("reloaded", live=list(plan.live), ignored_until_restart=list(plan.restart))
         self.notifier.notify("READY=1", "STATUS=reloaded")
 
 
-def resolve_scales(config) -> dict | None:
-    """Price/quantity decimals per symbol: exchange.exchange_info_file, else the
-    exchange's /fapi/v1/exchangeInfo, else None (inferred from the first messages)."""
+def resolve_exchange_info(config) -> tuple[dict | None, dict]:
+    """Price/quantity decimals and tick sizes per symbol: exchange.exchange_info_file,
+    else the exchange's /fapi/v1/exchangeInfo, else ``(None, {})`` (decimals inferred
+    from the first messages, tick = one unit of the last decimal)."""
     from rtaid import exchange_info
 
     symbols = list(config.feed.symbols)
@@ -184,13 +254,14 @@ def resolve_scales(config) -> dict | None:
     except (OSError, ValueError) as exc:
         log.warning("exchange_info_unavailable", error=str(exc),
                     consequence="decimals inferred from the first messages")
-        return None
+        return None, {}
     scales = exchange_info.scales(info, symbols)
+    ticks = exchange_info.tick_sizes(info, symbols)
     missing = [s for s in symbols if s not in scales]
     if missing:
         log.warning("exchange_info_missing_symbols", symbols=missing)
-    log.info("exchange_info", scales=scales)
-    return scales
+    log.info("exchange_info", scales=scales, ticks={s: str(t) for s, t in ticks.items()})
+    return scales, ticks
 
 
 def pin_cpus(cpus) -> None:
@@ -207,7 +278,8 @@ def main(args) -> int:
     setup_logging(config.log.level, config.log.format)
     faulthandler.enable()
     pin_cpus(config.daemon.cpu_affinity)
-    daemon = Daemon(config, scales=resolve_scales(config))
+    scales, ticks = resolve_exchange_info(config)
+    daemon = Daemon(config, scales=scales, ticks=ticks)
     if config.daemon.event_loop == "uvloop":
         import uvloop
 

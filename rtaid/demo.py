@@ -2,8 +2,10 @@
 
 ``rtaid demo [--duration S] [--symbols A,B] [--rate N]`` starts rtaid-sim (a synthetic
 market) and the daemon in one process, shows a live one-screen status while it runs
-(progress, per symbol sync state, messages/s, top of book, p99 latency), then prints a
-summary. Ctrl-C ends it cleanly. No network, no keys.
+(progress, per symbol sync state, messages/s, top of book, the strategy's oscillators
+and target, p99 latency), then prints a summary and where the Parquet dataset went.
+Ctrl-C ends it cleanly. No network, no keys. The demo shortens the indicators'
+warm-up (``DEMO_SETTINGS``) so the strategy acts within its 30 seconds.
 
 ``rtaid demo --recording [FILE ...]`` instead replays real Binance recordings (by
 default the shared ones) through the same decode and book kernels and reports what it
@@ -120,6 +122,18 @@ def _px(engine, i, side):
     return f"{fmt(top[0][1], qty_dec)} @ {fmt(top[0][0], px_dec)}"
 
 
+# warm-ups of minutes at the defaults (VPIN calibrates for 10 minutes) shortened to
+# seconds, so a 30 s demo shows a trading strategy; everything else is the default
+DEMO_SETTINGS = ("vpin.calibration_ms=10000", "vpin.buckets=50", "norm.warmup=20",
+                 "kyle.min_intervals=10")
+OSCILLATORS = ("obi", "ofi_norm", "dev_bps", "vpin")
+
+
+def _osc(state, name) -> str:
+    value = state.get(name + "_osc") if state else None
+    return "    -" if value is None or value != value else f"{value:5.1f}"
+
+
 def render(daemon, elapsed, duration, rates) -> list[str]:
     engine, feed = daemon.engine, daemon.feed
     p99 = feed.latency.percentile(99)
@@ -129,14 +143,21 @@ def render(daemon, elapsed, duration, rates) -> list[str]:
              f"({rates:,.0f}/s)   per-frame latency p50 {feed.latency.percentile(50) or '-'} ns, "
              f"p99 {p99 or '-'} ns   resyncs {feed.counters['resyncs']}   bad frames {feed.bad_frames}",
              "",
-             f"{'symbol':10} {'book':9} {'best bid (qty @ px)':>24}   {'best ask (qty @ px)':<24} target"]
+             f"{'symbol':10} {'book':9} {'best bid (qty @ px)':>24}   {'best ask (qty @ px)':<24} "
+             + " ".join(f"{n[:5]:>5}" for n in OSCILLATORS) + "  target"]
     for i, sym in enumerate(feed.symbols):
+        state = engine.signal_state(i)
+        target = f"{daemon.targets[sym]:+d}" if state is not None else "-"
         lines.append(f"{sym:10} {feed.states[sym]:9} {_px(engine, i, 'bid'):>24}   "
-                     f"{_px(engine, i, 'ask'):<24} {'(strategy not wired yet)'}")
+                     f"{_px(engine, i, 'ask'):<24} "
+                     + " ".join(_osc(state, n) for n in OSCILLATORS) + f"  {target:>6}")
+    lines.append("")
+    lines.append(f"oscillators in [0, 100] (50 = the mean); target changes {daemon.target_changes}")
     return lines
 
 
 async def live(duration: float, symbols: list[str], rate: float, data_dir: str, tty: bool) -> int:
+    from rtaid import exchange_info
     from rtaid.config import load_config
     from rtaid.daemon import Daemon
     from rtaid.sdnotify import Notifier
@@ -147,9 +168,14 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
     async with SimExchange(sim_cfg) as sim:
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
-                f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false"]
+                f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false",
+                *DEMO_SETTINGS]
         config = load_config(None, sets, env={})
-        daemon = Daemon(config, notifier=Notifier({}))
+        # decimals and ticks as the daemon gets them at start-up (off the loop: the
+        # sim answers on it)
+        info = await asyncio.to_thread(exchange_info.fetch, sim.rest_url)
+        daemon = Daemon(config, notifier=Notifier({}), scales=exchange_info.scales(info, symbols),
+                        ticks=exchange_info.tick_sizes(info, symbols))
         task = asyncio.create_task(daemon.run())
         start = time.monotonic()
         last_frames, last_t = 0, start
@@ -175,7 +201,9 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
             print("  " + line)
         print(f"  connections: " + ", ".join(f"{c.name} connects {c.connects}" for c in feed.connections))
         print(f"  snapshots {feed.counters['snapshots']}, snapshot errors {feed.counters['snapshot_errors']}")
-        print(f"  data directory: {data_dir} (Parquet recording arrives with the storage issue)")
+        rows = daemon.store.stats()["rows_written"]
+        print("  rows written: " + ", ".join(f"{t} {n:,}" for t, n in rows.items() if n))
+        print(f"  Parquet dataset: {data_dir}  (<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/)")
         return rc
 
 

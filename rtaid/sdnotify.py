@@ -2,6 +2,8 @@
 
 A datagram to the socket named by $NOTIFY_SOCKET; an abstract socket when the name
 starts with '@'. Without $NOTIFY_SOCKET (not under systemd, tests) it does nothing.
+The socket is non-blocking: a listener that stops reading (a full queue) costs a
+dropped, counted notification, never a stalled event loop.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ class Notifier:
         self.address = ("\0" + path[1:]) if path.startswith("@") else path
         self._sock: socket.socket | None = None
         if self.address:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+                                       | socket.SOCK_NONBLOCK)
+        self.dropped = 0
         watchdog_usec = env.get("WATCHDOG_USEC", "")
         # systemd asks for a ping at least every WATCHDOG_USEC; we ping at a third of it.
         self.watchdog_interval_s = int(watchdog_usec) / 3e6 if watchdog_usec.isdigit() else None
@@ -32,6 +36,7 @@ class Notifier:
             self._sock.sendto("\n".join(fields).encode(), self.address)
             return True
         except OSError:
+            self.dropped += 1
             return False
 
     def ready(self, status: str = "") -> bool:

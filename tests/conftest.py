@@ -37,3 +37,14 @@ def run(request):
 
     runner.loop_name = request.param
     return runner
+
+
+@pytest.fixture(scope="session")
+def replayed(shared_data, tmp_path_factory):
+    """Both recordings replayed once (one chain, default config) into a dataset:
+    ``(root, ReplaySummary)``."""
+    from rtaid.replay import replay
+
+    out = tmp_path_factory.mktemp("replay")
+    summary = replay([BTC_RECORDING, ETH_RECORDING], out)
+    return out, summary

@@ -22,7 +22,13 @@ from rtaid._kernels.book cimport (
 from rtaid._kernels.records cimport (
     TradeRec, BboRec, DepthRec, BookTopRec, BookEventRec, MarkRec,
     TBL_TRADES, TBL_BBO, TBL_DEPTH, TBL_BOOK_TOP, TBL_BOOK_EVENTS, TBL_MARK_PRICE,
-    TBL_N_ENGINE, BEV_SYNCED, BEV_GAP, BEV_CROSSED, BEV_N,
+    TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS, TBL_N_ENGINE, BEV_SYNCED, BEV_GAP, BEV_CROSSED,
+    BEV_N,
+)
+from rtaid._kernels.signals cimport (
+    SymbolSignals, SignalRow, IndicatorRow, BarRow, SignalParams, sig_init, sig_free,
+    sig_on_bbo, sig_on_trade, sig_on_depth, sig_on_snapshot, sig_on_reconnect, sig_on_timer,
+    sig_finish, SIG_ROW, SIG_BAR, SIG_SIGNAL, N_RAW, N_NORM, STRAT_NONE,
 )
 from rtaid._kernels.ring cimport (
     RecordRing, RecordRings, ByteRing, ByteRings, ring_reserve, ring_commit,
@@ -31,6 +37,12 @@ from rtaid._kernels.ring cimport (
 from rtaid._kernels.book import STATUS_NAMES, STATE_NAMES
 from rtaid._kernels.decode import KIND_NAMES
 from rtaid._kernels.ring import ENGINE_TABLES
+from rtaid._kernels.signals import (
+    SIGNAL_TABLES, RAW_COLUMNS, NORM_SERIES, EVENT_NAMES, REASON_NAMES,
+)
+
+# every table an engine can fill: {name: (ring index, record size)}
+RECORDED_TABLES = {**ENGINE_TABLES, **SIGNAL_TABLES}
 
 BOOK_EVENT_NAMES = ("synced", "gap", "crossed", "resync", "reconnect")
 
@@ -55,11 +67,16 @@ cdef class Engine:
         Where to record rows (see ``attach``).
     journal : ByteRings, optional
         Where to copy every received frame (see ``attach``).
+    signal_params : dict, optional
+        ``{symbol: SignalParams}``: run the signal kernels for these symbols (see
+        ``enable_signals``; decimals must be the decoder's).
+    l1_from_book : collection of str
+        Symbols without a bookTicker stream (their L1 is the top of the book).
     """
 
     def __cinit__(self, symbols, scales=None, int max_levels=5000, int buffer_events=4096,
                   int buffer_levels=1 << 20, int max_message_levels=8192, rings=None,
-                  journal=None):
+                  journal=None, signal_params=None, l1_from_book=()):
         symbols = list(symbols)
         if not symbols:
             raise ValueError("at least one symbol")
@@ -81,6 +98,17 @@ cdef class Engine:
         memset(self.rec, 0, sizeof(self.rec))
         memset(self.last_E, 0, sizeof(self.last_E))
         memset(self.last_T, 0, sizeof(self.last_T))
+        self.sig = <SymbolSignals*>rt_calloc(self.n_books, sizeof(SymbolSignals))
+        self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
+        if self.sig == NULL or self.sig_enabled == NULL:
+            raise MemoryError()
+        self.signal_queue_n = 0
+        self.signals_lost = 0
+        self.signal_hook = None
+        self.queue_signals = False
+        l1b = {s.upper() for s in l1_from_book}
+        for name, params in (signal_params or {}).items():
+            self.enable_signals(self.symbols.index(name.upper()), params, name.upper() in l1b)
         self.attach(rings, journal)
 
     def __dealloc__(self):
@@ -89,6 +117,13 @@ cdef class Engine:
             for i in range(self.n_books):
                 book_free(&self.books[i])
             rt_free(self.books, self.n_books, sizeof(L2Book))
+        if self.sig != NULL:
+            for i in range(self.n_books):
+                if self.sig_enabled[i]:
+                    sig_free(&self.sig[i])
+            rt_free(self.sig, self.n_books, sizeof(SymbolSignals))
+        if self.sig_enabled != NULL:
+            rt_free(self.sig_enabled, self.n_books, sizeof(bint))
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil:
@@ -98,6 +133,7 @@ cdef class Engine:
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
         cdef int status = BOOK_NONE
         cdef int32_t jsym
+        cdef SymbolSignals* st
         self.frames += 1
         self.last_rc = rc
         self.last_kind = m.kind if rc == DEC_OK else 0
@@ -115,11 +151,20 @@ cdef class Engine:
         self.last_T[m.sym] = m.T
         self.record_msg(m)
         book = &self.books[m.sym]
+        st = &self.sig[m.sym] if self.sig_enabled[m.sym] else NULL
         if m.kind == MSG_DEPTH:
             status = book_on_depth(book, m)
             self.on_depth_status(m.sym, m, status)
+        elif m.kind == MSG_BBO:
+            if st != NULL:
+                self.emit_signals(st, sig_on_bbo(st, m))
+        elif m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
+            if st != NULL:
+                self.emit_signals(st, sig_on_trade(st, m))
         elif m.kind == MSG_SNAPSHOT:
             book_load_snapshot(book, m)
+            if st != NULL:
+                sig_on_snapshot(st, book)
             while True:
                 status = book_replay_next(book, &self.replayed)
                 if status == BOOK_NONE:
@@ -133,7 +178,12 @@ cdef class Engine:
         cdef L2Book* b
         cdef RecordRing* r = self.rec[TBL_BOOK_TOP]
         cdef BookTopRec* top
+        cdef SymbolSignals* st
         self.depth_status_counts[status] += 1
+        if self.sig_enabled[sym]:
+            # every status: the kernels track the book's sync state themselves
+            st = &self.sig[sym]
+            self.emit_signals(st, sig_on_depth(st, &self.books[sym], m, status))
         if (status == BOOK_SYNCED or status == BOOK_APPLIED) and r != NULL:
             # events replayed from the buffer after a snapshot carry the snapshot
             # frame's receive time: the book keeps no receive time per buffered event
@@ -167,6 +217,59 @@ cdef class Engine:
         elif status == BOOK_CROSSED:
             self.record_book_event(sym, m.E, m.T, m.u, BEV_CROSSED, 0)
         return 0
+
+    cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil:
+        """Record what a signal kernel call produced; queue target changes for Python."""
+        cdef RecordRing* r
+        cdef void* slot
+        if flags == 0:
+            return
+        if flags & SIG_BAR:    # closed before the event: precedes its row
+            r = self.rec[TBL_BARS_1M]
+            if r != NULL:
+                slot = ring_reserve(r)
+                if slot != NULL:
+                    (<BarRow*>slot)[0] = st.bar
+                    ring_commit(r)
+        if flags & SIG_ROW:
+            r = self.rec[TBL_INDICATORS]
+            if r != NULL:
+                slot = ring_reserve(r)
+                if slot != NULL:
+                    (<IndicatorRow*>slot)[0] = st.row
+                    ring_commit(r)
+        if flags & SIG_SIGNAL:
+            r = self.rec[TBL_SIGNALS]
+            if r != NULL:
+                slot = ring_reserve(r)
+                if slot != NULL:
+                    (<SignalRow*>slot)[0] = st.signal
+                    ring_commit(r)
+            if not self.queue_signals:
+                pass
+            elif self.signal_queue_n < SIGNAL_QUEUE:
+                self.signal_queue[self.signal_queue_n] = st.signal
+                self.signal_queue_n += 1
+            else:
+                self.signals_lost += 1
+
+    cdef int deliver_signals(self) except -1:
+        """Hand the queued target changes to the signal hook (from the engine's thread,
+        between frames: the feed's listener after a frame that queued any)."""
+        cdef int32_t i, n = self.signal_queue_n
+        if n == 0:
+            return 0
+        rows = [self._signal_dict(&self.signal_queue[i]) for i in range(n)]
+        self.signal_queue_n = 0
+        if self.signal_hook is not None:
+            self.signal_hook(rows)
+        return 0
+
+    cdef dict _signal_dict(self, const SignalRow* s):
+        return {"symbol": self.decoder.symbol_names[s.sym], "ts_ms": s.ts_ms, "seq": s.seq,
+                "prev_target": s.prev_target, "target": s.target,
+                "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason], "mid": s.mid,
+                "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc, "vpin_osc": s.vpin_osc}
 
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil:
@@ -295,6 +398,7 @@ cdef class Engine:
         """
         cdef const char* ptr = <const char*>&data[0] if data.shape[0] else <const char*>""
         self.on_frame(ptr, data.shape[0], recv_ns, default_sym)
+        self.deliver_signals()
         return self.last_rc, KIND_NAMES[self.last_kind], STATUS_NAMES[self.last_status]
 
     def run_frames(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
@@ -376,7 +480,7 @@ cdef class Engine:
         memset(self.rec, 0, sizeof(self.rec))
         self.rings = rings
         if rings is not None:
-            for name, (t, size) in ENGINE_TABLES.items():
+            for name, (t, size) in RECORDED_TABLES.items():
                 if name in rings.names:
                     if rings.record_size(name) != size:
                         raise ValueError(f"ring {name!r} holds records of another size")
@@ -423,10 +527,114 @@ cdef class Engine:
         return self.decoder.symbol_names
 
     def reset_book(self, int sym):
-        """Forget a symbol's book (reconnect): it buffers until the next snapshot."""
+        """Forget a symbol's book (reconnect): it buffers until the next snapshot; its
+        signal kernels drop the L2 state that must not carry over."""
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
         book_reset(&self.books[sym])
+        if self.sig_enabled[sym]:
+            sig_on_reconnect(&self.sig[sym])
+
+    # ---------------------------------------------------------------- signals
+    def enable_signals(self, int sym, SignalParams params, bint l1_from_book=False):
+        """Run the signal kernels for a symbol from its next event on.
+
+        Parameters
+        ----------
+        sym : int
+            Symbol index.
+        params : SignalParams
+            Its parameters; px_dec/qty_dec must be the decoder's decimals of the symbol.
+        l1_from_book : bool
+            The symbol has no bookTicker stream: L1 is the top of its book.
+
+        Notes
+        -----
+        Call from the engine's thread between frames. A book already synced is taken
+        as is (its first diff starts the L2 windows).
+        """
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if self.sig_enabled[sym]:
+            raise ValueError(f"signals already enabled for {self.symbols[sym]}")
+        px_dec, qty_dec = self.decoder.scales(sym)
+        if (px_dec, qty_dec) != (params.c.px_dec, params.c.qty_dec):
+            raise ValueError(
+                f"{self.symbols[sym]}: signal params have decimals "
+                f"{(params.c.px_dec, params.c.qty_dec)}, the decoder {(px_dec, qty_dec)}")
+        if sig_init(&self.sig[sym], &params.c, sym, l1_from_book):
+            raise MemoryError()
+        self.sig_enabled[sym] = True
+        sig_on_snapshot(&self.sig[sym], &self.books[sym])
+
+    def signals_enabled(self, int sym):
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        return bool(self.sig_enabled[sym])
+
+    def update_strategy(self, int sym, SignalParams params):
+        """Apply the live-reloadable strategy thresholds of ``params`` (SIGHUP)."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return
+        cdef SymbolSignals* st = &self.sig[sym]
+        st.p.strategy_entry_low = params.c.strategy_entry_low
+        st.p.strategy_entry_high = params.c.strategy_entry_high
+        st.p.strategy_exit_mid = params.c.strategy_exit_mid
+        st.p.strategy_toxic_max = params.c.strategy_toxic_max
+        st.p.strategy_max_hold_ms = params.c.strategy_max_hold_ms
+        st.p.strategy_stop_bps = params.c.strategy_stop_bps
+        st.p.strategy_cooldown_ms = params.c.strategy_cooldown_ms
+        st.p.strategy_stale_ms = params.c.strategy_stale_ms
+
+    def set_signal_hook(self, hook):
+        """Call ``hook(rows)`` with the target changes (list of dicts, the signals
+        table's columns) after each frame that made any; None: stop queueing."""
+        self.signal_hook = hook
+        self.queue_signals = hook is not None
+        self.signal_queue_n = 0
+
+    def bar_timer(self, int64_t now_ms):
+        """Live bar timer: close every symbol's bar whose minute ended a second before
+        ``now_ms`` (exchange clock, ms) with no event to close it; returns bars closed."""
+        cdef int32_t i
+        cdef int flags, n = 0
+        for i in range(self.n_books):
+            if self.sig_enabled[i]:
+                flags = sig_on_timer(&self.sig[i], now_ms)
+                self.emit_signals(&self.sig[i], flags)
+                n += (flags & SIG_BAR) != 0
+        return n
+
+    def finish_signals(self):
+        """End of input (replay): close every symbol's open bar; returns bars closed."""
+        cdef int32_t i
+        cdef int flags, n = 0
+        for i in range(self.n_books):
+            if self.sig_enabled[i]:
+                flags = sig_finish(&self.sig[i])
+                self.emit_signals(&self.sig[i], flags)
+                n += (flags & SIG_BAR) != 0
+        return n
+
+    def signal_state(self, int sym):
+        """A symbol's latest indicator values, target and strategy state (status, demo);
+        None when its signals are not enabled."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return None
+        cdef SymbolSignals* st = &self.sig[sym]
+        cdef int32_t k
+        out = {"rows": st.seq, "target": st.strat.target, "book_synced": bool(st.book_synced),
+               "ts_ms": st.row.ts_ms, "event": EVENT_NAMES[st.row.event]}
+        for k in range(N_RAW):
+            out[RAW_COLUMNS[k]] = st.row.raw[k]
+        for k in range(N_NORM):
+            out[NORM_SERIES[k] + "_z"] = st.row.z[k]
+            out[NORM_SERIES[k] + "_osc"] = st.row.osc[k]
+        return out
 
     def book_state(self, int sym):
         if not 0 <= sym < self.n_books:

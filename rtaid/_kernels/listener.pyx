@@ -4,7 +4,7 @@ picows calls ``on_ws_frame`` with a frame whose payload is a pointer into its re
 buffer. The listener hands that pointer, the size and the receive time straight to
 the engine: no bytes object, no str, no dict per message. Python is called only for
 rare things: a book changing sync state, bad frames (rate-limited by the caller),
-and connection open/close.
+connection open/close, and target changes of the strategy (the execution hook).
 """
 from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
@@ -108,6 +108,9 @@ cdef class FeedListener(WSListener):
                     self.last_bad_report_ns = t0
                     self.on_bad_frame(rc)
             hist_record(&self.latency.h, monotonic_ns() - t0)
+            if self.engine.signal_queue_n:
+                # a target changed: the execution hook runs after the latency sample
+                self.engine.deliver_signals()
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()

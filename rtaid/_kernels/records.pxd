@@ -12,7 +12,11 @@ cdef enum:
     TBL_BOOK_TOP = 3
     TBL_BOOK_EVENTS = 4
     TBL_MARK_PRICE = 5
-    TBL_N_ENGINE = 6     # tables the engine fills; later kernels add ids after these
+    # rows of the signal kernels (records: signals.pxd IndicatorRow, BarRow, SignalRow)
+    TBL_INDICATORS = 6
+    TBL_BARS_1M = 7
+    TBL_SIGNALS = 8
+    TBL_N_ENGINE = 9     # tables the engine fills; later kernels add ids after these
     TBL_MAX = 16
 
 # book_events.event codes

@@ -10,6 +10,7 @@ from libc.stdint cimport int64_t, int32_t, INT64_MIN
 from libc.string cimport memset, memcpy
 from libc.math cimport exp, log, sqrt, erfc, pow, isnan, isfinite, NAN
 from rtaid._kernels.mem cimport rt_calloc, rt_free
+from rtaid._kernels.records cimport TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS
 from rtaid._kernels.decode cimport (
     Decoder, Msg, DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MSG_BBO, MSG_TRADE, MSG_AGGTRADE,
 )
@@ -56,6 +57,71 @@ BAR_COLUMNS = (("symbol", "minute_ms", "open", "high", "low", "close", "volume",
                + tuple(f"{c}_last" for c in RAW_COLUMNS + NORM_COLUMNS))
 SIGNAL_COLUMNS = ("symbol", "ts_ms", "seq", "prev_target", "target", "target_qty", "reason",
                   "mid", "dev_osc", "ofi_osc", "vpin_osc")
+
+
+# ------------------------------------------------------------------ dataset tables
+# The rows the engine copies into the store's rings are the structs themselves; the
+# store builds each table's numpy dtype from these offsets (columns in table order,
+# "sym" the partition), so the files follow the C layout by construction.
+cdef IndicatorRow _ir
+cdef BarRow _br
+cdef SignalRow _sr
+
+SIGNAL_TABLES = {
+    "indicators": (TBL_INDICATORS, sizeof(IndicatorRow)),
+    "bars_1m": (TBL_BARS_1M, sizeof(BarRow)),
+    "signals": (TBL_SIGNALS, sizeof(SignalRow)),
+}
+
+
+def _ind_layout():
+    base = <char*>&_ir
+    cols = [("sym", <char*>&_ir.sym - base, "i4"), ("ts_ms", <char*>&_ir.ts_ms - base, "i8"),
+            ("event", <char*>&_ir.event - base, "i4"), ("u", <char*>&_ir.u - base, "i8"),
+            ("seq", <char*>&_ir.seq - base, "i8")]
+    cols += [(c, <char*>&_ir.raw[k] - base, "f8") for k, c in enumerate(RAW_COLUMNS)]
+    for k, x in enumerate(NORM_SERIES):
+        cols += [(f"{x}_z", <char*>&_ir.z[k] - base, "f8"),
+                 (f"{x}_osc", <char*>&_ir.osc[k] - base, "f8")]
+    return cols
+
+
+def _bar_layout():
+    base = <char*>&_br
+    cols = [("sym", <char*>&_br.sym - base, "i4"),
+            ("minute_ms", <char*>&_br.minute_ms - base, "i8"),
+            ("open", <char*>&_br.open - base, "f8"), ("high", <char*>&_br.high - base, "f8"),
+            ("low", <char*>&_br.low - base, "f8"), ("close", <char*>&_br.close - base, "f8"),
+            ("volume", <char*>&_br.volume - base, "f8"),
+            ("buy_volume", <char*>&_br.buy_volume - base, "f8"),
+            ("sell_volume", <char*>&_br.sell_volume - base, "f8"),
+            ("trade_count", <char*>&_br.trade_count - base, "i8"),
+            ("vwap", <char*>&_br.vwap - base, "f8"),
+            ("spread_mean", <char*>&_br.spread_mean - base, "f8"),
+            ("mid_last", <char*>&_br.mid_last - base, "f8")]
+    cols += [(f"{c}_last", <char*>&_br.raw[k] - base, "f8") for k, c in enumerate(RAW_COLUMNS)]
+    for k, x in enumerate(NORM_SERIES):
+        cols += [(f"{x}_z_last", <char*>&_br.z[k] - base, "f8"),
+                 (f"{x}_osc_last", <char*>&_br.osc[k] - base, "f8")]
+    return cols
+
+
+def _signal_layout():
+    base = <char*>&_sr
+    return [("sym", <char*>&_sr.sym - base, "i4"), ("ts_ms", <char*>&_sr.ts_ms - base, "i8"),
+            ("seq", <char*>&_sr.seq - base, "i8"),
+            ("prev_target", <char*>&_sr.prev_target - base, "i4"),
+            ("target", <char*>&_sr.target - base, "i4"),
+            ("target_qty", <char*>&_sr.target_qty - base, "f8"),
+            ("reason", <char*>&_sr.reason - base, "i4"),
+            ("mid", <char*>&_sr.mid - base, "f8"), ("dev_osc", <char*>&_sr.dev_osc - base, "f8"),
+            ("ofi_osc", <char*>&_sr.ofi_osc - base, "f8"),
+            ("vpin_osc", <char*>&_sr.vpin_osc - base, "f8")]
+
+
+# {table: [(column, byte offset, numpy type)]}, "sym" first, then the table's columns
+SIGNAL_LAYOUTS = {"indicators": _ind_layout(), "bars_1m": _bar_layout(),
+                  "signals": _signal_layout()}
 
 cdef enum:
     MINUTE_MS = 60000

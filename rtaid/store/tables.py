@@ -7,7 +7,9 @@ kernel's ``attach(rings)`` then takes its ring by name and checks the record siz
 else from the dtype by naming rule:
 
 - ``sym`` (int32) is the symbol index: it becomes the ``symbol=`` partition, no column;
-- ``E``/``T`` are exchange times in ms, ``recv_ns`` the local receive time in ns;
+- ``E``/``T`` are exchange times in ms, ``recv_ns`` the local receive time in ns; the
+  table's ``time`` field (``E``, or the signal tables' ``ts_ms``/``minute_ms``) decides
+  the ``date=`` partition;
 - an integer field named ``*px`` holds ticks: columns ``<name>`` (float64) and
   ``<name>_ticks`` (int64); ``*qty`` holds lots: ``<name>`` and ``<name>_lots``;
 - fields in ``bools`` become bool columns, fields in ``enums`` dictionary strings;
@@ -25,6 +27,7 @@ import pyarrow as pa
 from rtaid._kernels.columns import take_field
 from rtaid._kernels.engine import BOOK_EVENT_NAMES
 from rtaid._kernels.ring import ENGINE_LAYOUTS, ENGINE_TABLES
+from rtaid._kernels.signals import EVENT_NAMES, REASON_NAMES, SIGNAL_LAYOUTS, SIGNAL_TABLES
 
 SIDE_NAMES = ("bid", "ask")
 # book_events.reason: the rows carry a code, the files the text (a dictionary column).
@@ -78,6 +81,9 @@ class Table:
         (a sequence; it may grow, as REASONS does).
     ring : int
         Index of the table's ring in ``RecordRings`` (the kernel's TBL_* id).
+    time : str
+        Exchange-time field (ms) that dates a row: its ``date=`` partition and the
+        ``start`` of its part file's name.
     """
 
     name: str
@@ -85,6 +91,7 @@ class Table:
     ring: int
     bools: tuple[str, ...] = ()
     enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    time: str = "E"
 
     @cached_property
     def columns(self) -> list[tuple[str, str, pa.DataType]]:
@@ -98,10 +105,10 @@ class Table:
                 out.append((name, name, "bool", pa.bool_()))
             elif name in self.enums:
                 out.append((name, name, "enum", pa.dictionary(pa.int16(), pa.string())))
-            elif name.endswith("px"):
+            elif name.endswith("px") and base.kind == "i":
                 out.append((name, name, "float", pa.float64()))
                 out.append((name + "_ticks", name, "value", pa.int64()))
-            elif name.endswith("qty"):
+            elif name.endswith("qty") and base.kind == "i":
                 out.append((name, name, "float", pa.float64()))
                 out.append((name + "_lots", name, "value", pa.int64()))
             else:
@@ -180,9 +187,25 @@ BOOK_EVENTS = Table("book_events", ring=ENGINE_TABLES["book_events"][0], dtype=_
 MARK_PRICE = Table("mark_price", ring=ENGINE_TABLES["mark_price"][0], dtype=_dtype(
     *_TIMES, ("px", "i8"), ("sym", "i4")))
 
+
+
+def _signal_table(name: str, time: str, enums: Mapping[str, tuple[str, ...]]) -> Table:
+    """A table of the signal kernels: its dtype is the C struct's layout, column for
+    column (indicators.md section 12 names and order)."""
+    ring, size = SIGNAL_TABLES[name]
+    names, formats, offsets = zip(*[(c, t, o) for c, o, t in SIGNAL_LAYOUTS[name]])
+    dtype = np.dtype({"names": list(names), "formats": list(formats),
+                      "offsets": list(offsets), "itemsize": size})
+    return Table(name, ring=ring, dtype=dtype, enums=enums, time=time)
+
+
+INDICATORS = _signal_table("indicators", "ts_ms", {"event": EVENT_NAMES})
+BARS_1M = _signal_table("bars_1m", "minute_ms", {})
+SIGNALS = _signal_table("signals", "ts_ms", {"reason": REASON_NAMES})
+
 # The tables the engine records, by name; later kernels register theirs the same way.
 TABLES: dict[str, Table] = {t.name: t for t in (TRADES, BBO, DEPTH, BOOK_TOP, BOOK_EVENTS,
-                                                  MARK_PRICE)}
+                                                  MARK_PRICE, INDICATORS, BARS_1M, SIGNALS)}
 
 
 def layout_mismatches(table: Table, size: int, offsets: Mapping[str, int]) -> list[str]:

@@ -1,7 +1,7 @@
 """The store's writer thread: drains the record rings and writes the Parquet dataset.
 
 Layout: ``<data_dir>/<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/part-<start>-<seq>.parquet``
-with ``date`` the exchange-time (E) day and ``start`` the E (ms) of the file's first
+with ``date`` the exchange-time day and ``start`` the exchange time (ms) of the file's first
 row. Files rotate on size, age and the date boundary and appear only when complete
 (:mod:`rtaid.store.partfile`).
 
@@ -207,7 +207,8 @@ class StoreWriter:
         if self._failed_until is not None and now < self._failed_until:
             self.rows_dropped_io[name] += len(records)
             return
-        key = records["sym"].astype(np.int64) * 1_000_000 + records["E"] // MS_PER_DAY
+        key = (records["sym"].astype(np.int64) * 1_000_000
+               + records[self.tables[name].time] // MS_PER_DAY)
         if key[0] == key[-1] and (key == key[0]).all():
             groups = [(int(key[0]), records)]
         else:
@@ -248,7 +249,7 @@ class StoreWriter:
         part = self._parts.get(key)
         try:
             if part is None:
-                part = self._open(key, int(chunks[0]["E"][0]), now)
+                part = self._open(key, int(chunks[0][table.time][0]), now)
             part.write(arrow)
         except OSError as exc:
             self._fail(key, exc, rows, now)

@@ -4,7 +4,6 @@ import json
 import pyarrow.dataset as ds
 import pytest
 
-from rtaid.replay import replay
 from tests.conftest import BTC_RECORDING, ETH_RECORDING
 from tests.kernels.recordings import read_frames
 
@@ -12,13 +11,6 @@ from tests.kernels.recordings import read_frames
 def read_table(root, table):
     """A table of a dataset as one Arrow table, with the hive partition columns."""
     return ds.dataset(root / table, format="parquet", partitioning="hive").to_table()
-
-
-@pytest.fixture(scope="session")
-def replayed(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("replay")
-    summary = replay([BTC_RECORDING, ETH_RECORDING], out)
-    return out, summary
 
 
 @pytest.fixture(scope="session")
