@@ -141,8 +141,8 @@ class FeedConfig:
     stale_after_s: float = setting(5.0, "float", lo=0, lo_open=True, hi=3600)
     reconnect_min_s: float = setting(0.1, "float", lo=0, lo_open=True, hi=3600)
     reconnect_max_s: float = setting(30.0, "float", lo=0, lo_open=True, hi=3600)
-    # Binance drops connections at 24 h; reconnecting ourselves earlier avoids the gap.
-    max_connection_age_s: float = setting(82800.0, "float", lo=60, hi=86400)
+    # Binance drops connections at 24 h; a make-before-break handover earlier avoids the gap.
+    max_connection_age_s: float = setting(82800.0, "float", lo=1, hi=86400)
     max_book_levels: int = setting(5000, "int", lo=1, hi=1_000_000)
     buffer_events: int = setting(4096, "int", lo=1, hi=10_000_000)
 

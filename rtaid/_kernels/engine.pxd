@@ -9,6 +9,20 @@ from rtaid._kernels.signals cimport SymbolSignals, SignalRow
 
 cdef enum:
     SIGNAL_QUEUE = 64    # target changes held for Python between two deliveries
+    MAX_STANDBY = 8      # connections being handed over at once
+
+# Streams a handover tracks (Engine.ahead_key index) and their Engine.standby_behind bits
+cdef enum:
+    AHEAD_DEPTH_I = 0
+    AHEAD_TRADE_I = 1
+    AHEAD_BBO_I = 2
+    AHEAD_MARK_I = 3
+    N_AHEAD = 4
+    AHEAD_DEPTH = 1 << AHEAD_DEPTH_I
+    AHEAD_TRADE = 1 << AHEAD_TRADE_I
+    AHEAD_BBO = 1 << AHEAD_BBO_I
+    AHEAD_MARK = 1 << AHEAD_MARK_I
+    AHEAD_ALL = (1 << N_AHEAD) - 1
 
 cdef class Engine:
     cdef Decoder decoder
@@ -38,10 +52,24 @@ cdef class Engine:
     cdef public int64_t signals_lost  # target changes that found the queue full
     cdef object signal_hook
     cdef bint queue_signals           # a hook is set: queue target changes for it
+    # make-before-break: while a connection hands over to a new one (overlap_begin) both
+    # deliver the same events; each is taken once, from whichever delivers it first
+    cdef public int32_t source        # connection of the frame being processed
+    cdef int32_t overlaps             # handovers in progress (duplicates are dropped)
+    cdef int32_t standby[MAX_STANDBY] # new connections not yet trusted to lead
+    cdef int32_t n_standby
+    cdef int64_t last_trade_id[MAX_SYMBOLS]
+    cdef int64_t last_bbo_u[MAX_SYMBOLS]
+    cdef int64_t last_mark_E[MAX_SYMBOLS]
+    cdef int64_t ahead_key[MAX_SYMBOLS][N_AHEAD]  # furthest event a standby skipped
+    cdef public int64_t overlap_duplicates
+    cdef public int64_t overlap_ahead
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil
+    cdef bint overlap_drop(self, const Msg* m) noexcept nogil
+    cdef bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil
     cdef void record_msg(self, const Msg* m) noexcept nogil
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil
     cdef int deliver_signals(self) except -1

@@ -6,7 +6,7 @@ allocates nothing: the decoder's and books' buffers are sized at construction, a
 records are copied into the store's preallocated rings (``attach``), never waiting
 for the writer thread: a full ring drops the record and counts it.
 """
-from libc.stdint cimport int64_t, int32_t, int16_t, int8_t
+from libc.stdint cimport int64_t, int32_t, int16_t, int8_t, INT64_MIN
 from libc.string cimport memset
 from rtaid._kernels.clock cimport monotonic_ns
 from rtaid._kernels.mem cimport rt_calloc, rt_free
@@ -45,6 +45,8 @@ from rtaid._kernels.signals import (
 RECORDED_TABLES = {**ENGINE_TABLES, **SIGNAL_TABLES}
 
 BOOK_EVENT_NAMES = ("synced", "gap", "crossed", "resync", "reconnect")
+# Engine.standby_behind kinds, by stream
+AHEAD = {"depth": AHEAD_DEPTH, "trade": AHEAD_TRADE, "bbo": AHEAD_BBO, "mark": AHEAD_MARK}
 
 
 cdef class Engine:
@@ -89,7 +91,7 @@ cdef class Engine:
         self.books = <L2Book*>rt_calloc(self.n_books, sizeof(L2Book))
         if self.books == NULL:
             raise MemoryError()
-        cdef int32_t i
+        cdef int32_t i, k
         for i in range(self.n_books):
             if book_init(&self.books[i], max_levels, buffer_events, buffer_levels):
                 raise MemoryError()
@@ -106,6 +108,17 @@ cdef class Engine:
         self.signals_lost = 0
         self.signal_hook = None
         self.queue_signals = False
+        self.source = 0
+        self.overlaps = 0
+        self.n_standby = 0
+        self.overlap_duplicates = 0
+        self.overlap_ahead = 0
+        for i in range(MAX_SYMBOLS):
+            self.last_trade_id[i] = INT64_MIN
+            self.last_bbo_u[i] = INT64_MIN
+            self.last_mark_E[i] = INT64_MIN
+            for k in range(N_AHEAD):
+                self.ahead_key[i][k] = INT64_MIN
         l1b = {s.upper() for s in l1_from_book}
         for name, params in (signal_params or {}).items():
             self.enable_signals(self.symbols.index(name.upper()), params, name.upper() in l1b)
@@ -139,6 +152,10 @@ cdef class Engine:
         self.last_kind = m.kind if rc == DEC_OK else 0
         self.last_status = BOOK_NONE
         self.recv_ns = recv_ns
+        if self.overlaps and rc == DEC_OK and self.overlap_drop(m):
+            # a handover's duplicate: not journaled, not recorded, not applied
+            self.last_kind = 0
+            return rc
         if self.journal_rings != NULL:
             # every received frame, decodable or not, in the ring of its symbol
             jsym = m.sym if rc == DEC_OK else default_sym
@@ -156,11 +173,15 @@ cdef class Engine:
             status = book_on_depth(book, m)
             self.on_depth_status(m.sym, m, status)
         elif m.kind == MSG_BBO:
+            self.last_bbo_u[m.sym] = m.u
             if st != NULL:
                 self.emit_signals(st, sig_on_bbo(st, m))
         elif m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
+            self.last_trade_id[m.sym] = m.trade_id
             if st != NULL:
                 self.emit_signals(st, sig_on_trade(st, m))
+        elif m.kind == MSG_MARK:
+            self.last_mark_E[m.sym] = m.E
         elif m.kind == MSG_SNAPSHOT:
             book_load_snapshot(book, m)
             if st != NULL:
@@ -172,6 +193,63 @@ cdef class Engine:
                 self.on_depth_status(m.sym, &self.replayed, status)
         self.last_status = status
         return rc
+
+    cdef bint overlap_drop(self, const Msg* m) noexcept nogil:
+        """During a handover: is this event one to skip (already taken, or a standby
+        running ahead, whose events in between the old connection delivers)?
+
+        Depth follows the pu chain; trades their ids (consecutive per symbol); bbo and
+        mark price must move forward, and come from the old connection until the new
+        one is promoted (a second bookTicker with an equal u, legitimate outside a
+        handover, is taken as a duplicate here; the recordings have none).
+        """
+        cdef int32_t i, sym = m.sym
+        cdef bint standby = False
+        cdef L2Book* b
+        for i in range(self.n_standby):
+            if self.standby[i] == self.source:
+                standby = True
+        if m.kind == MSG_DEPTH:
+            b = &self.books[sym]
+            if b.state != SYNC_SYNCED:
+                # the old connection fills the pre-snapshot buffer on its own
+                return standby
+            if m.u <= b.prev_u:
+                self.overlap_duplicates += 1
+                return True
+            if standby and m.pu != b.prev_u:
+                return self.standby_ahead(sym, AHEAD_DEPTH_I, m.u)
+            return False
+        if m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
+            if self.last_trade_id[sym] == INT64_MIN:
+                return standby
+            if m.trade_id <= self.last_trade_id[sym]:
+                self.overlap_duplicates += 1
+                return True
+            if standby and m.trade_id != self.last_trade_id[sym] + 1:
+                return self.standby_ahead(sym, AHEAD_TRADE_I, m.trade_id)
+            return False
+        if m.kind == MSG_BBO:
+            if m.u <= self.last_bbo_u[sym]:
+                self.overlap_duplicates += 1
+                return True
+            # no chain: taking it would make the old connection's earlier ones
+            # look like duplicates
+            return standby and self.standby_ahead(sym, AHEAD_BBO_I, m.u)
+        if m.kind == MSG_MARK:
+            if m.E <= self.last_mark_E[sym]:
+                self.overlap_duplicates += 1
+                return True
+            return standby and self.standby_ahead(sym, AHEAD_MARK_I, m.E)
+        return False
+
+    cdef inline bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil:
+        """Skip a standby's event the old connection has not delivered yet; remember it:
+        the standby may lead only once the old connection has delivered up to it."""
+        self.overlap_ahead += 1
+        if key > self.ahead_key[sym][kind]:
+            self.ahead_key[sym][kind] = key
+        return True
 
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil:
         """Hook for what follows a depth event (signals, records)."""
@@ -534,6 +612,65 @@ cdef class Engine:
         book_reset(&self.books[sym])
         if self.sig_enabled[sym]:
             sig_on_reconnect(&self.sig[sym])
+
+    # ---------------------------------------------------------------- handover
+    def overlap_begin(self, int source):
+        """A connection starts handing over to a new one, ``source`` (make-before-break).
+
+        Until ``overlap_end``, events both deliver are taken once; until
+        ``promote(source)``, the new connection only fills in events that continue the
+        books' chains and the trade ids (anything ahead, the old one delivers).
+        """
+        if self.n_standby >= MAX_STANDBY:
+            raise RuntimeError("too many handovers at once")
+        cdef int32_t i, k
+        self.standby[self.n_standby] = source
+        self.n_standby += 1
+        self.overlaps += 1
+        for i in range(self.n_books):
+            for k in range(N_AHEAD):
+                self.ahead_key[i][k] = INT64_MIN
+
+    def promote(self, int source):
+        """The new connection leads from now on (call once ``standby_behind`` is 0 and
+        before the old connection stops delivering)."""
+        cdef int32_t i, j = 0
+        for i in range(self.n_standby):
+            if self.standby[i] != source:
+                self.standby[j] = self.standby[i]
+                j += 1
+        self.n_standby = j
+
+    def overlap_end(self):
+        """The old connection is gone and the new one has caught up: stop deduplicating."""
+        if self.overlaps > 0:
+            self.overlaps -= 1
+
+    def standby_behind(self, symbols, int kinds=AHEAD_ALL):
+        """How many of ``symbols`` (indices) have an event a standby delivered ahead that
+        the old connection has not delivered yet: promoting now would lose it.
+        ``kinds``: ``AHEAD`` bits (depth, trade, bbo, mark)."""
+        cdef int n = 0
+        cdef int32_t i
+        cdef L2Book* b
+        for sym in symbols:
+            i = sym
+            if not 0 <= i < self.n_books:
+                raise IndexError(i)
+            b = &self.books[i]
+            if ((kinds & AHEAD_DEPTH and b.state == SYNC_SYNCED
+                    and self.ahead_key[i][AHEAD_DEPTH_I] > b.prev_u)
+                    or (kinds & AHEAD_TRADE
+                        and self.ahead_key[i][AHEAD_TRADE_I] > self.last_trade_id[i])
+                    or (kinds & AHEAD_BBO and self.ahead_key[i][AHEAD_BBO_I] > self.last_bbo_u[i])
+                    or (kinds & AHEAD_MARK
+                        and self.ahead_key[i][AHEAD_MARK_I] > self.last_mark_E[i])):
+                n += 1
+        return n
+
+    def overlap_stats(self):
+        return {"overlaps": self.overlaps, "standby": self.n_standby,
+                "duplicates": self.overlap_duplicates, "ahead": self.overlap_ahead}
 
     # ---------------------------------------------------------------- signals
     def enable_signals(self, int sym, SignalParams params, bint l1_from_book=False):

@@ -32,6 +32,8 @@ cdef class FeedListener(WSListener):
     on_connected, on_disconnected : callable(listener)
     latency : LatencyHistogram
         Records each frame's processing time (receive to engine done).
+    source : int
+        This connection's id for the engine's handover deduplication.
     """
     cdef Engine engine
     cdef object on_book_state
@@ -48,9 +50,11 @@ cdef class FeedListener(WSListener):
     cdef public int64_t connected_mono_ns
     cdef int64_t last_bad_report_ns
     cdef public int64_t bad_frame_interval_ns
+    cdef public int32_t source
+    cdef public bint enabled         # False: a handed-over connection, closing; ignore it
 
     def __init__(self, Engine engine, on_book_state, on_bad_frame=None, on_connected=None,
-                 on_disconnected=None, LatencyHistogram latency=None):
+                 on_disconnected=None, LatencyHistogram latency=None, int source=0):
         cdef int i
         self.engine = engine
         self.on_book_state = on_book_state
@@ -68,6 +72,8 @@ cdef class FeedListener(WSListener):
         self.last_frame_mono_ns = 0
         self.connected_mono_ns = 0
         self.transport = None
+        self.source = source
+        self.enabled = True
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
@@ -90,7 +96,10 @@ cdef class FeedListener(WSListener):
         cdef int32_t sym, state
         self.last_frame_mono_ns = t0
         if frame.msg_type == WSMsgType.TEXT or frame.msg_type == WSMsgType.BINARY:
+            if not self.enabled:
+                return
             self.frames += 1
+            self.engine.source = self.source
             rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
                                       realtime_ns(), -1)
             if rc == DEC_OK:

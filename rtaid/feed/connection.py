@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING
 
 from picows import WSError, ws_connect
 
+from rtaid._kernels.engine import AHEAD
 from rtaid._kernels.listener import FeedListener
 from rtaid.feed.backoff import backoff_delay
 from rtaid.log import get_logger
@@ -17,14 +19,25 @@ if TYPE_CHECKING:
 
 log = get_logger("rtaid.feed.connection")
 
+HANDED_OVER = "handed over"
+# after the switch, the old connection's events may still be ahead of the new one's:
+# the engine drops the new one's duplicates for this long
+HANDOVER_GRACE_S = 1.0
+HANDOVER_MIN_OVERLAP_S = 0.25
+
 
 class StreamConnection:
     """Keeps one combined-stream connection alive for as long as the feed runs.
 
     A connection that delivers nothing for ``stale_after_s`` is dropped and reopened
-    (the stale-stream watchdog); so is one older than ``max_connection_age_s``, before
-    Binance's 24 h limit cuts it at a moment of its choosing. Every (re)connect resets
-    the books this connection carries: they resync from a fresh snapshot (binance.md).
+    (the stale-stream watchdog); every such reconnect resets the books this connection
+    carries: they resync from a fresh snapshot (binance.md). A connection older than
+    ``max_connection_age_s`` (before Binance's 24 h limit cuts it at a moment of its
+    choosing) is handed over make-before-break: a second connection to the same
+    streams opens, the engine takes each event once from whichever delivers it first,
+    and once the new one is level with the books the old one closes; the books stay
+    synced and no event is lost or doubled. If the new connection cannot catch up in
+    time, it falls back to break-then-make.
     """
 
     def __init__(self, streams: "StreamSet", feed: "Feed"):
@@ -37,15 +50,22 @@ class StreamConnection:
         self.connects = 0
         self.last_disconnect_mono = None
         self.last_reconnect_s = None  # disconnect -> connected again
+        self.handovers = 0
         self._stopping = False
+        self._standby_transport = None
+        self._depth_idx = [feed.index[s] for s in streams.depth_symbols]
+        trade_syms = {s.split("@", 1)[0].upper() for s in streams.streams
+                      if s.endswith(("@trade", "@aggTrade"))}
+        self._trade_idx = [feed.index[s] for s in sorted(trade_syms) if s in feed.index]
 
     @property
     def name(self) -> str:
         return self.streams.name
 
-    def _make_listener(self) -> FeedListener:
+    def _make_listener(self, source: int, standby: bool = False) -> FeedListener:
         return FeedListener(self.feed.engine, self.feed.on_book_state, self.feed.on_bad_frame,
-                            self._on_connected, self._on_disconnected, self.feed.latency)
+                            None if standby else self._on_connected, self._on_disconnected,
+                            self.feed.latency, source)
 
     def _on_connected(self, listener: FeedListener) -> None:
         self.connected = True
@@ -59,6 +79,8 @@ class StreamConnection:
             self.feed.request_snapshot(sym)
 
     def _on_disconnected(self, listener: FeedListener) -> None:
+        if listener is not self.listener:
+            return          # a handed-over (or never promoted) connection: not ours any more
         self.connected = False
         self.last_disconnect_mono = time.monotonic()
         if self._stopping:
@@ -72,7 +94,8 @@ class StreamConnection:
         while not self._stopping:
             try:
                 transport, _ = await ws_connect(
-                    self._make_listener, self.streams.url,
+                    functools.partial(self._make_listener, self.feed.next_source()),
+                    self.streams.url,
                     websocket_handshake_timeout=cfg.stale_after_s,
                     enable_auto_pong=True, max_frame_size=16 * 1024 * 1024,
                     logger_name=f"rtaid.feed.{self.name}")
@@ -88,7 +111,9 @@ class StreamConnection:
             self.transport = transport
             log.info("ws_connected", conn=self.name, streams=len(self.streams.streams))
             try:
-                reason = await self._supervise(transport)
+                reason = HANDED_OVER
+                while reason == HANDED_OVER:
+                    reason = await self._supervise(self.transport)
             finally:
                 self.transport = None
             if self._stopping:
@@ -124,6 +149,8 @@ class StreamConnection:
                     self.feed.counters["stale_reconnects"] += 1
                     reason = f"stale: no {quiet} frame for {cfg.stale_after_s}s"
                 elif now - listener.connected_mono_ns > age_ns:
+                    if await self._handover(transport, closed):
+                        return HANDED_OVER
                     self.feed.counters["age_reconnects"] += 1
                     reason = f"max age {cfg.max_connection_age_s}s"
                 else:
@@ -134,6 +161,75 @@ class StreamConnection:
         finally:
             if not closed.done():
                 closed.cancel()
+
+    async def _handover(self, old_transport, old_closed) -> bool:
+        """Make-before-break: open the same streams again, switch once the new connection
+        is level with the books, close the old one. False: it did not work out (the
+        caller then reconnects the ordinary way)."""
+        cfg = self.feed.config.feed
+        engine = self.feed.engine
+        source = self.feed.next_source()
+        engine.overlap_begin(source)
+        promoted = False
+        transport = None
+        started = time.monotonic()
+        try:
+            try:
+                transport, listener = await asyncio.wait_for(ws_connect(
+                    functools.partial(self._make_listener, source, True), self.streams.url,
+                    websocket_handshake_timeout=cfg.stale_after_s, enable_auto_pong=True,
+                    max_frame_size=16 * 1024 * 1024, logger_name=f"rtaid.feed.{self.name}"),
+                    cfg.stale_after_s)
+            except (OSError, asyncio.TimeoutError, WSError) as exc:
+                self.feed.counters["handover_failures"] += 1
+                log.warning("handover_connect_failed", conn=self.name,
+                            error=f"{type(exc).__name__}: {exc}")
+                return False
+            self._standby_transport = transport
+            connected_ns = listener.connected_mono_ns
+            deadline = started + max(2 * cfg.stale_after_s, 5.0)
+            while True:
+                await asyncio.sleep(0.005)
+                if old_closed.done():
+                    break           # nothing more will come from the old one: switch now
+                if listener.transport is None:
+                    self.feed.counters["handover_failures"] += 1
+                    log.warning("handover_new_connection_lost", conn=self.name)
+                    return False
+                fresh = all(listener.symbol_last_frame_ns(i) > connected_ns
+                            for i in self._depth_idx)
+                level = (engine.standby_behind(self._depth_idx, AHEAD["depth"] | AHEAD["bbo"])
+                         + engine.standby_behind(self._trade_idx, AHEAD["trade"] | AHEAD["mark"])
+                         ) == 0
+                if fresh and level and time.monotonic() - started >= HANDOVER_MIN_OVERLAP_S:
+                    break
+                if time.monotonic() > deadline:
+                    self.feed.counters["handover_failures"] += 1
+                    log.warning("handover_timeout", conn=self.name, fresh=fresh, level=level)
+                    return False
+            engine.promote(source)
+            promoted = True
+            old_listener = self.listener
+            if old_listener is not None:
+                old_listener.enabled = False
+            self.listener = listener
+            self.transport = transport
+            self._standby_transport = None
+            self.connects += 1
+            self.handovers += 1
+            self.feed.counters["handovers"] += 1
+            old_transport.disconnect()
+            asyncio.get_running_loop().call_later(HANDOVER_GRACE_S, engine.overlap_end)
+            log.info("handover", conn=self.name, overlap_s=round(time.monotonic() - started, 3),
+                     **engine.overlap_stats())
+            return True
+        finally:
+            if not promoted:
+                engine.promote(source)
+                engine.overlap_end()
+                if transport is not None:
+                    transport.disconnect()
+                self._standby_transport = None
 
     def _quiet_symbol(self, listener, now_ns: int, stale_ns: int):
         """A symbol whose depth/bookTicker stream has gone silent on this connection.
@@ -148,6 +244,8 @@ class StreamConnection:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._standby_transport is not None:
+            self._standby_transport.disconnect()
         if self.transport is not None:
             self.transport.disconnect()
             await self.transport.wait_disconnected()

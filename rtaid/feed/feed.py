@@ -53,6 +53,12 @@ class Feed:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._bad_log = RateLimitedLog(log, 5.0)
+        self._sources = 0
+
+    def next_source(self) -> int:
+        """A new connection's id (0 is the REST snapshots' and replay's)."""
+        self._sources += 1
+        return self._sources
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
