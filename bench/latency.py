@@ -4,7 +4,10 @@
 
 1. Kernel latency: every frame of the BTCUSDT recording goes through Engine.on_frame
    (decode + sync + L2 book) with a monotonic clock read in C before and after each
-   call; percentiles by message kind.
+   call; percentiles by message kind. Then the same for the engine as the daemon runs
+   it: with the signal kernels (every indicator, z/osc, bars, strategy; parameters of
+   tests/signals/conftest.py ACTIVE, so VPIN and the strategy work) and every record
+   copied into the store's rings.
 2. The same frames timed one by one from Python, for rtaid's ``Engine.feed`` and for
    ``orjson.loads`` (the baseline: parsing alone, no book), with the same timer, in the
    same run.
@@ -26,6 +29,10 @@ from bench._readme import update_block  # noqa: E402
 from rtaid._kernels.engine import Engine  # noqa: E402
 from rtaid._kernels.frame_timing import time_frames  # noqa: E402
 from rtaid._kernels.hist import LatencyHistogram  # noqa: E402
+from rtaid._kernels.ring import RecordRings  # noqa: E402
+from rtaid._kernels.signals import SignalParams, resolve_params  # noqa: E402
+from rtaid.store.tables import TABLES  # noqa: E402
+from tests.signals.conftest import ACTIVE  # noqa: E402
 from tests.conftest import BTC_RECORDING  # noqa: E402
 from tests.kernels.recordings import pack, read_frames  # noqa: E402
 
@@ -48,6 +55,21 @@ def python_timed(fn, payloads) -> LatencyHistogram:
     return h
 
 
+def kernel_latency(make_engine, buf, offsets, passes):
+    """Per-kind percentiles of Engine.on_frame, timed in C (the last of ``passes``)."""
+    for _ in range(passes):     # earlier passes warm caches and branch predictors
+        hists = {k: LatencyHistogram() for k in ("depth", "bbo", "trade", "other")}
+        engine = make_engine()
+        time_frames(engine, buf, offsets, 0, hists["depth"], hists["bbo"], hists["trade"], hists["other"])
+    assert engine.book_stats(0)["gap"] == 0 and engine.book_state(0) == "synced"
+    out = {k: summary(h) for k, h in hists.items() if h.count}
+    allk = LatencyHistogram()
+    for h in hists.values():
+        allk.merge(h)
+    out["all"] = summary(allk)
+    return out, engine
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=3, help="full passes; the last is reported")
@@ -56,16 +78,24 @@ def main(argv=None):
 
     payloads = [p for _, p in read_frames(BTC_RECORDING)]
     buf, offsets = pack(payloads)
-    for _ in range(args.passes):     # earlier passes warm caches and branch predictors
-        hists = {k: LatencyHistogram() for k in ("depth", "bbo", "trade", "other")}
-        engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
-        time_frames(engine, buf, offsets, 0, hists["depth"], hists["bbo"], hists["trade"], hists["other"])
-    assert engine.book_stats(0)["gap"] == 0 and engine.book_state(0) == "synced"
-    kernel = {k: summary(h) for k, h in hists.items() if h.count}
-    allk = LatencyHistogram()
-    for h in hists.values():
-        allk.merge(h)
-    kernel["all"] = summary(allk)
+    kernel, _ = kernel_latency(lambda: Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}),
+                               buf, offsets, args.passes)
+    params, l1_book, _ = resolve_params([BTC_RECORDING], ACTIVE)
+    # rings that hold a whole pass (a full ring drops records: a cheaper, untrue path)
+    rings = RecordRings({n: (t.ring, t.dtype.itemsize) for n, t in TABLES.items()}, 1 << 19)
+
+    def daemon_engine():
+        for name in TABLES:     # empty the rings between passes (records are not kept)
+            rings.drain(name, sink)
+        return Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings,
+                      signal_params={s: SignalParams(p) for s, p in params.items()},
+                      l1_from_book=l1_book)
+
+    import numpy as np
+    sink = np.empty(rings.capacity * max(t.dtype.itemsize for t in TABLES.values()), np.uint8)
+    full, engine = kernel_latency(daemon_engine, buf, offsets, args.passes)
+    assert engine.signal_state(0)["rows"] == 93_949
+    assert all(rings.dropped(n) == 0 for n in TABLES)
 
     for _ in range(args.passes):
         engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
@@ -75,6 +105,7 @@ def main(argv=None):
     results = {
         "machine": machine_name(), "recording": BTC_RECORDING.name, "frames": len(payloads),
         "kernel_ns": kernel,
+        "daemon_engine_ns": full,
         "python_timed_ns": {"rtaid_engine_feed": summary(py_rtaid), "orjson_loads": summary(py_orjson)},
     }
     out = ROOT / "bench" / "results"
@@ -94,6 +125,15 @@ def main(argv=None):
         "|---|---|---|---|---|---|---|",
     ]
     lines += [row(k, kernel[k]) for k in ("bbo", "trade", "depth", "all") if k in kernel]
+    lines += [
+        "",
+        "The engine as the daemon runs it (decode + book + every indicator, z/osc, bars and",
+        "the strategy + every record copied into the store's rings), same timer, same run:",
+        "",
+        "| frames | count | p50 | p90 | p99 | p99.9 | max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [row(k, full[k]) for k in ("bbo", "trade", "depth", "all") if k in full]
     r, o = results["python_timed_ns"]["rtaid_engine_feed"], results["python_timed_ns"]["orjson_loads"]
     lines += [
         "",
