@@ -66,3 +66,36 @@ def test_profile_counts_each_family_on_its_driving_events(btc):
     assert calls["kyle"] == calls["lpi"] == bbo + trades
     assert calls["strategy"] == bbo + depth + trades
     assert all(cycles > 0 for cycles, _ in prof.values())
+
+
+def test_bench_daemon_engine(benchmark, btc):
+    """The engine as the daemon runs it: decode, book, signal kernels, and the records
+    of every table but depth (445k level rows) copied into the store's rings."""
+    import numpy as np
+
+    from rtaid._kernels.engine import Engine
+    from rtaid._kernels.ring import RecordRings
+    from rtaid._kernels.signals import SignalParams
+    from rtaid.store.tables import TABLES
+
+    params, l1_book, buf, offsets = btc
+    names = [n for n in TABLES if n != "depth"]
+    rings = RecordRings({n: (TABLES[n].ring, TABLES[n].dtype.itemsize) for n in names}, 1 << 17)
+    sink = np.empty(rings.capacity * max(TABLES[n].dtype.itemsize for n in names), np.uint8)
+    sig = {s: SignalParams(p) for s, p in params.items()}
+
+    def setup():
+        for n in names:
+            rings.drain(n, sink)
+        engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings,
+                        signal_params=sig, l1_from_book=l1_book)
+        return (engine,), {}
+
+    def run(engine):
+        engine.run_frames(buf, offsets, 0)
+        return engine
+
+    engine = benchmark.pedantic(run, setup=setup, rounds=5)
+    assert engine.signal_state(0)["rows"] == 93_949
+    assert engine.book_state(0) == "synced"
+    assert all(rings.dropped(n) == 0 for n in names)
