@@ -725,6 +725,19 @@ cdef class Engine:
         st.p.strategy_cooldown_ms = params.c.strategy_cooldown_ms
         st.p.strategy_stale_ms = params.c.strategy_stale_ms
 
+    def strategy_params(self, int sym):
+        """The strategy thresholds a symbol's kernel uses now (None: signals off)."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return None
+        cdef SymbolSignals* st = &self.sig[sym]
+        return {"entry_low": st.p.strategy_entry_low, "entry_high": st.p.strategy_entry_high,
+                "exit_mid": st.p.strategy_exit_mid, "toxic_max": st.p.strategy_toxic_max,
+                "max_hold_ms": st.p.strategy_max_hold_ms, "stop_bps": st.p.strategy_stop_bps,
+                "cooldown_ms": st.p.strategy_cooldown_ms, "stale_ms": st.p.strategy_stale_ms,
+                "order_qty": st.p.strategy_order_qty}
+
     def set_signal_hook(self, hook):
         """Call ``hook(rows)`` with the target changes (list of dicts, the signals
         table's columns) after each frame that made any; None: stop queueing."""
