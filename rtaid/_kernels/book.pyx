@@ -53,6 +53,16 @@ cdef enum:
     SPLIT_AT = 32        # a full block splits in two halves
     COMPACT_FILL = 48    # levels per block after a compaction
 
+# Unused key slots of a block (from blk.n up) hold KEY_PAD, which no key exceeds, so a
+# search can always cover all BLOCK_LEVELS slots: a fixed sequence of steps, no loop.
+cdef extern from *:
+    """
+    #define RTAID_KEY_PAD INT64_MAX
+    """
+    const int64_t KEY_PAD "RTAID_KEY_PAD"
+if BLOCK_LEVELS != 64:
+    raise ImportError("block_lower_bound is written for 64-level blocks")
+
 
 cdef int side_init(Side* s, int32_t cap) noexcept nogil:
     cdef int32_t i
@@ -81,6 +91,13 @@ cdef void side_free(Side* s) noexcept nogil:
     memset(s, 0, sizeof(Side))
 
 
+cdef inline void block_empty(Block* blk) noexcept nogil:
+    cdef int32_t i
+    blk.n = 0
+    for i in range(BLOCK_LEVELS):
+        blk.key[i] = KEY_PAD
+
+
 cdef void side_clear(Side* s) noexcept nogil:
     cdef int32_t i
     s.n = 0
@@ -88,12 +105,21 @@ cdef void side_clear(Side* s) noexcept nogil:
     s.n_free = s.pool_cap
     for i in range(s.pool_cap):
         s.free_ids[i] = s.pool_cap - 1 - i
-        s.pool[i].n = 0
+        block_empty(&s.pool[i])
 
 
 cdef inline int32_t block_lower_bound(const Block* blk, int64_t key) noexcept nogil:
-    """First index of blk whose key >= key (blk.n if none)."""
-    return rtaid_lower_bound(blk.key, blk.n, key)
+    """First index of blk whose key >= key (blk.n if none).
+
+    Three quaternary steps over the 64 slots (padding included): each step's three
+    probes are independent loads, so the chain of dependent loads is 4 long where a
+    bisection's is 7, and the fixed step count leaves no loop branch to mispredict
+    (block sizes vary)."""
+    cdef const int64_t* k = blk.key
+    cdef int32_t i = 16 * ((k[16] < key) + (k[32] < key) + (k[48] < key))
+    i += 4 * ((k[i + 4] < key) + (k[i + 8] < key) + (k[i + 12] < key))
+    i += (k[i + 1] < key) + (k[i + 2] < key) + (k[i + 3] < key)
+    return i + (k[i] < key)
 
 
 cdef inline int32_t side_find_block(const Side* s, int64_t key) noexcept nogil:
@@ -106,7 +132,7 @@ cdef inline int32_t side_find_block(const Side* s, int64_t key) noexcept nogil:
 
 
 cdef inline void side_remove_block(Side* s, int32_t j) noexcept nogil:
-    s.pool[s.order[j]].n = 0
+    block_empty(&s.pool[s.order[j]])
     s.free_ids[s.n_free] = s.order[j]
     s.n_free += 1
     memmove(&s.order[j], &s.order[j + 1], (s.n_blocks - j - 1) * sizeof(int32_t))
@@ -123,7 +149,6 @@ cdef inline int32_t side_new_block(Side* s, int32_t j) noexcept nogil:
     memmove(&s.top_key[j + 1], &s.top_key[j], (s.n_blocks - j) * sizeof(int64_t))
     s.order[j] = bid
     s.n_blocks += 1
-    s.pool[bid].n = 0
     return bid
 
 
@@ -157,6 +182,7 @@ cdef inline void side_delete_at(Side* s, int32_t j, Block* blk, int32_t i) noexc
     memmove(&blk.key[i], &blk.key[i + 1], (blk.n - i - 1) * sizeof(int64_t))
     memmove(&blk.qty[i], &blk.qty[i + 1], (blk.n - i - 1) * sizeof(int64_t))
     blk.n -= 1
+    blk.key[blk.n] = KEY_PAD
     s.n -= 1
     if blk.n == 0:
         side_remove_block(s, j)
@@ -174,32 +200,21 @@ cdef inline int32_t side_find_block_near(const Side* s, int64_t key) noexcept no
     return side_find_block(s, key)
 
 
-cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept nogil:
-    cdef int32_t j, i, nid
-    cdef Block* blk
+cdef void side_start(Side* s, int64_t key, int64_t qty) noexcept nogil:
+    """The first level of an empty side."""
+    cdef int32_t nid = side_new_block(s, 0)
+    s.pool[nid].key[0] = key
+    s.pool[nid].qty[0] = qty
+    s.pool[nid].n = 1
+    s.top_key[0] = key
+    s.n = 1
+
+
+cdef void side_insert(Side* s, int32_t j, Block* blk, int32_t i, int64_t key, int64_t qty,
+                      int64_t* dropped) noexcept nogil:
+    """Insert a new level at index i of block j, its place as found by side_set."""
+    cdef int32_t nid, i2
     cdef Block* upper
-    if s.n_blocks == 0:
-        if qty == 0:
-            return
-        nid = side_new_block(s, 0)
-        s.pool[nid].key[0] = key
-        s.pool[nid].qty[0] = qty
-        s.pool[nid].n = 1
-        s.top_key[0] = key
-        s.n = 1
-        return
-    j = side_find_block_near(s, key)
-    s.finger = j
-    blk = &s.pool[s.order[j]]
-    i = block_lower_bound(blk, key)
-    if i < blk.n and blk.key[i] == key:
-        if qty != 0:
-            blk.qty[i] = qty
-        else:
-            side_delete_at(s, j, blk, i)
-        return
-    if qty == 0:
-        return                      # deleting a level we never had: nothing to do
     if s.n == s.cap:
         dropped[0] += 1
         if j == 0 and i == 0:
@@ -220,6 +235,8 @@ cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept
         memcpy(upper.qty, &blk.qty[SPLIT_AT], (BLOCK_LEVELS - SPLIT_AT) * sizeof(int64_t))
         upper.n = BLOCK_LEVELS - SPLIT_AT
         blk.n = SPLIT_AT
+        for i2 in range(SPLIT_AT, BLOCK_LEVELS):
+            blk.key[i2] = KEY_PAD
         s.top_key[j] = blk.key[SPLIT_AT - 1]
         s.top_key[j + 1] = upper.key[upper.n - 1]
         if i > SPLIT_AT:
@@ -234,6 +251,30 @@ cdef void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept
     s.n += 1
     if i == blk.n - 1:
         s.top_key[j] = key
+
+
+cdef inline void side_set(Side* s, int64_t key, int64_t qty, int64_t* dropped) noexcept nogil:
+    """Set the size of the level at key; 0 deletes it. Inline for the common cases, a
+    size change or a delete; inserts, which may have to make room, are a call."""
+    cdef int32_t j, i
+    cdef Block* blk
+    if s.n_blocks == 0:
+        if qty != 0:
+            side_start(s, key, qty)
+        return
+    j = side_find_block_near(s, key)
+    s.finger = j
+    blk = &s.pool[s.order[j]]
+    i = block_lower_bound(blk, key)
+    if i < blk.n and blk.key[i] == key:
+        if qty != 0:
+            blk.qty[i] = qty
+        else:
+            side_delete_at(s, j, blk, i)
+        return
+    if qty == 0:
+        return                      # deleting a level we never had: nothing to do
+    side_insert(s, j, blk, i, key, qty, dropped)
 
 
 cdef inline int64_t side_best_key(const Side* s) noexcept nogil:
@@ -268,7 +309,8 @@ cdef int32_t book_top_asks(const L2Book* b, int32_t n, int64_t* px, int64_t* qty
 
 
 cdef bint side_is_valid(const Side* s) noexcept nogil:
-    """Debug invariant: keys strictly ascending, sizes positive, index consistent."""
+    """Debug invariant: keys strictly ascending, sizes positive, index consistent,
+    unused key slots padded."""
     cdef int32_t j, i, total = 0
     cdef int64_t prev = 0
     cdef bint first = True
@@ -282,6 +324,9 @@ cdef bint side_is_valid(const Side* s) noexcept nogil:
                 return False
             prev = blk.key[i]
             first = False
+        for i in range(blk.n, BLOCK_LEVELS):
+            if blk.key[i] != KEY_PAD:
+                return False
         total += blk.n
     return total == s.n and s.n <= s.cap and s.n_blocks + s.n_free == s.pool_cap
 

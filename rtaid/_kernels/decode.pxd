@@ -102,6 +102,7 @@ cdef class Decoder:
     cdef SymbolScale symbols[MAX_SYMBOLS]
     cdef int32_t n_symbols
     cdef int32_t slots[1024]         # open addressing: symbol hash -> index, -1 empty
+    cdef int32_t last_sym            # index the last lookup found, -1 none (tried first)
     cdef RawLevel* raw_bids
     cdef RawLevel* raw_asks
     cdef Level* bids

@@ -12,7 +12,7 @@ or unexpected input returns a negative result code; unknown event types, unknown
 symbols and subscription replies return a positive "skipped" code. Both are counted.
 """
 from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t, uint8_t, INT64_MAX
-from libc.string cimport memcpy, memset, memchr
+from libc.string cimport memcpy, memset, memcmp
 from rtaid._kernels.mem cimport rt_calloc, rt_free
 
 # Largest mantissa we accept: 18 significant digits always fit in int64.
@@ -42,8 +42,19 @@ cdef extern from *:
         v = (((v & mask) * mul1) + (((v >> 16) & mask) * mul2)) >> 32;
         return (uint32_t)v;
     }
+    /* Bytes of v, in memory order, that are '"' or a backslash: their high bit set in
+       the result. Zero-byte detection on v ^ pattern can also flag bytes above a
+       match (borrows), never below one, so the lowest flag is always exact. */
+    static inline uint64_t rtaid_quote_or_backslash(uint64_t v) {
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t q = v ^ 0x2222222222222222ULL, b = v ^ 0x5C5C5C5C5C5C5C5CULL;
+        return (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+    }
+    static inline int rtaid_first_flagged_byte(uint64_t flags) { return __builtin_ctzll(flags) >> 3; }
     """
     uint64_t rtaid_load8(const char* p) noexcept nogil
+    uint64_t rtaid_quote_or_backslash(uint64_t v) noexcept nogil
+    int rtaid_first_flagged_byte(uint64_t flags) noexcept nogil
     bint rtaid_is_8digits(uint64_t v) noexcept nogil
     uint32_t rtaid_parse_8digits(uint64_t v) noexcept nogil
 
@@ -111,11 +122,20 @@ cdef inline int scan_string(const char** pp, const char* e,
     cdef const char* start = p
     cdef const char* q
     cdef unsigned char c
-    # Fast path: Binance's strings are short and never escaped; an inline scan beats a
-    # libc call at these lengths. Control characters are only checked on the slow path.
+    cdef uint64_t flags
+    # Fast path: Binance's strings are short and never escaped; an inline scan, eight
+    # bytes per step, beats a libc call at these lengths. Control characters are only
+    # checked on the slow path.
     q = p
-    while q < e and q[0] != c'"' and q[0] != c'\\':
-        q += 1
+    while e - q >= 8:
+        flags = rtaid_quote_or_backslash(rtaid_load8(q))
+        if flags:
+            q += rtaid_first_flagged_byte(flags)
+            break
+        q += 8
+    else:
+        while q < e and q[0] != c'"' and q[0] != c'\\':
+            q += 1
     if q < e and q[0] == c'"':
         s[0] = start
         n[0] = q - start
@@ -421,13 +441,8 @@ cdef inline int level_tail(const char** pp, const char* e) noexcept nogil:
 
 
 cdef inline bint span_eq(const char* s, Py_ssize_t n, const char* lit, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t i
-    if n != m:
-        return False
-    for i in range(n):
-        if s[i] != lit[i]:
-            return False
-    return True
+    # memcmp of a literal's constant length compiles to a few word compares
+    return n == m and memcmp(s, lit, m) == 0
 
 
 cdef inline int32_t event_kind(const char* s, Py_ssize_t n) noexcept nogil:
@@ -538,6 +553,7 @@ cdef class Decoder:
         if not (self.raw_bids and self.raw_asks and self.bids and self.asks):
             raise MemoryError()
         self.n_symbols = 0
+        self.last_sym = -1
         self.messages = 0
         memset(self._result_counts, 0, sizeof(self._result_counts))
         memset(self._kind_counts, 0, sizeof(self._kind_counts))
@@ -602,13 +618,18 @@ cdef class Decoder:
                 for i in range(self.n_symbols)]
 
     cdef int32_t lookup(self, const char* name, Py_ssize_t n) noexcept nogil:
-        cdef uint32_t slot = symbol_hash(name, n) & 1023
+        cdef uint32_t slot
         cdef int32_t idx
+        # Consecutive frames mostly name the same symbol: one compare instead of a hash.
+        if self.last_sym >= 0 and symbol_eq(&self.symbols[self.last_sym], name, n):
+            return self.last_sym
+        slot = symbol_hash(name, n) & 1023
         while True:
             idx = self.slots[slot]
             if idx < 0:
                 return -1
             if symbol_eq(&self.symbols[idx], name, n):
+                self.last_sym = idx
                 return idx
             slot = (slot + 1) & 1023
 

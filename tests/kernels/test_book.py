@@ -235,6 +235,24 @@ def test_levels_beyond_capacity_are_dropped_and_counted():
     assert book.dropped_levels == 1
 
 
+
+def test_keys_at_the_int64_limits():
+    """A block's unused slots hold INT64_MAX, the largest key: a level with that key
+    (a bid at 2**63 - 1, an ask at -(2**63 - 1)) is still found, changed and deleted."""
+    top = 2 ** 63 - 1
+    bids = Book()                      # one side only: never crossed
+    bids.snapshot(10, [(1, 1), (top - 1, 1), (top, 2)], [])
+    assert bids.apply(5, 11, 0, [(top, 7)], []) == "synced"
+    assert bids.top("bid", 5) == [(top, 7), (top - 1, 1), (1, 1)]
+    assert bids.apply(12, 12, 11, [(top, 0), (top - 1, 0)], []) == "applied"
+    assert bids.top("bid", 5) == [(1, 1)]
+    asks = Book()
+    asks.snapshot(10, [], [(-top, 3), (5, 1)])
+    assert asks.apply(5, 11, 0, [], [(-top, 0)]) == "synced"
+    assert asks.top("ask", 5) == [(5, 1)]
+    assert asks.apply(12, 12, 11, [], [(-top, 4)]) == "applied"
+    assert asks.top("ask", 5) == [(-top, 4), (5, 1)]
+
 def test_a_duplicate_of_an_applied_event_is_stale_not_a_gap():
     book = Book()
     book.snapshot(10, [(100, 1)], [(101, 1)])

@@ -174,6 +174,27 @@ def test_symbol_lookup_with_many_symbols():
     assert dec.symbol_index("sym7usdt") == 7 and dec.symbol_index("NOPE") == -1
 
 
+
+@pytest.mark.parametrize("n", range(1, 20))
+def test_strings_of_every_length_and_alignment(n):
+    """The string scan reads eight bytes at a time: closing quotes and escapes at
+    every offset of a word, and strings shorter and longer than one."""
+    name = "".join("ABCDEFGHIJKLMNOPQRSTU"[i] for i in range(n))
+    dec = Decoder()
+    dec.add_symbol(name, 2, 3)
+    for pad in range(9):
+        for skipped in ("x" * pad, "x" * pad + '\\"y', '\\\\' + "x" * pad):
+            payload = ('{"stream":"%s@trade","data":{"e":"trade","E":1,"T":1,"X":"%s","s":"%s",'
+                       '"t":5,"p":"1.00","q":"2.000","m":true}}' % (name.lower(), skipped, name))
+            rc, m = dec.decode_bytes(payload.encode())
+            assert rc == 0 and m["sym"] == 0, (payload, result_name(rc))
+    for i in range(n):
+        other = name[:i] + "Z" + name[i + 1:]
+        payload = ('{"e":"trade","E":1,"T":1,"s":"%s","t":5,"p":"1.00","q":"2.000","m":true}'
+                   % other).encode()
+        assert result_name(dec.decode_bytes(payload)[0]) == "unknown_symbol"
+
+
 def test_every_prefix_of_a_real_message_is_truncated_not_a_crash(shared_data):
     frames = read_frames(BTC_RECORDING)
     samples = [p for _, p in frames[:60] if b"depthUpdate" in p][:1] + [frames[1][1], frames[2][1]]
