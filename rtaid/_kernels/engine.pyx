@@ -32,7 +32,7 @@ from rtaid._kernels.signals cimport (
 )
 from rtaid._kernels.ring cimport (
     RecordRing, RecordRings, ByteRing, ByteRings, ring_reserve, ring_commit,
-    ring_free_slots, byte_ring_push,
+    ring_reserve_n, ring_slot, ring_commit_n, ring_free_slots, byte_ring_push,
 )
 from rtaid._kernels.book import STATUS_NAMES, STATE_NAMES
 from rtaid._kernels.decode import KIND_NAMES
@@ -374,7 +374,7 @@ cdef class Engine:
         cdef BboRec* bb
         cdef DepthRec* d
         cdef MarkRec* mk
-        cdef int32_t i, side, n_lv
+        cdef int32_t i, side, n_lv, k
         cdef const Level* lv
         if m.kind == MSG_BBO:
             r = self.rec[TBL_BBO]
@@ -414,13 +414,16 @@ cdef class Engine:
             r = self.rec[TBL_DEPTH]
             if r == NULL:
                 return
+            # one room check and one publish for all the levels of the message
+            if not ring_reserve_n(r, m.n_bids + m.n_asks):
+                return
+            k = 0
             for side in range(2):
                 lv = m.bids if side == 0 else m.asks
                 n_lv = m.n_bids if side == 0 else m.n_asks
                 for i in range(n_lv):
-                    d = <DepthRec*>ring_reserve(r)
-                    if d == NULL:
-                        return
+                    d = <DepthRec*>ring_slot(r, k)
+                    k += 1
                     d.E = m.E
                     d.T = m.T
                     d.recv_ns = self.recv_ns
@@ -438,7 +441,7 @@ cdef class Engine:
                         d.u = m.u
                         d.pu = m.pu
                         d.snapshot = 0
-                    ring_commit(r)
+            ring_commit_n(r, k)
         elif m.kind == MSG_MARK:
             r = self.rec[TBL_MARK_PRICE]
             if r == NULL:

@@ -55,6 +55,22 @@ cdef inline char* ring_reserve(RecordRing* r) noexcept nogil:
 cdef inline void ring_commit(RecordRing* r) noexcept nogil:
     rtaid_store_release(&r.head, r.head + 1)
 
+# Room for n records at once (a depth message's levels): True, or False with all n
+# counted as dropped. Fill them with ring_slot(r, 0 .. n-1), publish with ring_commit_n.
+cdef inline bint ring_reserve_n(RecordRing* r, int64_t n) noexcept nogil:
+    if r.head + n - r.tail_seen > r.cap:
+        r.tail_seen = rtaid_load_acquire(&r.tail)
+        if r.head + n - r.tail_seen > r.cap:
+            r.dropped += n
+            return False
+    return True
+
+cdef inline char* ring_slot(RecordRing* r, int64_t k) noexcept nogil:
+    return r.buf + ((r.head + k) & r.mask) * r.rec_size
+
+cdef inline void ring_commit_n(RecordRing* r, int64_t n) noexcept nogil:
+    rtaid_store_release(&r.head, r.head + n)
+
 # Free slots now (producer side), to check room for a multi-record message.
 cdef inline int64_t ring_free_slots(RecordRing* r) noexcept nogil:
     r.tail_seen = rtaid_load_acquire(&r.tail)
