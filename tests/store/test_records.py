@@ -112,3 +112,25 @@ def test_new_reasons_between_row_groups_of_one_file(tmp_path):
     ev = read_table(tmp_path, "book_events").to_pydict()
     assert ev["reason"] == ["first reason", "a reason never seen before"]
     assert ev["event"] == ["reconnect", "resync"]
+
+
+def test_a_depth_message_is_recorded_whole_or_not_at_all(shared_data):
+    """A snapshot with more levels than the ring has room for is dropped as a whole
+    (counted per level), never cut in half; the next diff that fits is recorded."""
+    from rtaid._kernels.ring import RecordRings
+    from rtaid.store.tables import TABLES
+    from tests.conftest import BTC_RECORDING
+    from tests.kernels.recordings import read_frames
+
+    payloads = [p for _, p in read_frames(BTC_RECORDING)]
+    snap = next(i for i, p in enumerate(payloads) if b"lastUpdateId" in p)
+    rings = RecordRings({"depth": (TABLES["depth"].ring, TABLES["depth"].dtype.itemsize)}, 1024)
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings)
+    engine.feed(payloads[snap], 0, 0)
+    body = json.loads(payloads[snap])
+    n_levels = len(body["bids"]) + len(body["asks"])
+    assert n_levels > 1024
+    assert rings.pushed("depth") == 0 and rings.dropped("depth") == n_levels
+    diff = next(p for p in payloads[snap + 1:] if b"depthUpdate" in p)
+    engine.feed(diff, 0, 0)
+    assert 0 < rings.pushed("depth") < 1024 and rings.dropped("depth") == n_levels
