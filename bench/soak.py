@@ -50,6 +50,9 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=2000.0, help="sim events/s per symbol")
     parser.add_argument("--sample-s", type=float, default=5.0)
+    parser.add_argument("--handover-s", type=float, default=60.0,
+                        help="feed.max_connection_age_s: a make-before-break handover of "
+                             "every connection this often (default 60)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--recompute", metavar="JSON", help="verdict from a saved soak.json")
     args = parser.parse_args(argv)
@@ -72,7 +75,8 @@ def main(argv=None):
     daemon = subprocess.Popen(
         [sys.executable, "-m", "rtaid", "run", "--set", f"exchange.rest_url=http://127.0.0.1:{port}",
          "--set", f"exchange.ws_url=ws://127.0.0.1:{port}", "--set", 'feed.symbols=["BTCUSDT","ETHUSDT"]',
-         "--set", f"storage.data_dir={tmp / 'data'}", "--set", "metrics.port=0", "--set", "log.level=WARNING"],
+         "--set", f"storage.data_dir={tmp / 'data'}", "--set", "metrics.port=0", "--set", "log.level=WARNING",
+         "--set", f"feed.max_connection_age_s={args.handover_s}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples, status = [], ""
     start = time.monotonic()
@@ -90,8 +94,10 @@ def main(argv=None):
             if daemon.poll() is not None:
                 raise SystemExit(f"daemon exited with {daemon.returncode}")
             m = re.search(r"(\d+) frames.*tasks (\d+)", status)
+            h = re.search(r"handovers (\d+)", status)
             samples.append({"t": round(time.monotonic() - start, 1), "rss_kb": rss_kb(daemon.pid),
-                            "frames": int(m.group(1)) if m else None, "tasks": int(m.group(2)) if m else None})
+                            "frames": int(m.group(1)) if m else None, "tasks": int(m.group(2)) if m else None,
+                            "handovers": int(h.group(1)) if h else None})
             print(samples[-1], flush=True)
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -157,6 +157,7 @@ class Daemon:
         targets = " ".join(f"{s}:{t:+d}" for s, t in self.targets.items())
         return (f"{synced}/{len(states)} synced, {frames} frames, "
                 f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}, "
+                f"handovers {self.feed.counters['handovers']}, "
                 f"targets {targets}, tasks {len(asyncio.all_tasks())}")
 
     # ------------------------------------------------------------------ tasks

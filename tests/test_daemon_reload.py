@@ -1,6 +1,8 @@
 """SIGHUP in-process: the strategy thresholds reach the running signal kernels."""
 import asyncio
 
+import pytest
+
 from rtaid.config import load_config
 from rtaid.daemon import Daemon
 from rtaid.sdnotify import Notifier
@@ -47,4 +49,31 @@ def test_signals_wait_for_decimals_when_exchange_info_is_missing(tmp_path):
         daemon.enable_signals()
         assert daemon.engine.signals_enabled(0)
         assert daemon.engine.strategy_params(0)["entry_low"] == 10.0
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("strategy", ["none", "mean_reversion"])
+def test_recorder_mode_computes_everything_and_trades_nothing(tmp_path, shared_data, strategy):
+    """strategy.name = none: indicators and bars as usual, no target ever changes (the
+    same stream with mean_reversion does trade: the test is not vacuous)."""
+    from tests.conftest import BTC_RECORDING
+    from tests.kernels.recordings import read_frames
+
+    async def scenario():
+        path = tmp_path / "rtaid.toml"
+        path.write_text(f'[strategy]\nname = "{strategy}"\ntoxic_max = 100.0\n'
+                        '[vpin]\ncalibration_ms = 10000\n[norm]\nwarmup = 20\n')
+        config = load_config(str(path), [f"storage.data_dir={tmp_path / 'data'}"], env={})
+        daemon = Daemon(config, notifier=Notifier({}), scales={"BTCUSDT": (2, 3)})
+        frames = read_frames(BTC_RECORDING)
+        snap = next(i for i, (_, p) in enumerate(frames) if b"lastUpdateId" in p)
+        for i, (_, payload) in enumerate(frames):
+            daemon.engine.feed(payload, 0, 0 if i == snap else -1)
+        state = daemon.engine.signal_state(0)
+        assert state["rows"] == 93_949
+        assert state["vpin_osc"] == state["vpin_osc"]          # computed (not NaN)
+        if strategy == "none":
+            assert daemon.target_changes == 0 and daemon.targets == {"BTCUSDT": 0}
+        else:
+            assert daemon.target_changes > 0
     asyncio.run(scenario())
