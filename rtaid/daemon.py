@@ -152,7 +152,7 @@ class Daemon:
     def status_line(self) -> str:
         states = self.feed.states
         synced = sum(1 for s in states.values() if s == "synced")
-        frames = sum(c.listener.frames for c in self.feed.connections if c.listener)
+        frames = sum(c.frames for c in self.feed.connections)
         p99 = self.feed.latency.percentile(99)
         targets = " ".join(f"{s}:{t:+d}" for s, t in self.targets.items())
         return (f"{synced}/{len(states)} synced, {frames} frames, "

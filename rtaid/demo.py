@@ -139,7 +139,7 @@ def render(daemon, elapsed, duration, rates) -> list[str]:
     p99 = feed.latency.percentile(99)
     lines = [f"rtaid demo  {elapsed:5.1f}s / {duration:.0f}s   "
              f"exchange: rtaid-sim {daemon.config.exchange.rest_url}   Ctrl-C stops",
-             f"frames {sum(c.listener.frames for c in feed.connections if c.listener):,}  "
+             f"frames {sum(c.frames for c in feed.connections):,}  "
              f"({rates:,.0f}/s)   per-frame latency p50 {feed.latency.percentile(50) or '-'} ns, "
              f"p99 {p99 or '-'} ns   resyncs {feed.counters['resyncs']}   bad frames {feed.bad_frames}",
              "",
@@ -183,7 +183,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         while not task.done() and time.monotonic() - start < duration:
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            frames = sum(c.listener.frames for c in daemon.feed.connections if c.listener)
+            frames = sum(c.frames for c in daemon.feed.connections)
             rate_now = (frames - last_frames) / (now - last_t)
             last_frames, last_t = frames, now
             screen = render(daemon, now - start, duration, rate_now)

@@ -51,6 +51,7 @@ class StreamConnection:
         self.last_disconnect_mono = None
         self.last_reconnect_s = None  # disconnect -> connected again
         self.handovers = 0
+        self._earlier_frames = 0     # frames of this connection's earlier listeners
         self._stopping = False
         self._standby_transport = None
         self._depth_idx = [feed.index[s] for s in streams.depth_symbols]
@@ -67,7 +68,19 @@ class StreamConnection:
                             None if standby else self._on_connected, self._on_disconnected,
                             self.feed.latency, source)
 
+    @property
+    def frames(self) -> int:
+        """Frames received over this connection's whole life (every reconnect and
+        handover included)."""
+        current = self.listener.frames if self.listener is not None else 0
+        return self._earlier_frames + current
+
+    def _retire(self, listener: FeedListener | None) -> None:
+        if listener is not None and listener is self.listener:
+            self._earlier_frames += listener.frames
+
     def _on_connected(self, listener: FeedListener) -> None:
+        self._retire(self.listener)
         self.connected = True
         self.generation += 1
         self.connects += 1
@@ -212,6 +225,7 @@ class StreamConnection:
             old_listener = self.listener
             if old_listener is not None:
                 old_listener.enabled = False
+            self._retire(old_listener)
             self.listener = listener
             self.transport = transport
             self._standby_transport = None

@@ -178,7 +178,7 @@ class Feed:
             "symbols": dict(self.states),
             "connections": {c.name: {"connected": c.connected, "connects": c.connects,
                                      "last_reconnect_s": c.last_reconnect_s,
-                                     "frames": c.listener.frames if c.listener else 0}
+                                     "handovers": c.handovers, "frames": c.frames}
                             for c in self.connections},
             "counters": dict(self.counters),
             "bad_frames": self.bad_frames,

@@ -178,6 +178,8 @@ def test_handover_before_the_age_limit_keeps_books_synced_and_every_event_once(r
                 assert feed.counters["snapshots"] == 2, dict(feed.counters)
                 assert feed.counters["resyncs"] == 0 and feed.counters["reconnects"] == 0
                 assert feed.counters["handover_failures"] == 0
+                # frame counts span the handovers (each listener starts from zero)
+                assert all(c.frames > c.listener.frames > 0 for c in feed.connections)
                 await assert_books_match_sim(sim, engine, feed)
                 stats = engine.overlap_stats()
                 assert stats["duplicates"] > 0, stats      # the overlaps really overlapped
