@@ -56,6 +56,7 @@ class Daemon:
                              buffer_events=config.feed.buffer_events)
         self.targets: dict[str, int] = {s: 0 for s in symbols}
         self.target_changes = 0
+        self.hook_errors = 0
         self.engine.set_signal_hook(self.on_target_changes)
         self.enable_signals()
         # the store attaches its rings to the engine before the first frame arrives
@@ -102,16 +103,22 @@ class Daemon:
         for row in rows:
             self.targets[row["symbol"]] = row["target"]
             self.target_changes += 1
-            log.info("target_change", **row)
+            try:
+                log.info("target_change", **row)
+            except Exception:   # noqa: BLE001 - called from the frame callback: never raise
+                self.hook_errors += 1
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""
         while True:
             await asyncio.sleep(1.0 - (time.time() % 1.0) + 0.001)
-            self.enable_signals()
-            # the exchange's clock is not ours; the bar closes a second after its minute
-            # ends, so a clock skew under a second changes nothing
-            self.engine.bar_timer(time.time_ns() // 1_000_000)
+            try:
+                self.enable_signals()
+                # the exchange's clock is not ours: the bar closes a second after its
+                # minute ends, so a skew under a second changes nothing
+                self.engine.bar_timer(time.time_ns() // 1_000_000)
+            except Exception as exc:   # noqa: BLE001 - keep the timer alive, say why
+                log.error("signal_timer_failed", error=f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------ state
     def _on_book_state(self, symbol: str, previous: str, state: str, reason: str) -> None:
