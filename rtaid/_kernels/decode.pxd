@@ -97,6 +97,9 @@ cdef struct Parsed:
     int32_t m
     int32_t n_bids
     int32_t n_asks
+    bint scale_levels_early  # levels may be scaled while read (else all raw)
+    int32_t bids_scaled_for  # symbol the bids were scaled for while read, -1: raw
+    int32_t asks_scaled_for
 
 cdef class Decoder:
     cdef SymbolScale symbols[MAX_SYMBOLS]
@@ -114,6 +117,10 @@ cdef class Decoder:
 
     cdef int decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out) noexcept nogil
     cdef int32_t lookup(self, const char* name, Py_ssize_t n) noexcept nogil
-    cdef int parse_object(self, const char** pp, const char* e, Parsed* st, int depth) noexcept nogil
-    cdef int _decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out) noexcept nogil
+    cdef const char* parse_object(self, const char* p, const char* e, Parsed* st, int depth,
+                                  int* rc) noexcept nogil
+    cdef const char* parse_levels(self, const char* p, const char* e, Parsed* st, bint asks,
+                                  int* rc) noexcept nogil
+    cdef int _decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out,
+                     bint scale_levels_early) noexcept nogil
     cdef void infer_scales(self, int32_t sym, int32_t kind, Parsed* st) noexcept nogil

@@ -105,6 +105,31 @@ def test_decimals_are_exact():
     assert result_name(rc) == "number"
 
 
+def test_levels_scaled_while_read_decode_like_raw_levels():
+    # With "s" before the levels, they are scaled as they are read; results and error
+    # precedence must be those of reading them raw and scaling afterwards.
+    dec = Decoder()
+    dec.add_symbol("BTCUSDT", 2, 3)
+    eth = dec.add_symbol("ETHUSDT", 1, 2)
+    head = b'"e":"depthUpdate","E":1,"T":1,"U":1,"u":2,"pu":0'
+    levels = b'"b":[["61800.30","0.500"]],"a":[["61800.40","1.000"]]'
+    rc, early = dec.decode_bytes(b'{' + head + b',"s":"BTCUSDT",' + levels + b'}')
+    rc2, late = dec.decode_bytes(b'{' + head + b',' + levels + b',"s":"BTCUSDT"}')
+    assert rc == rc2 == 0 and early == late
+    assert early["bids"] == [(6180030, 500)] and early["asks"] == [(6180040, 1000)]
+    # a level off the symbol's grid, and a missing field: the missing field is reported
+    off_grid = levels.replace(b'"0.500"', b'"0.5001"')
+    rc, _ = dec.decode_bytes(b'{' + head + b',"s":"BTCUSDT",' + off_grid + b'}')
+    assert result_name(rc) == "precision"
+    rc, _ = dec.decode_bytes(b'{' + head.replace(b',"pu":0', b'') + b',"s":"BTCUSDT",' + off_grid + b'}')
+    assert result_name(rc) == "missing_field"
+    # a second "s" after the levels names the symbol (the last key wins): its decimals
+    rc, m = dec.decode_bytes(b'{' + head + b',"s":"BTCUSDT",' + levels.replace(b'0"', b'"')
+                             + b',"s":"ETHUSDT"}')
+    assert rc == 0 and m["sym"] == eth
+    assert m["bids"] == [(618003, 50)] and m["asks"] == [(618004, 100)]
+
+
 def reformat(obj, rng):
     """Same JSON with shuffled keys and random whitespace."""
     def shuffle(o):
