@@ -103,7 +103,7 @@ def test_signal_table_files_have_the_contract_columns(replayed):
     assert list((out / "indicators").rglob("*.parquet"))
 
 
-def test_signals_off_writes_no_signal_tables(tmp_path):
+def test_signals_off_writes_no_signal_tables(shared_data, tmp_path):
     replay([BTC_RECORDING], tmp_path, signals=False)
     assert not any((tmp_path / name).exists() for name in SIGNAL_TABLES)
     assert (tmp_path / "bbo").exists()
