@@ -124,14 +124,16 @@ def add_run_parser(sub, common: argparse.ArgumentParser) -> None:
 def add_replay_parser(sub, common: argparse.ArgumentParser) -> None:
     """``rtaid replay FILE... [--out DIR]``."""
     p = sub.add_parser("replay", parents=[common],
-                       help="run recordings through the kernels into a Parquet dataset")
+                       help="run recordings (or the raw journal) through the kernels, signals "
+                            "included, into a Parquet dataset")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="collector recordings (gzip or plain), in chain order")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="dataset directory (default: ./out)")
     p.add_argument("--exchange-info", metavar="FILE", default=None,
-                   help="a GET /fapi/v1/exchangeInfo answer: price and quantity precision per "
-                        "symbol (default: exchange.exchange_info_file, else inferred from the data)")
+                   help="a GET /fapi/v1/exchangeInfo answer: price and quantity precision and "
+                        "tick size per symbol (default: exchange.exchange_info_file, else "
+                        "inferred from the data)")
     p.set_defaults(handler="rtaid.replay:main")
 
 
