@@ -65,6 +65,9 @@ class StoreWriter:
         and every ``retention_interval_s`` by the thread.
     row_group_rows : int
         Rows buffered per partition before they are written as one row group.
+    row_group_bytes : int
+        Record bytes buffered per partition before they are written (bounds the memory
+        of wide tables: an indicators row is 328 bytes, a trade 56).
     row_group_s : float or None
         Write buffered rows that are this old even if fewer (None: only by count).
     batch_records : int
@@ -82,6 +85,7 @@ class StoreWriter:
                  compression: str = "zstd", rotate_mb: float = 256, rotate_s: float | None = 3600,
                  flush_interval_ms: int = 1000, retention_days: int = 0,
                  retention_interval_s: float = 3600.0, row_group_rows: int = 1 << 17,
+                 row_group_bytes: int = 16 << 20,
                  row_group_s: float | None = 60.0, batch_records: int = 1 << 16,
                  journal=None, retry_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, logger=None) -> None:
@@ -100,6 +104,7 @@ class StoreWriter:
         self.retention_days = retention_days
         self.retention_interval_s = retention_interval_s
         self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
         self.row_group_s = row_group_s
         self.journal = journal
         self.retry_s = retry_s
@@ -231,7 +236,8 @@ class StoreWriter:
             rows = self._pending_rows[key]
             old = (self.row_group_s is not None
                    and now - self._pending_since[key] >= self.row_group_s)
-            if final or rows >= self.row_group_rows or old:
+            wide = rows * self.tables[key[0]].dtype.itemsize >= self.row_group_bytes
+            if final or rows >= self.row_group_rows or wide or old:
                 self._write(key, now)
 
     def _write(self, key: tuple, now: float) -> None:

@@ -189,3 +189,20 @@ def test_every_table_dtype_matches_its_c_record():
     with pytest.raises(ValueError):
         StoreWriter(RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1024), {"trades": TABLES["trades"]},
                     ["X"], lambda s: (2, 3), "/tmp")
+
+
+def test_a_row_group_is_written_once_its_bytes_reach_the_limit(tmp_path):
+    """Wide tables are bounded by bytes, not only by rows: with row_group_bytes of ten
+    bbo records, rows wait until ten are buffered, then go out as one row group."""
+    rings, writer, _ = make_writer(tmp_path, row_group_s=None, row_group_rows=1 << 20,
+                                   row_group_bytes=10 * BBO.dtype.itemsize)
+    push_bbo(rings, 0, 9)
+    writer.flush()
+    assert writer.stats()["rows_written"]["bbo"] == 0      # 9 records: still buffered
+    push_bbo(rings, 9, 1)
+    writer.flush()
+    assert writer.stats()["rows_written"]["bbo"] == 10
+    writer.stop()
+    files = visible(tmp_path)
+    assert read_u(files) == list(range(10))
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups == 1
