@@ -53,13 +53,15 @@ def main(argv=None):
     parser.add_argument("--handover-s", type=float, default=60.0,
                         help="feed.max_connection_age_s: a make-before-break handover of "
                              "every connection this often (default 60)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="extra config override for the daemon (repeatable)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--recompute", metavar="JSON", help="verdict from a saved soak.json")
     args = parser.parse_args(argv)
     if args.recompute:
         saved = json.loads(pathlib.Path(args.recompute).read_text())
         return report(saved["samples"], saved["minutes"], saved["rate_per_symbol"],
-                      saved["exit_code"], args.update_readme)
+                      saved["exit_code"], args.update_readme, saved.get("overrides", []))
 
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="rtaid-soak-"))
     port = free_port()
@@ -76,7 +78,8 @@ def main(argv=None):
         [sys.executable, "-m", "rtaid", "run", "--set", f"exchange.rest_url=http://127.0.0.1:{port}",
          "--set", f"exchange.ws_url=ws://127.0.0.1:{port}", "--set", 'feed.symbols=["BTCUSDT","ETHUSDT"]',
          "--set", f"storage.data_dir={tmp / 'data'}", "--set", "metrics.port=0", "--set", "log.level=WARNING",
-         "--set", f"feed.max_connection_age_s={args.handover_s}"],
+         "--set", f"feed.max_connection_age_s={args.handover_s}",
+         *[arg for kv in args.set for arg in ("--set", kv)]],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples, status = [], ""
     start = time.monotonic()
@@ -104,7 +107,7 @@ def main(argv=None):
         rc = daemon.wait(30)
         sim.kill()
         sim.wait()
-    return report(samples, args.minutes, args.rate, rc, args.update_readme)
+    return report(samples, args.minutes, args.rate, rc, args.update_readme, args.set)
 
 
 def minute_peaks(samples):
@@ -122,7 +125,7 @@ def minute_peaks(samples):
     return peaks
 
 
-def report(samples, minutes, rate, rc, update_readme):
+def report(samples, minutes, rate, rc, update_readme, overrides=()):
     peaks = minute_peaks(samples)
     warmup = max(2, int(minutes * 0.3))
     first, last = (warmup, max(peaks)) if max(peaks) > warmup else (min(peaks), max(peaks))
@@ -142,17 +145,25 @@ def report(samples, minutes, rate, rc, update_readme):
     handover_text = (f", {handovers} make-before-break connection handovers" if handovers
                      else "")
     result["handovers"] = handovers
+    result["overrides"] = list(overrides)
+    lows = {}
+    for smp in samples:
+        minute = int((smp["t"] - 1e-9) // 60)
+        if minute in peaks:
+            lows[minute] = min(lows.get(minute, smp["rss_kb"]), smp["rss_kb"])
+    settings = f" Config overrides: {', '.join(overrides)}." if overrides else ""
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps({**result, "samples": samples}, indent=2) + "\n")
     table = (f"Machine: {result['machine']}. {minutes:g} min against rtaid-sim at "
              f"{rate:g} events/s per symbol ({frames_per_s:,.0f} frames/s received), recording "
-             f"to Parquet, signal kernels on{handover_text}.\n\n"
+             f"to Parquet, signal kernels on{handover_text}.{settings}\n\n"
              f"| RSS peak, minute {first + 1} (after warm-up) | RSS peak, last minute | growth | asyncio tasks | exit | verdict |\n"
              "|---|---|---|---|---|---|\n"
              f"| {base:,} KiB | {end:,} KiB | {growth:+.2f}% | {sorted(tasks)} | {rc} | "
              f"{'pass' if result['pass'] else 'FAIL'} |\n\n"
-             "RSS peak by minute (MiB): " + ", ".join(f"{peaks[m] / 1024:.0f}" for m in sorted(peaks)))
+             "RSS peak by minute (MiB): " + ", ".join(f"{peaks[m] / 1024:.0f}" for m in sorted(peaks))
+             + "\n\nRSS low by minute (MiB): " + ", ".join(f"{lows[m] / 1024:.0f}" for m in sorted(lows)))
     print(table)
     if update_readme and not update_block("soak", table):
         print("README.md has no <!-- bench:soak --> block", file=sys.stderr)
