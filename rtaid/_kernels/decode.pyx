@@ -207,6 +207,37 @@ cdef const char* scan_decimal_exact(const char* p, const char* e, RawDecimal* ou
     return NULL
 
 
+cdef inline const char* scan_digits_dot_digits(const char* p, const char* e, uint64_t* mant,
+                                               Py_ssize_t* nint, Py_ssize_t* ndec) noexcept nogil:
+    """Digits, then optionally '.' and digits, accumulated into mant (the caller bounds
+    the digit count); returns the position after them. Shared by scan_decimal's fast
+    path and scan_plain_decimal; inlined, so mant stays in a register."""
+    cdef const char* start = p
+    cdef const char* frac
+    cdef uint64_t m = 0
+    cdef uint32_t d
+    while p < e:
+        d = <uint32_t>(<unsigned char>p[0]) - 48u
+        if d > 9u:
+            break
+        m = m * 10u + d
+        p += 1
+    nint[0] = p - start
+    ndec[0] = 0
+    if p < e and p[0] == c'.':
+        p += 1
+        frac = p
+        while p < e:
+            d = <uint32_t>(<unsigned char>p[0]) - 48u
+            if d > 9u:
+                break
+            m = m * 10u + d
+            p += 1
+        ndec[0] = p - frac
+    mant[0] = m
+    return p
+
+
 cdef inline const char* scan_decimal(const char* p, const char* e, RawDecimal* out,
                                      int* rc) noexcept nogil:
     """A decimal inside a JSON string ("61800.30"); p at the opening quote.
@@ -216,33 +247,15 @@ cdef inline const char* scan_decimal(const char* p, const char* e, RawDecimal* o
     18 digits take the exact slow path.
     """
     cdef const char* start
-    cdef const char* frac
-    cdef uint64_t mant = 0
-    cdef uint32_t d
-    cdef Py_ssize_t nint, ndec = 0
+    cdef uint64_t mant
+    cdef Py_ssize_t nint, ndec
     cdef bint neg = False
     p += 1
     if p < e and p[0] == c'-':
         neg = True
         p += 1
     start = p
-    while p < e:
-        d = <uint32_t>(<unsigned char>p[0]) - 48u
-        if d > 9u:
-            break
-        mant = mant * 10u + d
-        p += 1
-    nint = p - start
-    if p < e and p[0] == c'.':
-        p += 1
-        frac = p
-        while p < e:
-            d = <uint32_t>(<unsigned char>p[0]) - 48u
-            if d > 9u:
-                break
-            mant = mant * 10u + d
-            p += 1
-        ndec = p - frac
+    p = scan_digits_dot_digits(p, e, &mant, &nint, &ndec)
     if p >= e:
         rc[0] = DEC_ERR_TRUNCATED
         return NULL
@@ -397,28 +410,9 @@ cdef inline const char* scan_plain_decimal(const char* p, const char* e, RawDeci
     """Digits, optionally '.' and digits, then the closing quote (p after the opening
     one), at most 18 digits: the prices and sizes of depth levels, with none of
     scan_decimal's other cases in the way. NULL for anything else."""
-    cdef const char* start = p
-    cdef const char* frac
-    cdef uint64_t mant = 0
-    cdef uint32_t d
-    cdef Py_ssize_t nint, ndec = 0
-    while p < e:
-        d = <uint32_t>(<unsigned char>p[0]) - 48u
-        if d > 9u:
-            break
-        mant = mant * 10u + d
-        p += 1
-    nint = p - start
-    if p < e and p[0] == c'.':
-        p += 1
-        frac = p
-        while p < e:
-            d = <uint32_t>(<unsigned char>p[0]) - 48u
-            if d > 9u:
-                break
-            mant = mant * 10u + d
-            p += 1
-        ndec = p - frac
+    cdef uint64_t mant
+    cdef Py_ssize_t nint, ndec
+    p = scan_digits_dot_digits(p, e, &mant, &nint, &ndec)
     if p >= e or p[0] != c'"' or nint + ndec == 0 or nint + ndec > MAX_SIG_DIGITS:
         return NULL
     out.mant = <int64_t>mant
