@@ -43,7 +43,9 @@ ONLY = {name.strip() for name in os.environ.get("RTAID_KERNELS", "").split(",") 
 
 def kernel_extensions():
     exts = []
-    for pyx in sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx"))):
+    sources = sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx")))
+    sources += sorted(glob.glob(os.path.join("rtaid", "feed", "*.pyx")))
+    for pyx in sources:
         module = pyx[:-4].replace(os.sep, ".")
         if ONLY and module.rsplit(".", 1)[1] not in ONLY:
             continue

@@ -25,7 +25,7 @@ import sys
 from typing import Callable, Mapping, Sequence
 
 from rtaid import __version__
-from rtaid.config import ConfigError, dump_toml, load_config
+from rtaid.infra.config import ConfigError, dump_toml, load_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -40,7 +40,7 @@ import sys
 import tomllib
 from typing import Any, Mapping, Sequence
 
-from rtaid.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, ControlConfig
+from rtaid.infra.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, ControlConfig
 
 ENV_CONTROL_SOCKET = "RTAID_CONTROL_SOCKET"
 DEFAULT_SOCKET = ControlConfig().socket

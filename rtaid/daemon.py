@@ -24,10 +24,10 @@ import time
 
 from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
-from rtaid.config import ConfigError, reload_config
+from rtaid.infra.config import ConfigError, reload_config
 from rtaid.feed import Feed
-from rtaid.log import get_logger, setup_logging
-from rtaid.sdnotify import Notifier
+from rtaid.infra.log import get_logger, setup_logging
+from rtaid.infra.sdnotify import Notifier
 from rtaid.store import Store
 
 log = get_logger("rtaid.daemon")
@@ -38,7 +38,7 @@ class Daemon:
 
     Parameters
     ----------
-    config : rtaid.config.Config
+    config : rtaid.infra.config.Config
     notifier : Notifier, optional
         systemd notification (defaults to $NOTIFY_SOCKET).
     """
@@ -251,7 +251,7 @@ def resolve_exchange_info(config) -> tuple[dict | None, dict]:
     """Price/quantity decimals and tick sizes per symbol: exchange.exchange_info_file,
     else the exchange's /fapi/v1/exchangeInfo, else ``(None, {})`` (decimals inferred
     from the first messages, tick = one unit of the last decimal)."""
-    from rtaid import exchange_info
+    from rtaid.infra import exchange_info
 
     symbols = list(config.feed.symbols)
     try:

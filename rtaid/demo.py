@@ -157,10 +157,10 @@ def render(daemon, elapsed, duration, rates) -> list[str]:
 
 
 async def live(duration: float, symbols: list[str], rate: float, data_dir: str, tty: bool) -> int:
-    from rtaid import exchange_info
-    from rtaid.config import load_config
+    from rtaid.infra import exchange_info
+    from rtaid.infra.config import load_config
     from rtaid.daemon import Daemon
-    from rtaid.sdnotify import Notifier
+    from rtaid.infra.sdnotify import Notifier
     from rtaid.sim import SimConfig, SimExchange
     from rtaid.sim.config import spec_for
 
@@ -210,7 +210,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
 def run_live(args) -> int:
     import tempfile
 
-    from rtaid.log import setup_logging
+    from rtaid.infra.log import setup_logging
 
     symbols = [s.strip().upper() for s in (args.symbols or "BTCUSDT,ETHUSDT").split(",") if s.strip()]
     # the status screen owns stdout; warnings and errors still reach the terminal

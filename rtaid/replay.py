@@ -131,7 +131,7 @@ def replay(paths, out_dir: str, *, storage=None, scales=None, params=None,
         Recordings, in chain order.
     out_dir : str
         Root of the dataset to write.
-    storage : rtaid.config.StorageConfig, optional
+    storage : rtaid.infra.config.StorageConfig, optional
         Compression, size rotation and tables come from here.
     scales : dict, optional
         ``{SYMBOL: (px_dec, qty_dec)}`` (from exchangeInfo); missing symbols take the
@@ -219,7 +219,7 @@ def main(args) -> int:
     """``rtaid replay FILE... [--out DIR]``: the handler ``rtaid.cli`` dispatches to."""
     from rtaid.cli import load_config_from_args
 
-    from rtaid import exchange_info
+    from rtaid.infra import exchange_info
 
     from rtaid.reference.indicators import Params
 

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from rtaid import cli
-from rtaid import config as cfgmod
+from rtaid.infra import config as cfgmod
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -177,14 +177,14 @@ def test_config_args_accepts_options_before_or_after_the_subcommand():
 
 
 # --------------------------------------------------------------------------- logging
-# rtaid.log has no test file of its own yet; its tests live here with the CLI they serve.
+# rtaid.infra.log has no test file of its own yet; its tests live here with the CLI they serve.
 
 import io  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
 
-from rtaid import log as rlog  # noqa: E402
-from rtaid.secrets import Secret  # noqa: E402
+from rtaid.infra import log as rlog  # noqa: E402
+from rtaid.infra.secrets import Secret  # noqa: E402
 
 
 @pytest.fixture

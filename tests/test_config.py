@@ -1,4 +1,4 @@
-"""rtaid.config: layering, validation messages, per-symbol overrides, secrets, reload."""
+"""rtaid.infra.config: layering, validation messages, per-symbol overrides, secrets, reload."""
 import dataclasses
 import math
 import os
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtaid import config as cfgmod
-from rtaid.config import (
+from rtaid.infra import config as cfgmod
+from rtaid.infra.config import (
     SECTIONS,
     Config,
     ConfigError,
@@ -22,7 +22,7 @@ from rtaid.config import (
     reload_config,
     toml_value,
 )
-from rtaid.secrets import Secret
+from rtaid.infra.secrets import Secret
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

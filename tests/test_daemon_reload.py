@@ -3,9 +3,9 @@ import asyncio
 
 import pytest
 
-from rtaid.config import load_config
+from rtaid.infra.config import load_config
 from rtaid.daemon import Daemon
-from rtaid.sdnotify import Notifier
+from rtaid.infra.sdnotify import Notifier
 
 
 def make_daemon(tmp_path, text):

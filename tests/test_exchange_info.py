@@ -7,7 +7,7 @@ from decimal import Decimal
 import pyarrow.dataset as ds
 import pytest
 
-from rtaid import exchange_info
+from rtaid.infra import exchange_info
 from rtaid.replay import replay
 from tests.conftest import BTC_RECORDING, EXCHANGE_INFO, ROOT
 

@@ -1,7 +1,7 @@
 """sd_notify over a real datagram socket, as systemd receives it."""
 import socket
 
-from rtaid.sdnotify import Notifier
+from rtaid.infra.sdnotify import Notifier
 
 
 def receiver(tmp_path):

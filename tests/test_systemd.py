@@ -71,6 +71,6 @@ def test_install_script_stages_a_working_installation(tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
     assert oct((tmp_path / "etc" / "rtaid" / "rtaid.env").stat().st_mode & 0o777) == "0o600"
-    kernels = subprocess.run([str(venv / "python"), "-c", "import rtaid._kernels.engine, rtaid._kernels.listener"],
+    kernels = subprocess.run([str(venv / "python"), "-c", "import rtaid._kernels.engine, rtaid.feed.listener"],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert kernels.returncode == 0, kernels.stderr

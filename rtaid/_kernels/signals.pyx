@@ -1526,7 +1526,7 @@ cdef class SignalParams:
 
     @classmethod
     def from_config(cls, cfg, px_dec, qty_dec, tick=None, **capacities):
-        """From a per-symbol config object of rtaid.config (``Params.from_config``)."""
+        """From a per-symbol config object of rtaid.infra.config (``Params.from_config``)."""
         from rtaid.reference.indicators import Params
         return cls(Params.from_config(cfg, px_dec=px_dec, qty_dec=qty_dec, tick=tick),
                    **capacities)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from picows import WSError, ws_connect
 
 from rtaid._kernels.engine import AHEAD
-from rtaid._kernels.listener import FeedListener
+from rtaid.feed.listener import FeedListener
 from rtaid.feed.backoff import backoff_delay
-from rtaid.log import get_logger
+from rtaid.infra.log import get_logger
 
 if TYPE_CHECKING:
-    from rtaid.feed.feed import Feed
+    from rtaid.feed.host import ConnectionHost
     from rtaid.feed.streams import StreamSet
 
 log = get_logger("rtaid.feed.connection")
@@ -40,9 +40,9 @@ class StreamConnection:
     time, it falls back to break-then-make.
     """
 
-    def __init__(self, streams: "StreamSet", feed: "Feed"):
+    def __init__(self, streams: "StreamSet", host: "ConnectionHost"):
         self.streams = streams
-        self.feed = feed
+        self.host = host
         self.transport = None
         self.listener: FeedListener | None = None
         self.connected = False
@@ -54,19 +54,19 @@ class StreamConnection:
         self._earlier_frames = 0     # frames of this connection's earlier listeners
         self._stopping = False
         self._standby_transport = None
-        self._depth_idx = [feed.index[s] for s in streams.depth_symbols]
+        self._depth_idx = [host.index[s] for s in streams.depth_symbols]
         trade_syms = {s.split("@", 1)[0].upper() for s in streams.streams
                       if s.endswith(("@trade", "@aggTrade"))}
-        self._trade_idx = [feed.index[s] for s in sorted(trade_syms) if s in feed.index]
+        self._trade_idx = [host.index[s] for s in sorted(trade_syms) if s in host.index]
 
     @property
     def name(self) -> str:
         return self.streams.name
 
     def _make_listener(self, source: int, standby: bool = False) -> FeedListener:
-        return FeedListener(self.feed.engine, self.feed.on_book_state, self.feed.on_bad_frame,
+        return FeedListener(self.host.engine, self.host.on_book_state, self.host.on_bad_frame,
                             None if standby else self._on_connected, self._on_disconnected,
-                            self.feed.latency, source)
+                            self.host.latency, source)
 
     @property
     def frames(self) -> int:
@@ -88,8 +88,8 @@ class StreamConnection:
         if self.last_disconnect_mono is not None:
             self.last_reconnect_s = time.monotonic() - self.last_disconnect_mono
         for sym in self.streams.depth_symbols:
-            self.feed.reset_book(sym, "connect", listener)
-            self.feed.request_snapshot(sym)
+            self.host.reset_book(sym, "connect", listener)
+            self.host.request_snapshot(sym)
 
     def _on_disconnected(self, listener: FeedListener) -> None:
         if listener is not self.listener:
@@ -99,15 +99,15 @@ class StreamConnection:
         if self._stopping:
             return          # shutting down: the books stay as they were, for the last report
         for sym in self.streams.depth_symbols:
-            self.feed.reset_book(sym, "disconnect", listener)
+            self.host.reset_book(sym, "disconnect", listener)
 
     async def run(self) -> None:
-        cfg = self.feed.config.feed
+        cfg = self.host.feed_config
         attempt = 0
         while not self._stopping:
             try:
                 transport, _ = await ws_connect(
-                    functools.partial(self._make_listener, self.feed.next_source()),
+                    functools.partial(self._make_listener, self.host.next_source()),
                     self.streams.url,
                     websocket_handshake_timeout=cfg.stale_after_s,
                     enable_auto_pong=True, max_frame_size=16 * 1024 * 1024,
@@ -115,7 +115,7 @@ class StreamConnection:
             except (OSError, asyncio.TimeoutError, WSError) as exc:
                 delay = backoff_delay(attempt, cfg.reconnect_min_s, cfg.reconnect_max_s)
                 attempt += 1
-                self.feed.counters["connect_failures"] += 1
+                self.host.counters["connect_failures"] += 1
                 log.warning("ws_connect_failed", conn=self.name, error=f"{type(exc).__name__}: {exc}",
                             retry_in_s=round(delay, 3), attempt=attempt)
                 await asyncio.sleep(delay)
@@ -131,14 +131,14 @@ class StreamConnection:
                 self.transport = None
             if self._stopping:
                 return
-            self.feed.counters["reconnects"] += 1
+            self.host.counters["reconnects"] += 1
             delay = backoff_delay(0, cfg.reconnect_min_s, cfg.reconnect_max_s)
             log.warning("ws_disconnected", conn=self.name, reason=reason, retry_in_s=round(delay, 3))
             await asyncio.sleep(delay)
 
     async def _supervise(self, transport) -> str:
         """Wait until the connection ends; end it when stale or too old. Returns why."""
-        cfg = self.feed.config.feed
+        cfg = self.host.feed_config
         stale_ns = int(cfg.stale_after_s * 1e9)
         age_ns = int(cfg.max_connection_age_s * 1e9)
         tick = min(0.25, cfg.stale_after_s / 4)
@@ -156,15 +156,15 @@ class StreamConnection:
                     continue
                 quiet = self._quiet_symbol(listener, now, stale_ns)
                 if now - listener.last_frame_mono_ns > stale_ns:
-                    self.feed.counters["stale_reconnects"] += 1
+                    self.host.counters["stale_reconnects"] += 1
                     reason = f"stale: no frame for {cfg.stale_after_s}s"
                 elif quiet is not None:
-                    self.feed.counters["stale_reconnects"] += 1
+                    self.host.counters["stale_reconnects"] += 1
                     reason = f"stale: no {quiet} frame for {cfg.stale_after_s}s"
                 elif now - listener.connected_mono_ns > age_ns:
                     if await self._handover(transport, closed):
                         return HANDED_OVER
-                    self.feed.counters["age_reconnects"] += 1
+                    self.host.counters["age_reconnects"] += 1
                     reason = f"max age {cfg.max_connection_age_s}s"
                 else:
                     continue
@@ -179,9 +179,9 @@ class StreamConnection:
         """Make-before-break: open the same streams again, switch once the new connection
         is level with the books, close the old one. False: it did not work out (the
         caller then reconnects the ordinary way)."""
-        cfg = self.feed.config.feed
-        engine = self.feed.engine
-        source = self.feed.next_source()
+        cfg = self.host.feed_config
+        engine = self.host.engine
+        source = self.host.next_source()
         engine.overlap_begin(source)
         promoted = False
         transport = None
@@ -194,7 +194,7 @@ class StreamConnection:
                     max_frame_size=16 * 1024 * 1024, logger_name=f"rtaid.feed.{self.name}"),
                     cfg.stale_after_s)
             except (OSError, asyncio.TimeoutError, WSError) as exc:
-                self.feed.counters["handover_failures"] += 1
+                self.host.counters["handover_failures"] += 1
                 log.warning("handover_connect_failed", conn=self.name,
                             error=f"{type(exc).__name__}: {exc}")
                 return False
@@ -206,7 +206,7 @@ class StreamConnection:
                 if old_closed.done():
                     break           # nothing more will come from the old one: switch now
                 if listener.transport is None:
-                    self.feed.counters["handover_failures"] += 1
+                    self.host.counters["handover_failures"] += 1
                     log.warning("handover_new_connection_lost", conn=self.name)
                     return False
                 fresh = all(listener.symbol_last_frame_ns(i) > connected_ns
@@ -217,7 +217,7 @@ class StreamConnection:
                 if fresh and level and time.monotonic() - started >= HANDOVER_MIN_OVERLAP_S:
                     break
                 if time.monotonic() > deadline:
-                    self.feed.counters["handover_failures"] += 1
+                    self.host.counters["handover_failures"] += 1
                     log.warning("handover_timeout", conn=self.name, fresh=fresh, level=level)
                     return False
             engine.promote(source)
@@ -231,7 +231,7 @@ class StreamConnection:
             self._standby_transport = None
             self.connects += 1
             self.handovers += 1
-            self.feed.counters["handovers"] += 1
+            self.host.counters["handovers"] += 1
             old_transport.disconnect()
             asyncio.get_running_loop().call_later(HANDOVER_GRACE_S, engine.overlap_end)
             log.info("handover", conn=self.name, overlap_s=round(time.monotonic() - started, 3),
@@ -252,7 +252,7 @@ class StreamConnection:
         trades can legitimately pause on a quiet one.
         """
         for sym in self.streams.depth_symbols:
-            if now_ns - listener.symbol_last_frame_ns(self.feed.index[sym]) > stale_ns:
+            if now_ns - listener.symbol_last_frame_ns(self.host.index[sym]) > stale_ns:
                 return sym
         return None
 

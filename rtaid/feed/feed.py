@@ -12,7 +12,7 @@ from rtaid.feed.backoff import backoff_delay
 from rtaid.feed.connection import StreamConnection
 from rtaid.feed.snapshots import SnapshotClient, SnapshotError
 from rtaid.feed.streams import stream_sets
-from rtaid.log import RateLimitedLog, get_logger
+from rtaid.infra.log import RateLimitedLog, get_logger
 
 log = get_logger("rtaid.feed")
 
@@ -20,9 +20,11 @@ log = get_logger("rtaid.feed")
 class Feed:
     """Connect to the configured streams and keep every symbol's book synced.
 
+    The feed is its connections' ``ConnectionHost`` (rtaid/feed/host.py).
+
     Parameters
     ----------
-    config : rtaid.config.Config
+    config : rtaid.infra.config.Config
         Uses ``[exchange] rest_url, ws_url`` and the ``[feed]`` section.
     engine : rtaid._kernels.engine.Engine
         Built for exactly ``config.feed.symbols``, in that order.
@@ -33,6 +35,7 @@ class Feed:
     def __init__(self, config, engine, on_book_state: Callable | None = None):
         fc = config.feed
         self.config = config
+        self.feed_config = fc
         self.engine = engine
         self.symbols = [s.upper() for s in engine.symbols]
         if self.symbols != [s.upper() for s in fc.symbols]:

@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from rtaid.log import get_logger
+from rtaid.infra.log import get_logger
 
 log = get_logger("rtaid.feed.snapshots")
 

@@ -149,7 +149,7 @@ class Params:
     @classmethod
     def from_config(cls, cfg, **extra) -> "Params":
         """Duck-typed: read ``getattr(getattr(cfg, section), key)`` for every config key
-        present on ``cfg`` (e.g. the per-symbol object of rtaid.config); ``extra`` sets
+        present on ``cfg`` (e.g. the per-symbol object of rtaid.infra.config); ``extra`` sets
         tick / px_dec / qty_dec."""
         kw = {}
         for key, name in CONFIG_KEYS.items():

@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import signal
 
-from rtaid.log import setup_logging
+from rtaid.infra.log import setup_logging
 from rtaid.sim.config import SimConfig, load_config, spec_for
 
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rtaid.log import RateLimitedLog, get_logger
+from rtaid.infra.log import RateLimitedLog, get_logger
 from rtaid.store.partfile import discard, publish
 
 NS_PER_HOUR = 3_600_000_000_000

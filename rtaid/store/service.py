@@ -72,7 +72,7 @@ class Store:
 
     @classmethod
     def from_config(cls, engine, storage, **overrides) -> "Store":
-        """Build from a ``[storage]`` config section (``rtaid.config.StorageConfig``)."""
+        """Build from a ``[storage]`` config section (``rtaid.infra.config.StorageConfig``)."""
         options = dict(
             tables=storage.tables, ring_records=storage.ring_records,
             raw_journal=storage.raw_journal, compression=storage.compression,

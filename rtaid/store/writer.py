@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from rtaid.log import RateLimitedLog, get_logger
+from rtaid.infra.log import RateLimitedLog, get_logger
 from rtaid.store.partfile import PartFile
 from rtaid.store.retention import prune
 from rtaid.store.tables import Table

@@ -3,8 +3,8 @@ import asyncio
 import time
 
 from rtaid._kernels.engine import Engine
-from rtaid._kernels.listener import book_last_update_id
-from rtaid.config import load_config
+from rtaid.feed.listener import book_last_update_id
+from rtaid.infra.config import load_config
 from rtaid.feed import Feed
 from rtaid.feed.streams import stream_sets
 from rtaid.reference.decode import to_scaled_int

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rtaid._kernels.engine import Engine
-from rtaid._kernels.listener import book_last_update_id
+from rtaid.feed.listener import book_last_update_id
 from rtaid._kernels.ring import RecordRings
 from rtaid.store.tables import TABLES
 from tests.conftest import BTC_RECORDING

@@ -34,6 +34,6 @@ def test_with_keys_and_tick_units():
 
 
 def test_defaults_agree_with_rtaid_config():
-    config = pytest.importorskip("rtaid.config")
+    config = pytest.importorskip("rtaid.infra.config")
     sc = config.Config().for_symbol("BTCUSDT")
     assert Params.from_config(sc, px_dec=2, qty_dec=3) == Params(px_dec=2, qty_dec=3)

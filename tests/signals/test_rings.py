@@ -223,7 +223,7 @@ def test_kernel_params_from_reference_params_and_from_config():
                      l1_window_cap=10).as_dict()
     assert c["vpin_capacity_lots"] == 2500 and c["strategy_kind"] == 0
     assert c["l1_window_cap"] == 10
-    config = pytest.importorskip("rtaid.config")
+    config = pytest.importorskip("rtaid.infra.config")
     sc = config.Config().for_symbol("BTCUSDT")
     assert SignalParams.from_config(sc, px_dec=2, qty_dec=3).as_dict() == \
         SignalParams(Params(px_dec=2, qty_dec=3)).as_dict()

@@ -5,7 +5,7 @@ import pyarrow.compute as pc
 import pytest
 
 from rtaid._kernels.engine import Engine
-from rtaid.config import load_config
+from rtaid.infra.config import load_config
 from rtaid.store import Store, select_tables
 from tests.store.conftest import read_table
 

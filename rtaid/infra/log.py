@@ -4,7 +4,7 @@ Every line is one ASCII-only JSON object with ``timestamp`` (ISO 8601, UTC), ``l
 ``logger`` and ``event``. Records from the standard :mod:`logging` module (asyncio,
 aiohttp, ccxt) are rendered the same way, so journald and log shippers see one format.
 
-Values that are :class:`~rtaid.secrets.Secret`, and values of keys that name
+Values that are :class:`~rtaid.infra.secrets.Secret`, and values of keys that name
 credentials (``api_key``, ``api_secret``, ``signature``, ...), are written as ``***``.
 
 The hot path logs only rare events, through :class:`RateLimitedLog`, so that a burst of
@@ -20,7 +20,7 @@ from typing import Any, Callable, TextIO
 
 import structlog
 
-from rtaid.secrets import REDACTED, Secret
+from rtaid.infra.secrets import REDACTED, Secret
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 # Keys whose values are credentials whatever their type.

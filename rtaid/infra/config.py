@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from rtaid.secrets import REDACTED, Secret, resolve_credentials
+from rtaid.infra.secrets import REDACTED, Secret, resolve_credentials
 
 DEFAULT_CONFIG_PATH = "/etc/rtaid/rtaid.toml"
 # New names first: when both are set the new one wins.
