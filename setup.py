@@ -1,21 +1,30 @@
-"""Build the Cython kernels in rtaid/_kernels.
+"""Build the Cython kernels (rtaid/_kernels) and the feed's picows listener (rtaid/feed).
 
 Build switches are environment variables so that ``pip install -e .`` behaves the
 same everywhere:
 
 - ``RTAID_DEBUG=1``: bounds and wraparound checks on, debug symbols, no -O3, and
-  the ``RTAID_DEBUG`` C macro that turns on allocation counting in the kernels.
+  the ``RTAID_DEBUG`` C macro that turns on the book invariant checks after every
+  event (a violation fails the engine call and the test that caused it).
 - ``RTAID_ANNOTATE=1``: write Cython's annotated HTML next to each .pyx.
 - ``RTAID_KERNELS=book,decode``: build only these kernels (development: rebuild one
-  kernel while another is mid-edit). Unset: all of rtaid/_kernels/*.pyx.
+  kernel while another is mid-edit). Unset: all of rtaid/_kernels/*.pyx and
+  rtaid/feed/*.pyx.
+- ``RTAID_PROFILE=1``: compile the signal kernels' per-family TSC brackets in
+  (bench/signals.py --families builds such a copy in a temporary directory).
+
+A build with ``--inplace`` (a development checkout: scripts/_bootstrap.sh) also builds
+the benchmarks' own helpers, bench/*.pyx; an installed rtaid never contains them.
 """
 import glob
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("RTAID_DEBUG", "") not in ("", "0")
+PROFILE = os.environ.get("RTAID_PROFILE", "") not in ("", "0")
 ANNOTATE = os.environ.get("RTAID_ANNOTATE", "") not in ("", "0")
 
 # Every Cython compiler directive lives here, nowhere else.
@@ -35,6 +44,8 @@ if DEBUG:
     CFLAGS = ["-O0", "-g3", "-UNDEBUG", "-DRTAID_DEBUG=1"]
 else:
     CFLAGS = ["-O3", "-DNDEBUG"]
+if PROFILE:
+    CFLAGS += ["-DRTAID_PROFILE=1"]
 CFLAGS += ["-Wno-unused-function", "-Wno-unreachable-code"]
 
 
@@ -45,6 +56,8 @@ def kernel_extensions():
     exts = []
     sources = sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx")))
     sources += sorted(glob.glob(os.path.join("rtaid", "feed", "*.pyx")))
+    if "--inplace" in sys.argv:
+        sources += sorted(glob.glob(os.path.join("bench", "*.pyx")))
     for pyx in sources:
         module = pyx[:-4].replace(os.sep, ".")
         if ONLY and module.rsplit(".", 1)[1] not in ONLY:

@@ -25,8 +25,8 @@ from rtaid._kernels.decode import Decoder, decode_many  # noqa: E402
 from rtaid._kernels.engine import Engine  # noqa: E402
 from rtaid.reference import decode as ref  # noqa: E402
 from rtaid.reference.book import RefBook  # noqa: E402
-from tests.conftest import BTC_RECORDING  # noqa: E402
-from tests.kernels.recordings import pack, read_frames  # noqa: E402
+from tests.helpers import BTC_RECORDING  # noqa: E402
+from tests.helpers import pack, read_frames  # noqa: E402
 
 
 def best_of(repeat, fn, setup=None):

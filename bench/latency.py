@@ -27,14 +27,13 @@ import orjson  # noqa: E402
 from bench._machine import machine_name  # noqa: E402
 from bench._readme import update_block  # noqa: E402
 from rtaid._kernels.engine import Engine  # noqa: E402
-from rtaid._kernels.frame_timing import time_frames  # noqa: E402
+from bench._timing import time_frames  # noqa: E402
 from rtaid._kernels.hist import LatencyHistogram  # noqa: E402
 from rtaid._kernels.ring import RecordRings  # noqa: E402
-from rtaid._kernels.signals import SignalParams, resolve_params  # noqa: E402
+from rtaid._kernels.signals import SignalParams  # noqa: E402
 from rtaid.store.tables import TABLES  # noqa: E402
-from tests.signals.conftest import ACTIVE  # noqa: E402
-from tests.conftest import BTC_RECORDING  # noqa: E402
-from tests.kernels.recordings import pack, read_frames  # noqa: E402
+from tests.helpers import BTC_RECORDING  # noqa: E402
+from tests.helpers import ACTIVE_SETTINGS, active_config, pack, read_frames  # noqa: E402
 
 QUANTILES = (50, 90, 99, 99.9)
 
@@ -80,16 +79,15 @@ def main(argv=None):
     buf, offsets = pack(payloads)
     kernel, _ = kernel_latency(lambda: Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}),
                                buf, offsets, args.passes)
-    params, l1_book, _ = resolve_params([BTC_RECORDING], ACTIVE)
+    params = {"BTCUSDT": SignalParams.from_config(active_config().for_symbol("BTCUSDT"), 2, 3)}
     # rings that hold a whole pass (a full ring drops records: a cheaper, untrue path)
-    rings = RecordRings({n: (t.ring, t.dtype.itemsize) for n, t in TABLES.items()}, 1 << 19)
+    rings = RecordRings(TABLES, 1 << 19)
 
     def daemon_engine():
         for name in TABLES:     # empty the rings between passes (records are not kept)
             rings.drain(name, sink)
         return Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings,
-                      signal_params={s: SignalParams(p) for s, p in params.items()},
-                      l1_from_book=l1_book)
+                      signal_params=params)
 
     import numpy as np
     sink = np.empty(rings.capacity * max(t.dtype.itemsize for t in TABLES.values()), np.uint8)

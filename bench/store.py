@@ -33,8 +33,9 @@ from bench._machine import machine_name  # noqa: E402
 from bench._readme import update_block  # noqa: E402
 from rtaid._kernels.engine import Engine  # noqa: E402
 from rtaid.store import Store  # noqa: E402
-from tests.conftest import BTC_RECORDING  # noqa: E402
-from tests.kernels.recordings import pack, read_frames  # noqa: E402
+from tests.helpers import BTC_RECORDING  # noqa: E402
+from bench._timing import run_frames_timed  # noqa: E402
+from tests.helpers import pack, read_frames  # noqa: E402
 
 RING_RECORDS = 1 << 20
 CHUNK = 1000
@@ -85,7 +86,7 @@ def hot_path(mode, buf, offsets, n, passes, rate, tmp):
         for start in range(0, n, CHUNK):
             end = min(start + CHUNK, n)
             t0 = time.perf_counter()
-            engine.run_frames_timed(buf, offsets[start:end + 1], 0, out[k:k + end - start])
+            run_frames_timed(engine, buf, offsets[start:end + 1], 0, out[k:k + end - start])
             busy += time.perf_counter() - t0
             k += end - start
             if mode == "rings, no writer":

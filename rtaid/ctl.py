@@ -1,6 +1,6 @@
 """``rtaidctl``: talk to a running rtaid over its unix control socket.
 
-Protocol (the server, rtaid/control.py, speaks the same)
+Protocol (the daemon's control socket server speaks the same; it is not implemented yet)
 --------------------------------------------------------
 Stream unix socket (``control.socket``). UTF-8 JSON, one object per line (``\\n``
 terminated), at most 1 MiB per line. The client sends a request line, the server

@@ -8,9 +8,11 @@ config file again and apply what can change live.
 
 Signals: the engine runs the signal kernels of every symbol whose decimals are known
 (exchangeInfo at start-up, else the data's own once its first message decoded); a
-one-second timer closes the one-minute bars no event closed. Target changes of the
-strategy reach ``on_target_changes`` (the execution hook: logged, and recorded in the
-``signals`` table by the engine itself).
+one-second timer closes the one-minute bars no event closed. The execution seam: the
+engine queues the strategy's target changes in a ring of fixed records (and records
+them in the ``signals`` table); the listener only wakes the execution task, which
+drains the ring and hands the changes to ``on_target_changes`` (logged until an
+execution venue takes them).
 """
 from __future__ import annotations
 
@@ -57,11 +59,13 @@ class Daemon:
         self.targets: dict[str, int] = {s: 0 for s in symbols}
         self.target_changes = 0
         self.hook_errors = 0
-        self.engine.set_signal_hook(self.on_target_changes)
+        self.engine.queue_target_changes(True)
+        self._targets_wake = asyncio.Event()
         self.enable_signals()
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
-        self.feed = Feed(config, self.engine, on_book_state=self._on_book_state)
+        self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
+                         on_targets=self._targets_wake.set)
         self.started_mono = time.monotonic()
         self.ready_sent = False
         self.unsynced_since: dict[str, float] = {s: time.monotonic() for s in self.feed.symbols}
@@ -95,7 +99,7 @@ class Daemon:
             log.info("signals_enabled", symbol=name, strategy=self.config.for_symbol(name).strategy.name)
 
     def on_target_changes(self, rows: list[dict]) -> None:
-        """The execution hook: the strategy changed targets (called between frames).
+        """The execution hook: the strategy changed targets (from the execution task).
 
         Until an execution venue is configured the targets are logged and recorded
         (the engine writes each change to the ``signals`` table).
@@ -103,10 +107,22 @@ class Daemon:
         for row in rows:
             self.targets[row["symbol"]] = row["target"]
             self.target_changes += 1
+            log.info("target_change", **row)
+
+    async def _execution_task(self) -> None:
+        """Drain the engine's target changes whenever the listener (or the bar timer)
+        says there are some; a failing hook is logged and counted, never fatal."""
+        while True:
+            await self._targets_wake.wait()
+            self._targets_wake.clear()
+            rows = self.engine.drain_targets()
+            if not rows:
+                continue
             try:
-                log.info("target_change", **row)
-            except Exception:   # noqa: BLE001 - called from the frame callback: never raise
+                self.on_target_changes(rows)
+            except Exception as exc:   # noqa: BLE001 - keep the task alive, say why
                 self.hook_errors += 1
+                log.error("execution_hook_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""
@@ -117,6 +133,8 @@ class Daemon:
                 # the exchange's clock is not ours: the bar closes a second after its
                 # minute ends, so a skew under a second changes nothing
                 self.engine.bar_timer(time.time_ns() // 1_000_000)
+                if self.engine.targets_pending:
+                    self._targets_wake.set()
             except Exception as exc:   # noqa: BLE001 - keep the timer alive, say why
                 log.error("signal_timer_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -192,10 +210,13 @@ class Daemon:
         self.notifier.status("starting")
         log.info("starting", symbols=self.feed.symbols, rest=self.config.exchange.rest_url,
                  ws=self.config.exchange.ws_url, pid=os.getpid())
+        for setting in unimplemented_settings(self.config):
+            log.warning("setting_not_implemented", setting=setting)
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
         self._tasks.append(asyncio.create_task(self._signal_timer(), name="signal_timer"))
+        self._tasks.append(asyncio.create_task(self._execution_task(), name="execution"))
         if self.config.daemon.gc_freeze:
             # everything allocated at start-up is permanent: keep the GC from scanning it
             gc.collect()
@@ -245,6 +266,22 @@ class Daemon:
                     self.engine.update_strategy(sym, params)
         log.info("reloaded", live=list(plan.live), ignored_until_restart=list(plan.restart))
         self.notifier.notify("READY=1", "STATUS=reloaded")
+
+
+def unimplemented_settings(config) -> list[str]:
+    """Settings this version accepts but does not act on yet: the daemon names each at
+    start (a setting is implemented or refused, never silently ignored)."""
+    found = []
+    if config.execution.venue != "off":
+        found.append(f"execution.venue = {config.execution.venue!r}: no order is sent "
+                     "(execution is not implemented yet; targets are logged and recorded)")
+    if config.execution.on_shutdown == "flatten":
+        found.append("execution.on_shutdown = 'flatten': nothing is flattened on stop")
+    if config.metrics.port != 0:
+        found.append(f"metrics.port = {config.metrics.port}: no Prometheus endpoint is served")
+    found.append(f"control.socket = {config.control.socket!r}: no control socket is served "
+                 "(rtaidctl cannot reach this daemon)")
+    return found
 
 
 def resolve_exchange_info(config) -> tuple[dict | None, dict]:

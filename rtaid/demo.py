@@ -15,7 +15,6 @@ the last bookTicker, and throughput.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import os
 import pathlib
@@ -23,6 +22,7 @@ import sys
 import time
 
 from rtaid._kernels.engine import Engine
+from rtaid.infra.recordings import RecordingReader
 
 DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-usdm"
 
@@ -34,40 +34,28 @@ def find_recordings(explicit) -> list[pathlib.Path]:
     return sorted(data.glob("*usdt_*.gz"))
 
 
-def read_frames(path: pathlib.Path) -> list[tuple[int, bytes]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        return [(int(stamp), payload.rstrip(b"\r\n"))
-                for stamp, _, payload in (line.partition(b" ") for line in fh if line.strip())]
-
-
-def stream_symbol(frames) -> str:
-    """The symbol a recording is about (its snapshot line carries none)."""
-    for _, payload in frames:
-        msg = json.loads(payload)
-        if "stream" in msg:
-            return msg["stream"].split("@", 1)[0].upper()
-    raise ValueError("no stream line in the recording")
-
-
 def fmt(px: int, dec: int) -> str:
     return f"{px / 10 ** dec:.{dec}f}"
 
 
 def replay_one(path: pathlib.Path) -> dict:
-    frames = read_frames(path)
-    symbol = stream_symbol(frames)
+    reader = RecordingReader(path)
+    payloads, stamps = reader.frames()
+    symbol = RecordingReader(path).symbol()
+    if symbol is None:
+        raise ValueError(f"{path}: no stream line names a symbol")
     engine = Engine([symbol])
     last_bbo = None
     t0 = time.perf_counter()
-    for recv_ns, payload in frames:
+    for recv_ns, payload in zip(stamps.tolist(), payloads):
         rc, kind, _ = engine.feed(payload, recv_ns, 0)
         if kind == "bbo":
             last_bbo = payload
     elapsed = time.perf_counter() - t0
     px_dec, qty_dec = engine.decoder.scales(0)
     return {
-        "file": path.name, "symbol": symbol, "frames": len(frames), "seconds": elapsed,
+        "file": path.name, "symbol": symbol, "frames": len(payloads), "seconds": elapsed,
+        "damage": [str(d) for d in reader.damage],
         "kinds": engine.decoder.kind_counts(), "results": engine.decoder.counts(),
         "book": engine.book_stats(0), "state": engine.book_state(0),
         "bids": [(fmt(p, px_dec), fmt(q, qty_dec)) for p, q in engine.top(0, "bid", 5)],
@@ -92,6 +80,8 @@ def print_report(r: dict) -> None:
     if r["last_bbo"]:
         t = r["last_bbo"]
         print(f"  last bookTicker (u {t['u']}): {t['B']} x {t['b']}  |  {t['a']} x {t['A']}")
+    for damage in r["damage"]:
+        print(f"  DAMAGED, skipped: {damage}")
     rate = r["frames"] / r["seconds"] if r["seconds"] else float("inf")
     print(f"  {rate:,.0f} frames/s through decode + book, one Python call per frame")
 
@@ -108,9 +98,18 @@ def main(args) -> int:
         print(f"rtaid demo: no such recording: {', '.join(missing)}", file=sys.stderr)
         return 1
     print("rtaid demo: replaying real Binance USD-M recordings through the rtaid kernels")
+    damaged = False
     for path in paths:
-        print_report(replay_one(path))
-    return 0
+        try:
+            report = replay_one(path)
+        except (OSError, ValueError) as exc:
+            print(f"rtaid demo: {exc}", file=sys.stderr)
+            return 1
+        print_report(report)
+        damaged = damaged or bool(report["damage"])
+    if damaged:
+        print("rtaid demo: some input was damaged and skipped (see above)", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 # ---------------------------------------------------------------------- live demo

@@ -1,89 +1,48 @@
-"""``rtaid replay``: recordings -> the daemon's kernels -> the Parquet dataset, offline.
+"""``rtaid replay``: recordings -> the daemon's Engine -> the Parquet dataset, offline.
 
-Input is the collector format of the shared recordings (gzip or plain text, one
-``<local time> <JSON>`` line per message, local times in ns or us, REST snapshot lines
-without a symbol). Files are processed in the order given and form one chain: the
-engine and its books carry over from one file to the next. A file's snapshot lines
+Input is the recordings format (rtaid/infra/recordings.py: the shared recordings and
+the daemon's raw journal). Files are processed in the order given and form one chain:
+the engine and its books carry over from one file to the next. A file's snapshot lines
 are attributed to the symbol of that file's stream lines.
 
-Replay is deterministic: the engine runs in this thread and, before each stretch of
-frames, the rings are drained so that they have room for anything a frame can
-produce (nothing is ever dropped); files rotate only on size and exchange-time date.
+The engine is the daemon's own (rtaid/_kernels/engine.pyx): the same decode, book,
+signal kernels and records, with its rings drained into the dataset
+(:func:`replay`) or into memory (:func:`replay_tables`, for tests and benchmarks), so
+a replay and a live run cannot drift apart. It is deterministic: the engine runs in
+this thread and, before each stretch of frames, the rings are drained so that they
+have room for anything a frame can produce (nothing is ever dropped); files rotate
+only on size and exchange-time date.
 
-The signal kernels run as in the daemon, with the parameters of the config (or
-``params``) resolved per symbol as ``rtaid.reference.pipeline.run_recording`` does
-(Decisions P1, P3: decimals from the data, or from exchangeInfo when given; tick from
-exchangeInfo; L1 from the book for a symbol without bookTicker lines), which costs a
-pre-scan of the input in Python (about 6 us per line). Open bars are closed at the
-end of the input, as the reference does.
+Signal parameters come from the config (``[symbols.X]`` overrides for the symbols of
+``feed.symbols``, the global sections for the others); decimals from exchangeInfo when
+given, else the most decimals each symbol's data shows (a pre-scan of the input); tick
+from exchangeInfo; L1 from the book for a symbol without bookTicker lines. Open bars
+are closed at the end of the input.
+
+Damaged input (a gzip cut short, a line cut mid-JSON, as a killed daemon's journal may
+end) is replayed as far as it is readable; every damaged place is named (file and line)
+and the exit status is 1.
 """
 from __future__ import annotations
 
-import gzip
-import re
+import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-import numpy as np
-
+from rtaid._kernels.decode import Decoder, result_name
 from rtaid._kernels.engine import Engine
-from rtaid._kernels.signals import SignalParams, resolve_params
-from rtaid.store.service import Store
+from rtaid._kernels.signals import SignalParams
+from rtaid.infra import exchange_info as xinfo
+from rtaid.infra.config import Config
+from rtaid.infra.recordings import Damage, RecordingReader, scan
 
-STREAM_SYMBOL = re.compile(rb'"stream"\s*:\s*"([A-Za-z0-9_]+)@')
-EVENT_SYMBOL = re.compile(rb'"s"\s*:\s*"([A-Za-z0-9_]+)"')
-# Local times below this are microseconds (ns since 1970 passed 1e17 in 1973).
-US_LIMIT = 10 ** 17
 MAX_MESSAGE_LEVELS = 8192
 BUFFER_EVENTS = 4096
-CHUNK_LINES = 50_000   # lines read and run at a time: memory stays flat on a whole day
-
-
-def _open(path: str):
-    """Open a recording, gzip or plain text (by its magic bytes)."""
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
-
-
-def recording_symbol(path: str) -> str | None:
-    """The symbol of a recording's stream lines (read until the first one)."""
-    with _open(path) as fh:
-        for line in fh:
-            match = STREAM_SYMBOL.search(line) or EVENT_SYMBOL.search(line)
-            if match:
-                return match.group(1).decode().upper()
-    return None
-
-
-def read_chunks(path: str, chunk_lines: int = CHUNK_LINES):
-    """Yield ``(buf, offsets, recv_ns)`` for successive runs of a recording's lines.
-
-    ``offsets`` has one more entry than there are frames; ``recv_ns`` is in ns even
-    when the file has microseconds (decided on its first line).
-    """
-    scale = None
-    with _open(path) as fh:
-        while True:
-            stamps, payloads = [], []
-            for line in fh:
-                stamp, _, payload = line.strip().partition(b" ")
-                if payload:
-                    stamps.append(int(stamp))
-                    payloads.append(payload)
-                    if len(payloads) == chunk_lines:
-                        break
-            if not payloads:
-                return
-            recv_ns = np.array(stamps, dtype=np.int64)
-            if scale is None:
-                scale = 1000 if recv_ns[0] < US_LIMIT else 1
-            if scale != 1:
-                recv_ns *= scale
-            offsets = np.zeros(len(payloads) + 1, dtype=np.int64)
-            offsets[1:] = np.cumsum([len(p) for p in payloads])
-            yield b"".join(payloads), offsets, recv_ns
+SIGNAL_TABLES = ("indicators", "bars_1m", "signals")
+# room the rings need for the most one frame can produce: a full snapshot's levels plus
+# every buffered event replayed after it (a book_top and a book_events row each)
+FRAME_RESERVE = 2 * MAX_MESSAGE_LEVELS + 2 * BUFFER_EVENTS + 16
 
 
 @dataclass
@@ -99,6 +58,12 @@ class ReplaySummary:
     rows: dict = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)
     files_written: int = 0
+    damage: list = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Nothing skipped: no damaged input, no dropped row."""
+        return not self.damage and not any(self.dropped.values())
 
     def __str__(self) -> str:
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
@@ -117,13 +82,141 @@ class ReplaySummary:
         if any(self.dropped.values()):
             lines.append("DROPPED rows: " + ", ".join(
                 f"{k} {v:,}" for k, v in self.dropped.items() if v))
+        if self.damage:
+            lines.append(f"DAMAGED input, skipped ({len(self.damage)}):")
+            lines.extend(f"  {d}" for d in self.damage[:20])
+            if len(self.damage) > 20:
+                lines.append(f"  ... and {len(self.damage) - 20} more")
         return "\n".join(lines)
 
 
-def replay(paths, out_dir: str, *, storage=None, scales=None, params=None,
-           exchange_info=None, signals: bool = True, ring_records: int = 1 << 16,
-           **store_options) -> ReplaySummary:
-    """Replay recordings through the kernels into a dataset under ``out_dir``.
+@dataclass
+class ReplayPlan:
+    """The engine a replay needs: symbols, decimals and signal parameters."""
+
+    paths: list
+    file_symbols: list
+    symbols: list
+    scales: dict
+    signal_params: dict
+    l1_from_book: set
+    damage: list
+
+    def engine(self) -> Engine:
+        return Engine(self.symbols, scales=self.scales, buffer_events=BUFFER_EVENTS,
+                      max_message_levels=MAX_MESSAGE_LEVELS, signal_params=self.signal_params,
+                      l1_from_book=self.l1_from_book)
+
+
+def plan(paths, config: Config | None = None, exchange_info=None,
+         signals: bool = True, capacities=None) -> ReplayPlan:
+    """Resolve what the engine of a replay needs (a pre-scan of the input).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Recordings, in chain order.
+    config : Config, optional
+        Signal parameters (default: the defaults of the config schema).
+    exchange_info : dict, optional
+        A parsed exchangeInfo answer: decimals and tick sizes.
+    signals : bool
+        Run the signal kernels.
+    capacities : dict, optional
+        Signal ring capacities (``SignalParams``).
+    """
+    config = config if config is not None else Config()
+    paths = [os.fspath(p) for p in paths]
+    found = scan(paths)
+    file_symbols = []
+    for path in paths:
+        sym = found.file_symbol.get(path)
+        if sym is None:
+            sym = RecordingReader(path).symbol()
+        if sym is None:
+            raise ValueError(f"{path}: no stream line names a symbol")
+        file_symbols.append(sym)
+    symbols = list(dict.fromkeys(file_symbols))
+    scales = xinfo.scales(exchange_info, symbols) if exchange_info is not None else {}
+    ticks = xinfo.tick_sizes(exchange_info, symbols) if exchange_info is not None else {}
+    for sym, (px_dec, qty_dec) in found.decimals.items():
+        scales.setdefault(sym, (px_dec, qty_dec))
+    signal_params = {}
+    if signals:
+        for sym in symbols:
+            if sym not in scales:
+                continue
+            cfg = config.for_symbol(sym) if sym in config.feed.symbols else config
+            px_dec, qty_dec = scales[sym]
+            signal_params[sym] = SignalParams.from_config(cfg, px_dec, qty_dec,
+                                                          tick=ticks.get(sym),
+                                                          **(capacities or {}))
+    l1_from_book = {s for s in symbols if s not in found.has_bbo}
+    return ReplayPlan(paths, file_symbols, symbols, scales, signal_params, l1_from_book,
+                      list(found.damage))
+
+
+def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
+        damage: list) -> int:
+    """Feed every file of the plan through ``engine``, calling ``drain()`` whenever the
+    rings may be short of room; returns the frames processed. Damaged lines are added to
+    ``damage``: what the reader could not read, and frames the decoder rejected."""
+    if rings_capacity < 2 * FRAME_RESERVE:
+        raise ValueError(f"ring_records must be at least {2 * FRAME_RESERVE}")
+    frames = 0
+    for path, sym_name in zip(replay_plan.paths, replay_plan.file_symbols):
+        sym = replay_plan.symbols.index(sym_name)
+        reader = RecordingReader(path)
+        for buf, offsets, recv_ns, lines in reader.chunks():
+            n = len(offsets) - 1
+            errors = _decode_errors(engine)
+            i = 0
+            while i < n:
+                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE)
+                drain()
+            if _decode_errors(engine) != errors:
+                damage.extend(_name_bad_frames(engine, path, buf, offsets, sym, lines))
+            frames += n
+        damage.extend(d for d in reader.damage if d not in damage)
+    return frames
+
+
+def _decode_errors(engine: Engine) -> int:
+    return sum(v for k, v in engine.decoder.counts().items()
+               if k not in ("ok", "unknown_event", "control"))
+
+
+def _name_bad_frames(engine: Engine, path: str, buf, offsets, sym: int, lines) -> list:
+    """The damaged lines of a chunk the decoder rejected frames of (decoded once more
+    by a decoder of the same symbols and decimals; only chunks with errors pay this)."""
+    probe = Decoder(MAX_MESSAGE_LEVELS)
+    for i, name in enumerate(engine.symbols):
+        probe.add_symbol(name, *engine.decoder.scales(i))
+    out = []
+    view = memoryview(buf)
+    for i in range(len(offsets) - 1):
+        rc, _ = probe.decode_bytes(view[offsets[i]:offsets[i + 1]], sym)
+        if rc < 0 or result_name(rc) in ("unknown_symbol", "no_scale"):
+            out.append(Damage(path, int(lines[i]), f"message not decoded ({result_name(rc)})"))
+    return out
+
+
+def _summary(engine: Engine, replay_plan: ReplayPlan, frames: int, t0: float,
+             damage: list) -> ReplaySummary:
+    summary = ReplaySummary(files=len(replay_plan.paths), frames=frames, damage=damage)
+    summary.seconds = time.perf_counter() - t0
+    summary.messages = engine.decoder.kind_counts()
+    summary.decode_results = engine.decoder.counts()
+    for i, sym in enumerate(replay_plan.symbols):
+        stats = engine.book_stats(i)
+        stats["state"] = engine.book_state(i)
+        summary.books[sym] = stats
+    return summary
+
+
+def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=None,
+           signals: bool = True, ring_records: int = 1 << 16, **store_options) -> ReplaySummary:
+    """Replay recordings through the daemon's engine into a dataset under ``out_dir``.
 
     Parameters
     ----------
@@ -131,16 +224,10 @@ def replay(paths, out_dir: str, *, storage=None, scales=None, params=None,
         Recordings, in chain order.
     out_dir : str
         Root of the dataset to write.
-    storage : rtaid.infra.config.StorageConfig, optional
-        Compression, size rotation and tables come from here.
-    scales : dict, optional
-        ``{SYMBOL: (px_dec, qty_dec)}`` (from exchangeInfo); missing symbols take the
-        most decimals their data shows.
-    params : Params or dict, optional
-        Signal parameters (``rtaid.reference.indicators.Params``), one for every symbol
-        or ``{SYMBOL: Params}``; default: indicators.md's defaults.
-    exchange_info : dict or str, optional
-        An exchangeInfo answer (or its path): the symbols' tick sizes.
+    config : Config, optional
+        Signal parameters and ``[storage]`` (compression, size rotation, tables).
+    exchange_info : dict, optional
+        A parsed exchangeInfo answer: decimals and tick sizes per symbol.
     signals : bool
         Run the signal kernels (tables indicators, bars_1m, signals).
     ring_records : int
@@ -150,66 +237,60 @@ def replay(paths, out_dir: str, *, storage=None, scales=None, params=None,
     -------
     ReplaySummary
     """
+    from rtaid.store.service import Store
+
     t0 = time.perf_counter()
-    paths = [str(p) for p in paths]
-    file_symbols = [recording_symbol(p) for p in paths]
-    symbols = []
-    for path, sym in zip(paths, file_symbols):
-        if sym is None:
-            raise ValueError(f"{path}: no stream line names a symbol")
-        if sym not in symbols:
-            symbols.append(sym)
-    signal_params, l1_from_book = {}, set()
-    engine_scales = dict(scales or {})
-    if signals:
-        resolved, l1_from_book, _ = resolve_params(paths, params, exchange_info)
-        for sym, p in resolved.items():
-            # the decoder and the kernels must agree on the decimals
-            px_dec, qty_dec = engine_scales.setdefault(sym, (p.px_dec, p.qty_dec))
-            signal_params[sym] = SignalParams(replace(p, px_dec=px_dec, qty_dec=qty_dec))
-    engine = Engine(symbols, scales=engine_scales, buffer_events=BUFFER_EVENTS,
-                    max_message_levels=MAX_MESSAGE_LEVELS, signal_params=signal_params,
-                    l1_from_book=l1_from_book)
-    options = dict(tables=None, compression="zstd", rotate_mb=256)
-    if storage is not None:
-        options.update(tables=storage.tables, compression=storage.compression,
-                       rotate_mb=storage.rotate_mb)
+    config = config if config is not None else Config()
+    replay_plan = plan(paths, config, exchange_info, signals)
+    engine = replay_plan.engine()
+    storage = config.storage
+    options = dict(tables=storage.tables, compression=storage.compression,
+                   rotate_mb=storage.rotate_mb)
     options.update(store_options)
     # no time rotation, no time-based row groups, no retention: the output depends on
     # the input only (and retention would delete an old recording's partitions)
     options.update(rotate_s=None, row_group_s=None, retention_days=0, raw_journal=False)
     store = Store(engine, str(out_dir), ring_records=ring_records, **options)
-    # room for the most one frame can produce: a full snapshot's levels plus every
-    # buffered event replayed after it (a book_top and a book_events row each)
-    reserve = 2 * MAX_MESSAGE_LEVELS + 2 * BUFFER_EVENTS + 16
-    if store.rings.capacity < 2 * reserve:
-        raise ValueError(f"ring_records must be at least {2 * reserve}")
-    frames = 0
-    for path, sym_name in zip(paths, file_symbols):
-        sym = symbols.index(sym_name)
-        for buf, offsets, recv_ns in read_chunks(path):
-            n = len(offsets) - 1
-            i = 0
-            while i < n:
-                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, reserve)
-                store.writer.flush()
-            frames += n
+    damage = list(replay_plan.damage)
+    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage)
     engine.finish_signals()
     store.stop()
-    summary = ReplaySummary(files=len(paths), frames=frames)
-    summary.seconds = time.perf_counter() - t0
-    summary.messages = engine.decoder.kind_counts()
-    summary.decode_results = engine.decoder.counts()
-    for i, sym in enumerate(symbols):
-        stats = engine.book_stats(i)
-        stats["state"] = engine.book_state(i)
-        summary.books[sym] = stats
+    summary = _summary(engine, replay_plan, frames, t0, damage)
     stats = store.stats()
     summary.rows = stats["rows_written"]
     summary.dropped = {k: stats["rows_dropped_ring"][k] + stats["rows_dropped_io"][k]
                        for k in summary.rows}
     summary.files_written = stats["files_written"]
     return summary
+
+
+def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
+                  tables=SIGNAL_TABLES, capacities=None, ring_records: int = 1 << 16,
+                  engine_out: list | None = None):
+    """Replay recordings through the daemon's engine into memory.
+
+    Same input and engine as :func:`replay`; returns ``(arrays, summary)`` with
+    ``arrays = {table: numpy records}`` in the registry's dtypes (rtaid/store/tables.py)
+    and rows in the order the engine produced them. ``engine_out`` (a list), if given,
+    receives the engine (its books and signal state after the input).
+    """
+    from rtaid.store.memory import MemoryTables
+
+    t0 = time.perf_counter()
+    replay_plan = plan(paths, config, exchange_info, signals=True, capacities=capacities)
+    engine = replay_plan.engine()
+    memory = MemoryTables(engine, tables, ring_records)
+    damage = list(replay_plan.damage)
+    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage)
+    engine.finish_signals()
+    memory.drain()
+    summary = _summary(engine, replay_plan, frames, t0, damage)
+    arrays = memory.arrays()
+    summary.rows = {name: len(records) for name, records in arrays.items()}
+    summary.dropped = memory.dropped()
+    if engine_out is not None:
+        engine_out.append(engine)
+    return arrays, summary
 
 
 DEFAULT_OUT = "out"
@@ -219,39 +300,15 @@ def main(args) -> int:
     """``rtaid replay FILE... [--out DIR]``: the handler ``rtaid.cli`` dispatches to."""
     from rtaid.cli import load_config_from_args
 
-    from rtaid.infra import exchange_info
-
-    from rtaid.reference.indicators import Params
-
     config = load_config_from_args(args)
     out = args.out or DEFAULT_OUT
     info_path = args.exchange_info or config.exchange.exchange_info_file
     try:
-        info = exchange_info.load(info_path) if info_path else None
-        scales = exchange_info.scales(info) if info is not None else None
-        params = _ConfigParams(config, Params)
-        summary = replay(args.files, out, storage=config.storage, scales=scales,
-                         params=params, exchange_info=info)
+        info = xinfo.load(info_path) if info_path else None
+        summary = replay(args.files, out, config=config, exchange_info=info)
     except (OSError, ValueError) as exc:
         print(f"rtaid replay: {exc}", file=sys.stderr)
         return 1
     print(summary)
     print(f"dataset: {out}")
-    return 1 if any(summary.dropped.values()) else 0
-
-
-class _ConfigParams(dict):
-    """``{SYMBOL: Params}`` from a config, for any symbol: ``[symbols.X]`` overrides
-    apply to the symbols of ``feed.symbols``, the global sections to the others."""
-
-    def __init__(self, config, params_cls):
-        super().__init__()
-        self._config = config
-        self._cls = params_cls
-
-    def get(self, symbol, default=None):
-        if symbol not in self:
-            cfg = (self._config.for_symbol(symbol) if symbol in self._config.feed.symbols
-                   else self._config)
-            self[symbol] = self._cls.from_config(cfg)
-        return self[symbol]
+    return 0 if summary.complete else 1

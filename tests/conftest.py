@@ -1,17 +1,10 @@
-"""Shared fixtures: the real recordings and a runner for coroutines on both loops."""
+"""Shared fixtures: the real recordings, a runner for coroutines on both loops, an
+rtaid-sim process. Shared helpers (paths, parameter sets, processes) are in helpers.py."""
 import asyncio
-import os
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = pathlib.Path(
-    os.environ.get("RTAID_SHARED_DATA", ROOT.parent / "shared" / "data" / "binance-usdm")
-)
-BTC_RECORDING = SHARED_DATA / "btcusdt_20240808.gz"
-ETH_RECORDING = SHARED_DATA / "ethusdt_20240808.gz"
-EXCHANGE_INFO = SHARED_DATA / "exchangeInfo_2021.json"
+from tests.helpers import BTC_RECORDING, ETH_RECORDING, SHARED_DATA, free_port, start_sim
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +41,27 @@ def replayed(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("replay")
     summary = replay([BTC_RECORDING, ETH_RECORDING], out)
     return out, summary
+
+
+@pytest.fixture
+def sim_port():
+    """An rtaid-sim process (synthetic market, 200 events/s per symbol): its port."""
+    port = free_port()
+    proc = start_sim(port, "--rate", "200")
+    try:
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _book_invariants(request):
+    """A debug build (RTAID_DEBUG=1) checks every book after each event; a violation in a
+    kernel that cannot raise is counted, and fails the test that caused it here."""
+    from rtaid._kernels.book import invariant_violations
+
+    before = invariant_violations()
+    yield
+    if request.node.get_closest_marker("breaks_book_invariants") is None:
+        assert invariant_violations() == before, "a book invariant was broken during this test"

@@ -10,75 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listening on {port}")
-
-
-class NotifySocket:
-    def __init__(self, path):
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages = []
-
-    def wait_for(self, field, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(field in m for m in self.messages):
-                return True
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except socket.timeout:
-                pass
-        return False
-
-
-@pytest.fixture
-def sim_port():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "rtaid.sim", "--port", str(port), "--rate", "200"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def daemon_env(tmp_path, notify):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
-    env.update(NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="3000000")
-    return env
-
-
-def daemon_args(port, tmp_path, config=None):
-    args = [sys.executable, "-m", "rtaid", "run"]
-    if config:
-        args += ["--config", str(config)]
-    return args + ["--set", f"exchange.rest_url=http://127.0.0.1:{port}",
-                   "--set", f"exchange.ws_url=ws://127.0.0.1:{port}",
-                   "--set", 'feed.symbols=["BTCUSDT","ETHUSDT"]',
-                   "--set", f"storage.data_dir={tmp_path / 'data'}",
-                   "--set", f"control.socket={tmp_path / 'rtaid.sock'}",
-                   "--set", "metrics.port=0"]
+from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env
 
 
 def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):

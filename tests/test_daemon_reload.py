@@ -56,8 +56,8 @@ def test_signals_wait_for_decimals_when_exchange_info_is_missing(tmp_path):
 def test_recorder_mode_computes_everything_and_trades_nothing(tmp_path, shared_data, strategy):
     """strategy.name = none: indicators and bars as usual, no target ever changes (the
     same stream with mean_reversion does trade: the test is not vacuous)."""
-    from tests.conftest import BTC_RECORDING
-    from tests.kernels.recordings import read_frames
+    from tests.helpers import BTC_RECORDING
+    from tests.helpers import read_frames
 
     async def scenario():
         path = tmp_path / "rtaid.toml"
@@ -67,8 +67,14 @@ def test_recorder_mode_computes_everything_and_trades_nothing(tmp_path, shared_d
         daemon = Daemon(config, notifier=Notifier({}), scales={"BTCUSDT": (2, 3)})
         frames = read_frames(BTC_RECORDING)
         snap = next(i for i, (_, p) in enumerate(frames) if b"lastUpdateId" in p)
+        execution = asyncio.create_task(daemon._execution_task())
         for i, (_, payload) in enumerate(frames):
             daemon.engine.feed(payload, 0, 0 if i == snap else -1)
+            if daemon.engine.targets_pending:   # as the listener does after a frame
+                daemon._targets_wake.set()
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+        execution.cancel()
         state = daemon.engine.signal_state(0)
         assert state["rows"] == 93_949
         assert state["vpin_osc"] == state["vpin_osc"]          # computed (not NaN)

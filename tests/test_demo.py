@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import BTC_RECORDING, ROOT
+from tests.helpers import BTC_RECORDING, ROOT
 
 
 def test_demo_reports_both_recordings(shared_data):

@@ -9,7 +9,7 @@ import pytest
 
 from rtaid.infra import exchange_info
 from rtaid.replay import replay
-from tests.conftest import BTC_RECORDING, EXCHANGE_INFO, ROOT
+from tests.helpers import BTC_RECORDING, EXCHANGE_INFO, ROOT
 
 
 def test_scales_and_ticks_from_the_real_answer(shared_data):

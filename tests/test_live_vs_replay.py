@@ -14,8 +14,8 @@ import urllib.request
 
 import pyarrow.dataset as ds
 
-from tests.conftest import ROOT
-from tests.test_daemon import NotifySocket, daemon_args, daemon_env, sim_port  # noqa: F401
+from tests.helpers import ROOT
+from tests.helpers import NotifySocket, daemon_args, daemon_env
 
 # fast warm-ups and wide entry bands, so the strategy trades within seconds
 CONFIG = """

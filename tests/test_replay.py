@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 
 from rtaid import cli
 from rtaid import replay as replay_mod
-from tests.conftest import BTC_RECORDING
-from tests.store.conftest import read_table
+from tests.helpers import BTC_RECORDING
+from tests.helpers import read_table
 
 TABLES = ("trades", "bbo", "depth", "book_top", "book_events")
 

@@ -1,5 +1,6 @@
-# C-level API of the L2 order book: flat preallocated arrays of int64 ticks/lots and
-# the Binance USD-M sync state machine (binance.md, "Keeping a local book").
+# C-level API of the L2 order book: per side, preallocated blocks of int64 ticks/lots
+# (sorted, best last; see book.pyx) and the Binance USD-M sync state machine
+# (binance.md, "Keeping a local book").
 from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.decode cimport Msg, Level
 
@@ -132,3 +133,8 @@ cdef class Book:
     cdef Level* levels
     cdef int32_t levels_cap
     cdef void _load(self, U, u, pu, bids, asks, E, T) except *
+
+# Debug builds (RTAID_DEBUG=1) check every book's invariants after each applied event;
+# a noexcept kernel cannot raise, so violations are counted here and the Python entry
+# points raise after the frame (Engine.feed, run_frames*).
+cdef int64_t book_invariant_violations() noexcept nogil

@@ -1,15 +1,25 @@
 # C-level API of the per-process engine: one entry point per received frame that
-# runs decode -> book -> records into the store's rings (-> signals, later kernels).
+# runs decode -> book -> signals -> records into the store's rings, and queues the
+# strategy's target changes for the execution task (the execution seam).
 from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.decode cimport Decoder, Msg, MAX_SYMBOLS
 from rtaid._kernels.book cimport L2Book
 from rtaid._kernels.records cimport TBL_N_ENGINE
 from rtaid._kernels.ring cimport RecordRing, RecordRings, ByteRing, ByteRings
-from rtaid._kernels.signals cimport SymbolSignals, SignalRow
+from rtaid._kernels.records cimport SignalRow
+from rtaid._kernels.signals cimport SymbolSignals
 
 cdef enum:
-    SIGNAL_QUEUE = 64    # target changes held for Python between two deliveries
+    TARGET_QUEUE = 1024  # target changes held until the execution task drains them
     MAX_STANDBY = 8      # connections being handed over at once
+
+# One target change on its way to the execution task: the signals row, and when the
+# frame that caused it was received (recv_ns: wall clock, as recorded; mono_ns: the
+# listener's monotonic stamp, for tick-to-order latency; 0 outside the live feed).
+cdef struct TargetChange:
+    SignalRow row
+    int64_t recv_ns
+    int64_t mono_ns
 
 # Streams a handover tracks (Engine.ahead_key index) and their Engine.standby_behind bits
 cdef enum:
@@ -41,17 +51,20 @@ cdef class Engine:
     cdef ByteRings journal
     cdef ByteRing* journal_rings     # one per symbol, then one for unknown symbols
     cdef int64_t recv_ns             # of the frame being processed
+    cdef public int64_t frame_mono_ns  # the listener's monotonic receive stamp of it
     cdef int64_t last_E[MAX_SYMBOLS] # exchange times last seen per symbol (Python rows)
     cdef int64_t last_T[MAX_SYMBOLS]
     # signal kernels (enable_signals): one state per symbol, NULL until enabled
     cdef SymbolSignals* sig
     cdef bint* sig_enabled
-    # target changes since the last deliver_signals (the execution hook's input)
-    cdef SignalRow signal_queue[SIGNAL_QUEUE]
-    cdef public int32_t signal_queue_n
-    cdef public int64_t signals_lost  # target changes that found the queue full
-    cdef object signal_hook
-    cdef bint queue_signals           # a hook is set: queue target changes for it
+    # the execution seam: a ring of target changes the frame path fills and the
+    # execution task drains (both on the engine's thread); nothing in Python per frame
+    cdef TargetChange targets[TARGET_QUEUE]
+    cdef public int64_t targets_head  # written by the frame path
+    cdef public int64_t targets_tail  # written by drain_targets
+    cdef public int64_t targets_woken # head when the listener last woke the task
+    cdef public int64_t targets_lost  # changes that found the ring full (counted)
+    cdef bint queue_targets           # a consumer is attached (the daemon; not replay)
     # make-before-break: while a connection hands over to a new one (overlap_begin) both
     # deliver the same events; each is taken once, from whichever delivers it first
     cdef public int32_t source        # connection of the frame being processed
@@ -72,8 +85,6 @@ cdef class Engine:
     cdef bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil
     cdef void record_msg(self, const Msg* m) noexcept nogil
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil
-    cdef int deliver_signals(self) except -1
-    cdef dict _signal_dict(self, const SignalRow* s)
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil
     cdef int64_t min_free_slots(self) noexcept nogil

@@ -16,7 +16,7 @@ from rtaid._kernels.decode cimport (
 )
 from rtaid._kernels.book cimport (
     L2Book, book_init, book_free, book_reset, book_on_depth, book_load_snapshot,
-    book_replay_next, bid_px, bid_qty, ask_px, ask_qty, top_levels,
+    book_replay_next, bid_px, bid_qty, ask_px, ask_qty, top_levels, book_invariant_violations,
     BOOK_NONE, BOOK_SYNCED, BOOK_APPLIED, BOOK_GAP, BOOK_CROSSED, SYNC_SYNCED, SYNC_UNSYNCED,
 )
 from rtaid._kernels.records cimport (
@@ -25,28 +25,35 @@ from rtaid._kernels.records cimport (
     TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS, TBL_N_ENGINE, BEV_SYNCED, BEV_GAP, BEV_CROSSED,
     BEV_N,
 )
+from rtaid._kernels.records cimport IndicatorRow, BarRow, SignalRow, N_RAW, N_NORM
 from rtaid._kernels.signals cimport (
-    SymbolSignals, SignalRow, IndicatorRow, BarRow, SignalParams, sig_init, sig_free,
-    sig_on_bbo, sig_on_trade, sig_on_depth, sig_on_snapshot, sig_on_reconnect, sig_on_timer,
-    sig_finish, SIG_ROW, SIG_BAR, SIG_SIGNAL, N_RAW, N_NORM, STRAT_NONE,
+    SymbolSignals, SignalParams, sig_init, sig_free, sig_reset, sig_on_bbo, sig_on_trade,
+    sig_on_depth, sig_on_snapshot, sig_on_reconnect, sig_on_timer, sig_finish, SIG_ROW,
+    SIG_BAR, SIG_SIGNAL, STRAT_NONE, N_PROF,
 )
 from rtaid._kernels.ring cimport (
     RecordRing, RecordRings, ByteRing, ByteRings, ring_reserve, ring_commit,
     ring_reserve_n, ring_slot, ring_commit_n, ring_free_slots, byte_ring_push,
 )
-from rtaid._kernels.book import STATUS_NAMES, STATE_NAMES
+from rtaid._kernels.book import DEBUG_BUILD, STATUS_NAMES, STATE_NAMES
 from rtaid._kernels.decode import KIND_NAMES
-from rtaid._kernels.ring import ENGINE_TABLES
-from rtaid._kernels.signals import (
-    SIGNAL_TABLES, RAW_COLUMNS, NORM_SERIES, EVENT_NAMES, REASON_NAMES,
+from rtaid._kernels.records import (
+    TABLES, RAW_COLUMNS, NORM_SERIES, EVENT_NAMES, REASON_NAMES, BOOK_EVENT_NAMES,
 )
+from rtaid._kernels.signals import FAMILIES, PROFILE_BUILD
 
-# every table an engine can fill: {name: (ring index, record size)}
-RECORDED_TABLES = {**ENGINE_TABLES, **SIGNAL_TABLES}
-
-BOOK_EVENT_NAMES = ("synced", "gap", "crossed", "resync", "reconnect")
+# every table an engine fills (the registry's tables with an engine ring id)
+RECORDED_TABLES = {name: t for name, t in TABLES.items() if t.ring < TBL_N_ENGINE}
 # Engine.standby_behind kinds, by stream
 AHEAD = {"depth": AHEAD_DEPTH, "trade": AHEAD_TRADE, "bbo": AHEAD_BBO, "mark": AHEAD_MARK}
+
+
+cdef int check_books(int64_t before) except -1:
+    """Raise if the debug build's invariant check found a book broken since ``before``."""
+    if book_invariant_violations() != before:
+        raise AssertionError(f"book invariant broken ({book_invariant_violations() - before} "
+                             f"time(s)): the debug build checks every book after each event")
+    return 0
 
 
 cdef class Engine:
@@ -104,10 +111,10 @@ cdef class Engine:
         self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
         if self.sig == NULL or self.sig_enabled == NULL:
             raise MemoryError()
-        self.signal_queue_n = 0
-        self.signals_lost = 0
-        self.signal_hook = None
-        self.queue_signals = False
+        self.targets_head = self.targets_tail = self.targets_woken = 0
+        self.targets_lost = 0
+        self.queue_targets = False
+        self.frame_mono_ns = 0
         self.source = 0
         self.overlaps = 0
         self.n_standby = 0
@@ -297,9 +304,11 @@ cdef class Engine:
         return 0
 
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil:
-        """Record what a signal kernel call produced; queue target changes for Python."""
+        """Record what a signal kernel call produced; queue target changes for the
+        execution task."""
         cdef RecordRing* r
         cdef void* slot
+        cdef TargetChange* tc
         if flags == 0:
             return
         if flags & SIG_BAR:    # closed before the event: precedes its row
@@ -323,31 +332,17 @@ cdef class Engine:
                 if slot != NULL:
                     (<SignalRow*>slot)[0] = st.signal
                     ring_commit(r)
-            if not self.queue_signals:
-                pass
-            elif self.signal_queue_n < SIGNAL_QUEUE:
-                self.signal_queue[self.signal_queue_n] = st.signal
-                self.signal_queue_n += 1
-            else:
-                self.signals_lost += 1
-
-    cdef int deliver_signals(self) except -1:
-        """Hand the queued target changes to the signal hook (from the engine's thread,
-        between frames: the feed's listener after a frame that queued any)."""
-        cdef int32_t i, n = self.signal_queue_n
-        if n == 0:
-            return 0
-        rows = [self._signal_dict(&self.signal_queue[i]) for i in range(n)]
-        self.signal_queue_n = 0
-        if self.signal_hook is not None:
-            self.signal_hook(rows)
-        return 0
-
-    cdef dict _signal_dict(self, const SignalRow* s):
-        return {"symbol": self.decoder.symbol_names[s.sym], "ts_ms": s.ts_ms, "seq": s.seq,
-                "prev_target": s.prev_target, "target": s.target,
-                "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason], "mid": s.mid,
-                "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc, "vpin_osc": s.vpin_osc}
+            if self.queue_targets:
+                if self.targets_head - self.targets_tail < TARGET_QUEUE:
+                    tc = &self.targets[self.targets_head % TARGET_QUEUE]
+                    tc.row = st.signal
+                    tc.recv_ns = self.recv_ns
+                    tc.mono_ns = self.frame_mono_ns
+                    self.targets_head += 1
+                else:
+                    # the task is behind: the change is still in the signals table and
+                    # in signal_state(), which the order manager reconciles against
+                    self.targets_lost += 1
 
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil:
@@ -478,8 +473,9 @@ cdef class Engine:
             frame (for a snapshot: of the last event it replayed).
         """
         cdef const char* ptr = <const char*>&data[0] if data.shape[0] else <const char*>""
+        cdef int64_t broken = book_invariant_violations()
         self.on_frame(ptr, data.shape[0], recv_ns, default_sym)
-        self.deliver_signals()
+        check_books(broken)
         return self.last_rc, KIND_NAMES[self.last_kind], STATUS_NAMES[self.last_status]
 
     def run_frames(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
@@ -496,11 +492,13 @@ cdef class Engine:
             if recv_ns.shape[0] < n:
                 raise ValueError("recv_ns shorter than the frames")
             stamps = &recv_ns[0] if n > 0 else NULL
+        cdef int64_t broken = book_invariant_violations()
         with nogil:
             for i in range(n):
                 if self.on_frame(base + offsets[i], offsets[i + 1] - offsets[i],
                                  stamps[i] if stamps != NULL else 0, default_sym) == DEC_OK:
                     ok += 1
+        check_books(broken)
         return ok
 
     def run_frames_paced(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
@@ -520,6 +518,7 @@ cdef class Engine:
         cdef const char* base = <const char*>&buf[0] if buf.shape[0] else <const char*>""
         if recv_ns.shape[0] < n:
             raise ValueError("recv_ns shorter than the frames")
+        cdef int64_t broken = book_invariant_violations()
         with nogil:
             while i < n:
                 if reserve > 0 and 0 <= self.min_free_slots() < reserve:
@@ -527,30 +526,12 @@ cdef class Engine:
                 self.on_frame(base + offsets[i], offsets[i + 1] - offsets[i], recv_ns[i],
                               default_sym)
                 i += 1
+        check_books(broken)
         return i
-
-    def run_frames_timed(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
-                         int default_sym, int64_t[::1] out_ns):
-        """Like ``run_frames``, also writing each frame's ``on_frame`` time (ns) to out_ns.
-
-        For latency benchmarks (the hot path with and without the store's writer);
-        the clock reads add about 20-40 ns per frame.
-        """
-        cdef Py_ssize_t i, n = offsets.shape[0] - 1
-        cdef const char* base = <const char*>&buf[0]
-        cdef int64_t t0
-        if out_ns.shape[0] < n:
-            raise ValueError("out_ns shorter than the frames")
-        with nogil:
-            for i in range(n):
-                t0 = monotonic_ns()
-                self.on_frame(base + offsets[i], offsets[i + 1] - offsets[i], 0, default_sym)
-                out_ns[i] = monotonic_ns() - t0
-        return n
 
     # ---------------------------------------------------------------- store
     def attach(self, RecordRings rings=None, ByteRings journal=None):
-        """Record into ``rings`` (tables by ``ENGINE_TABLES`` name) and ``journal``.
+        """Record into ``rings`` (the registry's tables, by name) and ``journal``.
 
         Either may be None (not recorded). ``journal`` needs one ring per symbol plus
         one for frames of no known symbol. Call from the engine's thread, between frames.
@@ -561,11 +542,11 @@ cdef class Engine:
         memset(self.rec, 0, sizeof(self.rec))
         self.rings = rings
         if rings is not None:
-            for name, (t, size) in RECORDED_TABLES.items():
+            for name, layout in RECORDED_TABLES.items():
                 if name in rings.names:
-                    if rings.record_size(name) != size:
+                    if rings.record_size(name) != layout.size:
                         raise ValueError(f"ring {name!r} holds records of another size")
-                    self.rec[t] = &rings.rings[<int32_t>rings.names[name]]
+                    self.rec[<int32_t>layout.ring] = &rings.rings[<int32_t>rings.names[name]]
         self.journal = journal
         self.journal_rings = journal.rings if journal is not None else NULL
 
@@ -741,12 +722,34 @@ cdef class Engine:
                 "cooldown_ms": st.p.strategy_cooldown_ms, "stale_ms": st.p.strategy_stale_ms,
                 "order_qty": st.p.strategy_order_qty}
 
-    def set_signal_hook(self, hook):
-        """Call ``hook(rows)`` with the target changes (list of dicts, the signals
-        table's columns) after each frame that made any; None: stop queueing."""
-        self.signal_hook = hook
-        self.queue_signals = hook is not None
-        self.signal_queue_n = 0
+    def queue_target_changes(self, bint on=True):
+        """Queue the strategy's target changes for ``drain_targets`` (the daemon's
+        execution task) from now on; off (the default): they are only recorded."""
+        self.queue_targets = on
+        self.targets_head = self.targets_tail = self.targets_woken = 0
+
+    @property
+    def targets_pending(self):
+        """Target changes queued and not yet drained."""
+        return self.targets_head - self.targets_tail
+
+    def drain_targets(self):
+        """Take the queued target changes, oldest first: a list of dicts with the
+        signals table's columns (``symbol``, ``reason`` as names) plus ``recv_ns`` and
+        ``mono_ns`` of the frame that caused each. Call from the engine's thread."""
+        cdef TargetChange* tc
+        cdef const SignalRow* s
+        out = []
+        while self.targets_tail < self.targets_head:
+            tc = &self.targets[self.targets_tail % TARGET_QUEUE]
+            s = &tc.row
+            out.append({"symbol": self.decoder.symbol_names[s.sym], "ts_ms": s.ts_ms,
+                        "seq": s.seq, "prev_target": s.prev_target, "target": s.target,
+                        "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason],
+                        "mid": s.mid, "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc,
+                        "vpin_osc": s.vpin_osc, "recv_ns": tc.recv_ns, "mono_ns": tc.mono_ns})
+            self.targets_tail += 1
+        return out
 
     def bar_timer(self, int64_t now_ms):
         """Live bar timer: close every symbol's bar whose minute ended a second before
@@ -789,6 +792,18 @@ cdef class Engine:
             out[NORM_SERIES[k] + "_osc"] = st.row.osc[k]
         return out
 
+    def debug_break_book(self, int sym):
+        """Corrupt a symbol's book (its best bid's size set to 0): the debug build's
+        invariant check must catch it at the next applied event (tests of the check)."""
+        if not DEBUG_BUILD:
+            raise RuntimeError("only a debug build (RTAID_DEBUG=1) checks book invariants")
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        cdef L2Book* b = &self.books[sym]
+        if b.bids.n_blocks == 0:
+            raise ValueError("the book has no bids")
+        b.bids.pool[b.bids.order[b.bids.n_blocks - 1]].qty[0] = 0
+
     def book_state(self, int sym):
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
@@ -809,3 +824,106 @@ cdef class Engine:
         stats.update(dropped_levels=b.dropped_levels, buffer_overflows=b.buffer_overflows,
                      bid_levels=b.bids.n, ask_levels=b.asks.n, resyncs_needed=b.resyncs_needed)
         return stats
+
+    # ---------------------------------------------------------------- state
+    def reset(self):
+        """Forget every book, every signal state, the handover bookkeeping and the
+        queued target changes (a fresh start on the same buffers: no allocation)."""
+        cdef int32_t i, k
+        for i in range(self.n_books):
+            book_reset(&self.books[i])
+            if self.sig_enabled[i]:
+                sig_reset(&self.sig[i])
+        for i in range(MAX_SYMBOLS):
+            self.last_trade_id[i] = INT64_MIN
+            self.last_bbo_u[i] = INT64_MIN
+            self.last_mark_E[i] = INT64_MIN
+            self.last_E[i] = 0
+            self.last_T[i] = 0
+            for k in range(N_AHEAD):
+                self.ahead_key[i][k] = INT64_MIN
+        self.frames = 0
+        memset(self.depth_status_counts, 0, sizeof(self.depth_status_counts))
+        self.overlaps = self.n_standby = 0
+        self.overlap_duplicates = self.overlap_ahead = 0
+        self.targets_head = self.targets_tail = self.targets_woken = 0
+        self.targets_lost = 0
+        self.decoder.reset_counts()
+
+    def signal_stats(self, int sym):
+        """Counters of a symbol's signal state: window fill and high-water marks, forced
+        evictions (a full window drops its oldest entry), Kyle re-syncs, VPIN buckets."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return None
+        cdef SymbolSignals* st = &self.sig[sym]
+        return {
+            "ti_window": st.ti.n, "ti_high_water": st.ti.high_water,
+            "ti_capacity": st.ti.cap, "ti_forced_evictions": st.ti.forced_evictions,
+            "ofi_window": st.ofi.n, "ofi_high_water": st.ofi.high_water,
+            "ofi_capacity": st.ofi.cap, "ofi_forced_evictions": st.ofi.forced_evictions,
+            "mlofi_window": st.mlofi.n, "mlofi_high_water": st.mlofi.high_water,
+            "mlofi_capacity": st.mlofi.cap,
+            "mlofi_forced_evictions": st.mlofi.forced_evictions,
+            "lpi_pending": st.lpi.pend_n, "lpi_pending_high_water": st.lpi.pend_high_water,
+            "lpi_pending_capacity": st.lpi.pend_cap,
+            "lpi_forced_evictions": st.lpi.forced_evictions,
+            "lpi_history": st.lpi.hist_n, "kyle_pairs": st.kyle.n,
+            "kyle_resyncs": st.kyle.resyncs, "vpin_buckets_completed": st.vpin.completed,
+            "book_synced": bool(st.book_synced), "target": st.strat.target,
+            "rows": st.seq,
+        }
+
+    def mlofi_vec(self, int sym):
+        """The multi-level OFI vector (ofi.levels values, base units) of a symbol."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return None
+        cdef SymbolSignals* st = &self.sig[sym]
+        return [st.mlofi_vec[k] for k in range(st.p.ofi_levels)]
+
+    def last_bar(self, int sym):
+        """The last closed one-minute bar of a symbol (the bars_1m columns), or None."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym] or self.sig[sym].bar.minute_ms == 0:
+            return None
+        cdef BarRow* b = &self.sig[sym].bar
+        out = {"symbol": self.decoder.symbol_names[sym], "minute_ms": b.minute_ms,
+               "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+               "volume": b.volume, "buy_volume": b.buy_volume, "sell_volume": b.sell_volume,
+               "trade_count": b.trade_count, "vwap": b.vwap, "spread_mean": b.spread_mean,
+               "mid_last": b.mid_last}
+        cdef int32_t k
+        for k in range(N_RAW):
+            out[RAW_COLUMNS[k] + "_last"] = b.raw[k]
+        for k in range(N_NORM):
+            out[NORM_SERIES[k] + "_z_last"] = b.z[k]
+            out[NORM_SERIES[k] + "_osc_last"] = b.osc[k]
+        return out
+
+    # ---------------------------------------------------------------- profiling
+    def set_profile(self, bint on):
+        """Count TSC cycles per indicator family from now on (benchmarks; needs a build
+        with RTAID_PROFILE=1: otherwise the brackets are not compiled in)."""
+        if not PROFILE_BUILD:
+            raise RuntimeError("the kernels were built without RTAID_PROFILE=1")
+        cdef int32_t i
+        for i in range(self.n_books):
+            if self.sig_enabled[i]:
+                self.sig[i].profile = on
+                memset(self.sig[i].prof_cycles, 0, sizeof(self.sig[i].prof_cycles))
+                memset(self.sig[i].prof_calls, 0, sizeof(self.sig[i].prof_calls))
+
+    def profile(self, int sym):
+        """{section: (cycles, calls)} of a symbol since ``set_profile(True)``; sections:
+        the ``FAMILIES`` names and ``l2_copy`` (reading the book's top levels)."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            return None
+        cdef SymbolSignals* st = &self.sig[sym]
+        names = list(FAMILIES) + ["l2_copy"]
+        return {names[i]: (st.prof_cycles[i], st.prof_calls[i]) for i in range(N_PROF)}

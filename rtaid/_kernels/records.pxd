@@ -1,6 +1,9 @@
-# Fixed-layout records the engine copies into the store's rings (one struct per table).
-# rtaid/store/tables.py declares the matching numpy dtypes (same field order, aligned
-# like C), and checks their itemsize against ring.record_size() at import.
+# The table registry's C half: one fixed-layout record struct per table of the dataset,
+# and the table ids (each table's ring in a RecordRings). records.pyx is the other half:
+# it declares each table's name, time field and column kinds and derives its layout from
+# these structs (offsets, sizes), so the engine, the rings, the writer and the config all
+# read one declaration. Adding a table = a struct and a TBL_* id here, an entry in
+# records.pyx's TABLES.
 # Naming rule the writer relies on: int64 fields named *px hold ticks, *qty hold lots.
 from libc.stdint cimport int64_t, int32_t, int16_t, int8_t
 
@@ -12,7 +15,7 @@ cdef enum:
     TBL_BOOK_TOP = 3
     TBL_BOOK_EVENTS = 4
     TBL_MARK_PRICE = 5
-    # rows of the signal kernels (records: signals.pxd IndicatorRow, BarRow, SignalRow)
+    # rows of the signal kernels
     TBL_INDICATORS = 6
     TBL_BARS_1M = 7
     TBL_SIGNALS = 8
@@ -91,3 +94,99 @@ cdef struct MarkRec:
     int64_t recv_ns
     int64_t px
     int32_t sym
+
+
+# ---------------------------------------------------------------- signal tables
+# Raw indicator columns, in the order of the indicators table (section 12).
+cdef enum:
+    RAW_OBI = 0
+    RAW_DI = 1
+    RAW_TI = 2
+    RAW_MPD_TICKS = 3
+    RAW_MPD_BPS = 4
+    RAW_OFI = 5
+    RAW_OFI_NORM = 6
+    RAW_MLOFI_SUM = 7
+    RAW_VPIN = 8
+    RAW_KYLE_LAMBDA = 9
+    RAW_LPI = 10
+    RAW_WALL_BID = 11
+    RAW_WALL_ASK = 12
+    RAW_WALL_NET = 13
+    RAW_WALL_DIST_BID = 14
+    RAW_WALL_DIST_ASK = 15
+    RAW_DEV_BPS = 16
+    N_RAW = 17
+
+# Normalised series (section 8), in table order; each has a z and an osc column.
+cdef enum:
+    NS_OBI = 0
+    NS_DI = 1
+    NS_MPD_BPS = 2
+    NS_OFI_NORM = 3
+    NS_MLOFI_SUM = 4
+    NS_VPIN = 5
+    NS_KYLE_LAMBDA = 6
+    NS_LPI = 7
+    NS_WALL_NET = 8
+    NS_DEV_BPS = 9
+    N_NORM = 10
+
+# IndicatorRow.event
+cdef enum:
+    EV_BBO = 0
+    EV_DEPTH = 1
+    EV_TRADE = 2
+
+# SignalRow.reason
+cdef enum:
+    RS_ENTRY_LONG = 0
+    RS_ENTRY_SHORT = 1
+    RS_EXIT_MID = 2
+    RS_MAX_HOLD = 3
+    RS_STOP_LOSS = 4
+
+# One row of the indicators table (section 12); raw/z/osc indexed by RAW_* / NS_*.
+cdef struct IndicatorRow:
+    int64_t ts_ms
+    int64_t u
+    int64_t seq
+    int32_t sym
+    int32_t event                    # EV_*
+    double raw[N_RAW]
+    double z[N_NORM]
+    double osc[N_NORM]
+
+# One row of bars_1m (section 10, Decisions B0-B5).
+cdef struct BarRow:
+    int64_t minute_ms
+    int64_t trade_count
+    int32_t sym
+    double open
+    double high
+    double low
+    double close
+    double volume
+    double buy_volume
+    double sell_volume
+    double vwap
+    double spread_mean
+    double mid_last
+    double raw[N_RAW]                # <raw>_last
+    double z[N_NORM]                 # <x>_z_last
+    double osc[N_NORM]               # <x>_osc_last
+
+# One row of the signals table (Decision S8).
+cdef struct SignalRow:
+    int64_t ts_ms
+    int64_t seq
+    int32_t sym
+    int32_t prev_target
+    int32_t target
+    int32_t reason                   # RS_*
+    double target_qty
+    double mid
+    double dev_osc
+    double ofi_osc
+    double vpin_osc
+

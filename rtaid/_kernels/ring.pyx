@@ -7,78 +7,11 @@ thread (``drain*``, which copy out without the GIL) or to setup and tests.
 from libc.stdint cimport int64_t, int32_t
 from libc.string cimport memcpy, memset
 from rtaid._kernels.mem cimport rt_calloc, rt_free
-from rtaid._kernels.records cimport (
-    TradeRec, BboRec, DepthRec, BookTopRec, BookEventRec, MarkRec,
-    TBL_TRADES, TBL_BBO, TBL_DEPTH, TBL_BOOK_TOP, TBL_BOOK_EVENTS, TBL_MARK_PRICE,
-    TBL_N_ENGINE, TBL_MAX,
-)
+from rtaid._kernels.records cimport TBL_MAX
 
-# Table name -> (ring index, C sizeof of its record): the contract with store/tables.py.
-ENGINE_TABLES = {
-    "trades": (TBL_TRADES, sizeof(TradeRec)),
-    "bbo": (TBL_BBO, sizeof(BboRec)),
-    "depth": (TBL_DEPTH, sizeof(DepthRec)),
-    "book_top": (TBL_BOOK_TOP, sizeof(BookTopRec)),
-    "book_events": (TBL_BOOK_EVENTS, sizeof(BookEventRec)),
-    "mark_price": (TBL_MARK_PRICE, sizeof(MarkRec)),
-}
+from rtaid._kernels.records import TABLES as _REGISTRY
+
 MAX_TABLES = TBL_MAX
-
-
-cdef TradeRec _tr
-cdef BboRec _bb
-cdef DepthRec _dp
-cdef BookTopRec _bt
-cdef BookEventRec _be
-cdef MarkRec _mk
-
-# Table name -> {field: byte offset} of the C structs, which the numpy dtypes of
-# rtaid/store/tables.py must match exactly (checked there at import).
-ENGINE_LAYOUTS = {
-    "trades": {
-        "E": <char*>&_tr.E - <char*>&_tr, "T": <char*>&_tr.T - <char*>&_tr,
-        "recv_ns": <char*>&_tr.recv_ns - <char*>&_tr,
-        "trade_id": <char*>&_tr.trade_id - <char*>&_tr, "px": <char*>&_tr.px - <char*>&_tr,
-        "qty": <char*>&_tr.qty - <char*>&_tr, "sym": <char*>&_tr.sym - <char*>&_tr,
-        "buyer_maker": <char*>&_tr.buyer_maker - <char*>&_tr,
-        "aggregate": <char*>&_tr.aggregate - <char*>&_tr,
-    },
-    "bbo": {
-        "E": <char*>&_bb.E - <char*>&_bb, "T": <char*>&_bb.T - <char*>&_bb,
-        "recv_ns": <char*>&_bb.recv_ns - <char*>&_bb, "u": <char*>&_bb.u - <char*>&_bb,
-        "bid_px": <char*>&_bb.bid_px - <char*>&_bb, "bid_qty": <char*>&_bb.bid_qty - <char*>&_bb,
-        "ask_px": <char*>&_bb.ask_px - <char*>&_bb, "ask_qty": <char*>&_bb.ask_qty - <char*>&_bb,
-        "sym": <char*>&_bb.sym - <char*>&_bb,
-    },
-    "depth": {
-        "E": <char*>&_dp.E - <char*>&_dp, "T": <char*>&_dp.T - <char*>&_dp,
-        "recv_ns": <char*>&_dp.recv_ns - <char*>&_dp, "U": <char*>&_dp.U - <char*>&_dp,
-        "u": <char*>&_dp.u - <char*>&_dp, "pu": <char*>&_dp.pu - <char*>&_dp,
-        "px": <char*>&_dp.px - <char*>&_dp, "qty": <char*>&_dp.qty - <char*>&_dp,
-        "sym": <char*>&_dp.sym - <char*>&_dp, "side": <char*>&_dp.side - <char*>&_dp,
-        "snapshot": <char*>&_dp.snapshot - <char*>&_dp,
-    },
-    "book_top": {
-        "E": <char*>&_bt.E - <char*>&_bt, "T": <char*>&_bt.T - <char*>&_bt,
-        "recv_ns": <char*>&_bt.recv_ns - <char*>&_bt, "u": <char*>&_bt.u - <char*>&_bt,
-        "bid_px": <char*>&_bt.bid_px - <char*>&_bt, "bid_qty": <char*>&_bt.bid_qty - <char*>&_bt,
-        "ask_px": <char*>&_bt.ask_px - <char*>&_bt, "ask_qty": <char*>&_bt.ask_qty - <char*>&_bt,
-        "sym": <char*>&_bt.sym - <char*>&_bt,
-        "bid_levels": <char*>&_bt.bid_levels - <char*>&_bt,
-        "ask_levels": <char*>&_bt.ask_levels - <char*>&_bt,
-    },
-    "book_events": {
-        "E": <char*>&_be.E - <char*>&_be, "T": <char*>&_be.T - <char*>&_be,
-        "recv_ns": <char*>&_be.recv_ns - <char*>&_be, "u": <char*>&_be.u - <char*>&_be,
-        "sym": <char*>&_be.sym - <char*>&_be, "event": <char*>&_be.event - <char*>&_be,
-        "reason": <char*>&_be.reason - <char*>&_be,
-    },
-    "mark_price": {
-        "E": <char*>&_mk.E - <char*>&_mk, "T": <char*>&_mk.T - <char*>&_mk,
-        "recv_ns": <char*>&_mk.recv_ns - <char*>&_mk, "px": <char*>&_mk.px - <char*>&_mk,
-        "sym": <char*>&_mk.sym - <char*>&_mk,
-    },
-}
 
 
 cdef int64_t pow2_at_least(int64_t n) noexcept nogil:
@@ -134,9 +67,10 @@ cdef class RecordRings:
 
     Parameters
     ----------
-    tables : dict
-        ``{name: (index, record_size)}``; indices below ``MAX_TABLES``. The engine's
-        tables are ``ENGINE_TABLES``; later kernels add theirs at higher indices.
+    tables : iterable of str, or dict
+        Table names of the registry (rtaid/_kernels/records.pyx: each table's ring
+        index and record size come from there), or ``{name: (index, record_size)}``
+        for rings of records that are not tables (tests).
     capacity : int
         Records per ring (rounded up to a power of two).
 
@@ -151,6 +85,8 @@ cdef class RecordRings:
         memset(self.rings, 0, sizeof(self.rings))
         self.names = {}
         self.n = 0
+        if not isinstance(tables, dict):
+            tables = {name: (_REGISTRY[name].ring, _REGISTRY[name].size) for name in tables}
         for name, (idx, size) in tables.items():
             if not 0 <= idx < TBL_MAX or self.rings[idx].buf != NULL:
                 raise ValueError(f"bad or duplicate ring index {idx} for {name!r}")

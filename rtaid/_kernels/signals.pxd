@@ -26,61 +26,20 @@
 from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.decode cimport Msg
 from rtaid._kernels.book cimport L2Book
-
-# Raw indicator columns, in the order of the indicators table (section 12).
-cdef enum:
-    RAW_OBI = 0
-    RAW_DI = 1
-    RAW_TI = 2
-    RAW_MPD_TICKS = 3
-    RAW_MPD_BPS = 4
-    RAW_OFI = 5
-    RAW_OFI_NORM = 6
-    RAW_MLOFI_SUM = 7
-    RAW_VPIN = 8
-    RAW_KYLE_LAMBDA = 9
-    RAW_LPI = 10
-    RAW_WALL_BID = 11
-    RAW_WALL_ASK = 12
-    RAW_WALL_NET = 13
-    RAW_WALL_DIST_BID = 14
-    RAW_WALL_DIST_ASK = 15
-    RAW_DEV_BPS = 16
-    N_RAW = 17
-
-# Normalised series (section 8), in table order; each has a z and an osc column.
-cdef enum:
-    NS_OBI = 0
-    NS_DI = 1
-    NS_MPD_BPS = 2
-    NS_OFI_NORM = 3
-    NS_MLOFI_SUM = 4
-    NS_VPIN = 5
-    NS_KYLE_LAMBDA = 6
-    NS_LPI = 7
-    NS_WALL_NET = 8
-    NS_DEV_BPS = 9
-    N_NORM = 10
-
-# IndicatorRow.event
-cdef enum:
-    EV_BBO = 0
-    EV_DEPTH = 1
-    EV_TRADE = 2
+from rtaid._kernels.records cimport (
+    IndicatorRow, BarRow, SignalRow, N_RAW, N_NORM, RAW_OBI, RAW_DI, RAW_TI, RAW_MPD_TICKS,
+    RAW_MPD_BPS, RAW_OFI, RAW_OFI_NORM, RAW_MLOFI_SUM, RAW_VPIN, RAW_KYLE_LAMBDA, RAW_LPI,
+    RAW_WALL_BID, RAW_WALL_ASK, RAW_WALL_NET, RAW_WALL_DIST_BID, RAW_WALL_DIST_ASK, RAW_DEV_BPS,
+    NS_OBI, NS_DI, NS_MPD_BPS, NS_OFI_NORM, NS_MLOFI_SUM, NS_VPIN, NS_KYLE_LAMBDA, NS_LPI,
+    NS_WALL_NET, NS_DEV_BPS, EV_BBO, EV_DEPTH, EV_TRADE, RS_ENTRY_LONG, RS_ENTRY_SHORT,
+    RS_EXIT_MID, RS_MAX_HOLD, RS_STOP_LOSS,
+)
 
 # Flags returned by the sig_on_* functions
 cdef enum:
     SIG_ROW = 1          # st.row holds a new indicators row
     SIG_BAR = 2          # st.bar holds a closed one-minute bar
     SIG_SIGNAL = 4       # st.signal holds a strategy target change
-
-# SignalRow.reason
-cdef enum:
-    RS_ENTRY_LONG = 0
-    RS_ENTRY_SHORT = 1
-    RS_EXIT_MID = 2
-    RS_MAX_HOLD = 3
-    RS_STOP_LOSS = 4
 
 cdef enum:
     STRAT_NONE = 0
@@ -157,50 +116,6 @@ cdef struct SigParams:
     int32_t depth_window_cap         # mlofi: applied diffs within ofi.window_ms
     int32_t lpi_pending_cap          # trades waiting lpi.horizon_ms for their mid
     int32_t disabled_families        # FAM_* bits; 0: everything (the contract)
-
-# One row of the indicators table (section 12); raw/z/osc indexed by RAW_* / NS_*.
-cdef struct IndicatorRow:
-    int64_t ts_ms
-    int64_t u
-    int64_t seq
-    int32_t sym
-    int32_t event                    # EV_*
-    double raw[N_RAW]
-    double z[N_NORM]
-    double osc[N_NORM]
-
-# One row of bars_1m (section 10, Decisions B0-B5).
-cdef struct BarRow:
-    int64_t minute_ms
-    int64_t trade_count
-    int32_t sym
-    double open
-    double high
-    double low
-    double close
-    double volume
-    double buy_volume
-    double sell_volume
-    double vwap
-    double spread_mean
-    double mid_last
-    double raw[N_RAW]                # <raw>_last
-    double z[N_NORM]                 # <x>_z_last
-    double osc[N_NORM]               # <x>_osc_last
-
-# One row of the signals table (Decision S8).
-cdef struct SignalRow:
-    int64_t ts_ms
-    int64_t seq
-    int32_t sym
-    int32_t prev_target
-    int32_t target
-    int32_t reason                   # RS_*
-    double target_qty
-    double mid
-    double dev_osc
-    double ofi_osc
-    double vpin_osc
 
 # ---------------------------------------------------------------- component state
 cdef struct TradeWindow:             # ti

@@ -66,7 +66,7 @@ class StreamConnection:
     def _make_listener(self, source: int, standby: bool = False) -> FeedListener:
         return FeedListener(self.host.engine, self.host.on_book_state, self.host.on_bad_frame,
                             None if standby else self._on_connected, self._on_disconnected,
-                            self.host.latency, source)
+                            self.host.latency, source, self.host.on_targets)
 
     @property
     def frames(self) -> int:

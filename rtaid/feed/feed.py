@@ -30,9 +30,13 @@ class Feed:
         Built for exactly ``config.feed.symbols``, in that order.
     on_book_state : callable(symbol, previous_state, state, reason), optional
         Called on every sync state change (daemon: metrics, READY, book_events).
+    on_targets : callable(), optional
+        Called after a frame that queued target changes in the engine (the daemon
+        wakes its execution task; the changes are drained from the engine).
     """
 
-    def __init__(self, config, engine, on_book_state: Callable | None = None):
+    def __init__(self, config, engine, on_book_state: Callable | None = None,
+                 on_targets: Callable | None = None):
         fc = config.feed
         self.config = config
         self.feed_config = fc
@@ -43,6 +47,7 @@ class Feed:
         self.index = {s: i for i, s in enumerate(self.symbols)}
         self.states = {s: "unsynced" for s in self.symbols}
         self.on_book_state_cb = on_book_state
+        self.on_targets = on_targets
         self.latency = LatencyHistogram()
         self.counters: collections.Counter = collections.Counter()
         self.connections = [StreamConnection(ss, self) for ss in stream_sets(

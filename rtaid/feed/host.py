@@ -17,6 +17,7 @@ class ConnectionHost(Protocol):
     index: Mapping[str, int]           # symbol -> the engine's symbol index
     counters: collections.Counter      # feed counters (reconnects, handovers, ...)
     latency: Any                       # rtaid._kernels.hist.LatencyHistogram, per frame
+    on_targets: Any                    # callable() waking the execution task, or None
 
     def next_source(self) -> int:
         """A new connection's id for the engine's handover deduplication."""

@@ -4,7 +4,9 @@ picows calls ``on_ws_frame`` with a frame whose payload is a pointer into its re
 buffer. The listener hands that pointer, the size and the receive time straight to
 the engine: no bytes object, no str, no dict per message. Python is called only for
 rare things: a book changing sync state, bad frames (rate-limited by the caller),
-connection open/close, and target changes of the strategy (the execution hook).
+connection open/close, and a wake-up for the execution task when the strategy queued
+target changes in the engine (the execution seam: the changes themselves stay in the
+engine's ring until the task drains them; nothing is built or logged here).
 """
 from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
@@ -30,6 +32,9 @@ cdef class FeedListener(WSListener):
         Called for a frame the decoder rejected, at most once per ``bad_frame_interval_ns``
         (the count is in ``bad_frames``).
     on_connected, on_disconnected : callable(listener)
+    on_targets : callable(), optional
+        Wakes the execution task after a frame that queued target changes (once per
+        batch: until it drains them, later frames do not call it again).
     latency : LatencyHistogram
         Records each frame's processing time (receive to engine done).
     source : int
@@ -40,6 +45,7 @@ cdef class FeedListener(WSListener):
     cdef object on_bad_frame
     cdef object on_connected_cb
     cdef object on_disconnected_cb
+    cdef object on_targets
     cdef int32_t seen_state[MAX_SYMBOLS]
     cdef int64_t sym_last_mono_ns[MAX_SYMBOLS]
     cdef public LatencyHistogram latency
@@ -54,13 +60,15 @@ cdef class FeedListener(WSListener):
     cdef public bint enabled         # False: a handed-over connection, closing; ignore it
 
     def __init__(self, Engine engine, on_book_state, on_bad_frame=None, on_connected=None,
-                 on_disconnected=None, LatencyHistogram latency=None, int source=0):
+                 on_disconnected=None, LatencyHistogram latency=None, int source=0,
+                 on_targets=None):
         cdef int i
         self.engine = engine
         self.on_book_state = on_book_state
         self.on_bad_frame = on_bad_frame
         self.on_connected_cb = on_connected
         self.on_disconnected_cb = on_disconnected
+        self.on_targets = on_targets
         self.latency = latency if latency is not None else LatencyHistogram()
         for i in range(MAX_SYMBOLS):
             self.seen_state[i] = -1
@@ -100,6 +108,7 @@ cdef class FeedListener(WSListener):
                 return
             self.frames += 1
             self.engine.source = self.source
+            self.engine.frame_mono_ns = t0
             rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
                                       realtime_ns(), -1)
             if rc == DEC_OK:
@@ -117,9 +126,11 @@ cdef class FeedListener(WSListener):
                     self.last_bad_report_ns = t0
                     self.on_bad_frame(rc)
             hist_record(&self.latency.h, monotonic_ns() - t0)
-            if self.engine.signal_queue_n:
-                # a target changed: the execution hook runs after the latency sample
-                self.engine.deliver_signals()
+            if self.engine.targets_head != self.engine.targets_woken:
+                # a target changed: wake the execution task (after the latency sample)
+                self.engine.targets_woken = self.engine.targets_head
+                if self.on_targets is not None:
+                    self.on_targets()
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from rtaid._kernels.records import TABLES as TABLE_REGISTRY
 from rtaid.infra.secrets import REDACTED, Secret, resolve_credentials
 
 DEFAULT_CONFIG_PATH = "/etc/rtaid/rtaid.toml"
@@ -38,12 +39,8 @@ ENV_DATA_DIR = ("RTAID_DATA_DIR", "RTAI_DATA_PATH")
 ENV_LOG_LEVEL = ("RTAID_LOG_LEVEL", "RTAI_LOG_LEVEL")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# The Parquet tables the store can write (storage.tables); store/ must agree.
-# Table names are the storage issue's interface (the Parquet dataset's directories).
-STORAGE_TABLES = (
-    "trades", "bbo", "depth", "book_top", "book_events", "mark_price",
-    "indicators", "bars_1m", "signals", "orders", "fills",
-)
+# The Parquet tables the store can write (storage.tables): the table registry's.
+STORAGE_TABLES = tuple(TABLE_REGISTRY)
 SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 MAX_STREAMS_PER_CONNECTION = 1024  # Binance limit, binance.md
 
@@ -333,6 +330,33 @@ SECTIONS: dict[str, type] = {
 }
 INDICATOR_SECTIONS = ("tobi", "ofi", "vpin", "kyle", "lpi", "wall", "norm", "dev")
 PER_SYMBOL_SECTIONS = INDICATOR_SECTIONS + ("strategy", "risk")
+
+
+# The signal kernels' parameters (indicators.md section 11 and the strategy keys) are
+# the keys of these sections; the kernels (SigParams) and the reference (Params) name
+# each ``<section>_<key>`` and take its default from here.
+SIGNAL_SECTIONS = INDICATOR_SECTIONS + ("strategy",)
+# indicators.md section 6: the LPI keeps "a history of at least 4096" L1 states. Not a
+# config key; the kernels and the reference must keep exactly the same number.
+LPI_HISTORY = 4096
+
+
+def signal_keys() -> dict[str, str]:
+    """``{config key: parameter name}`` of the signal parameters, in schema order
+    (``"tobi.levels": "tobi_levels"``, ...)."""
+    return {f"{sec}.{f.name}": f"{sec}_{f.name}"
+            for sec in SIGNAL_SECTIONS for f in dataclasses.fields(SECTIONS[sec])}
+
+
+def signal_values(cfg: Any = None) -> dict[str, Any]:
+    """The signal parameters of a :class:`Config` or :class:`SymbolConfig` (None: the
+    defaults), by parameter name."""
+    out = {}
+    for sec in SIGNAL_SECTIONS:
+        section = getattr(cfg, sec) if cfg is not None else SECTIONS[sec]()
+        for f in dataclasses.fields(section):
+            out[f"{sec}_{f.name}"] = getattr(section, f.name)
+    return out
 
 
 def rules(section: str) -> dict[str, Rule]:

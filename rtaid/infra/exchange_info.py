@@ -46,6 +46,18 @@ def tick_sizes(info: dict, symbols=None) -> dict[str, Decimal]:
     return out
 
 
+def tick_units(tick, px_dec: int) -> float:
+    """The tick in units of the last price decimal (``tickSize * 10**px_dec``), exactly:
+    an integer when the tick is a whole number of units (0.10 at 2 decimals: 10.0),
+    the nearest double otherwise; None (no exchangeInfo) is one unit."""
+    if tick is None:
+        return 1.0
+    units = Decimal(str(tick)).scaleb(px_dec)
+    if units <= 0:
+        raise ValueError(f"tick size {tick} is not positive")
+    return float(units)
+
+
 def fetch(rest_url: str, timeout_s: float = 10.0) -> dict:
     """GET /fapi/v1/exchangeInfo (start-up only, before the event loop runs)."""
     import urllib.request

@@ -7,9 +7,10 @@ quantity precision), never floats.
 """
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
+
+from rtaid.infra.recordings import RecordingReader
 
 
 def decimals_of(text: str) -> int:
@@ -50,16 +51,11 @@ class DepthEvent:
     recv_ns: int = 0
 
 
-def read_recording(path):
-    """Yield ``(recv_ns, message_dict)`` for each line of a collector recording."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            stamp, _, payload = line.partition(" ")
-            yield int(stamp), json.loads(payload)
+def read_recording(path, max_lines=None):
+    """Yield ``(recv_ns, message_dict)`` for each line of a recording (the lines as
+    rtaid.infra.recordings reads them; the JSON parsed with the json module)."""
+    for _, recv_ns, payload in RecordingReader(path, max_lines).lines():
+        yield recv_ns, json.loads(payload)
 
 
 def infer_decimals(messages) -> tuple[int, int]:

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Optional
+from typing import Any, Optional
+
+from rtaid.infra.config import LPI_HISTORY, signal_keys, signal_values
 
 from .bars import BarBuilder
 from .normalise import Normaliser
@@ -59,118 +61,60 @@ INDICATOR_COLUMNS = ID_COLUMNS + RAW_COLUMNS + NORM_COLUMNS
 
 
 # --------------------------------------------------------------------------- params
-# config key -> Params field
-CONFIG_KEYS = {
-    "tobi.levels": "tobi_levels",
-    "tobi.decay": "tobi_decay",
-    "tobi.trade_window_ms": "tobi_trade_window_ms",
-    "ofi.window_ms": "ofi_window_ms",
-    "ofi.levels": "ofi_levels",
-    "vpin.bucket_volume": "vpin_bucket_volume",
-    "vpin.buckets": "vpin_buckets",
-    "vpin.calibration_ms": "vpin_calibration_ms",
-    "dev.ema_ms": "dev_ema_ms",
-    "kyle.interval_ms": "kyle_interval_ms",
-    "kyle.window": "kyle_window",
-    "kyle.min_intervals": "kyle_min_intervals",
-    "lpi.horizon_ms": "lpi_horizon_ms",
-    "lpi.half_life_ms": "lpi_half_life_ms",
-    "lpi.maker_fee_bps": "lpi_maker_fee_bps",
-    "wall.levels": "wall_levels",
-    "norm.tau_ms": "norm_tau_ms",
-    "norm.warmup": "norm_warmup",
-    "norm.sigma_floor": "norm_sigma_floor",
-    "strategy.name": "strategy_name",
-    "strategy.entry_low": "strategy_entry_low",
-    "strategy.entry_high": "strategy_entry_high",
-    "strategy.exit_mid": "strategy_exit_mid",
-    "strategy.toxic_max": "strategy_toxic_max",
-    "strategy.max_hold_ms": "strategy_max_hold_ms",
-    "strategy.stop_bps": "strategy_stop_bps",
-    "strategy.cooldown_ms": "strategy_cooldown_ms",
-    "strategy.stale_ms": "strategy_stale_ms",
-    "strategy.order_qty": "strategy_order_qty",
-}
+# config key -> Params field, and every default: the config schema declares them once
+# (rtaid/infra/config.py); the reference and the kernels are both built from it.
+CONFIG_KEYS = signal_keys()
+_DEFAULTS = signal_values()
 
 
-@dataclass
-class Params:
-    """Per-symbol parameters; field names are the config keys with '.' -> '_'."""
+def _with_keys(self, overrides: dict) -> "Params":
+    """Copy with config-key overrides, e.g. ``{'tobi.levels': 5}``."""
+    kw = {}
+    for key, value in overrides.items():
+        name = CONFIG_KEYS.get(key, key.replace(".", "_"))
+        if name not in {f.name for f in fields(self)}:
+            raise KeyError(f"unknown config key {key!r}")
+        kw[name] = value
+    return replace(self, **kw)
 
-    tobi_levels: int = 10
-    tobi_decay: float = 0.5
-    tobi_trade_window_ms: int = 10_000
-    ofi_window_ms: int = 10_000
-    ofi_levels: int = 10
-    vpin_bucket_volume: Optional[float] = None  # base units; None = calibrate
-    vpin_buckets: int = 50
-    vpin_calibration_ms: int = 600_000
-    dev_ema_ms: int = 60_000
-    kyle_interval_ms: int = 1000
-    kyle_window: int = 300
-    kyle_min_intervals: int = 30
-    lpi_horizon_ms: int = 5000
-    lpi_half_life_ms: int = 60_000
-    lpi_maker_fee_bps: float = 2.0
-    wall_levels: int = 20
-    norm_tau_ms: int = 300_000
-    norm_warmup: int = 100
-    norm_sigma_floor: float = 1e-12
-    strategy_name: str = "mean_reversion"
-    strategy_entry_low: float = 10.0
-    strategy_entry_high: float = 90.0
-    strategy_exit_mid: float = 50.0
-    strategy_toxic_max: float = 80.0
-    strategy_max_hold_ms: int = 120_000
-    strategy_stop_bps: float = 15.0
-    strategy_cooldown_ms: int = 30_000
-    strategy_stale_ms: int = 1000
-    # Decision (S9): indicators.md gives no default for strategy.order_qty (per symbol);
-    # the reference uses 0.001, the default of rtaid/config.py's StrategyConfig.
-    strategy_order_qty: float = 0.001
-    # Decision (L1): not a config key in indicators.md ("at least 4096"); the reference
-    # keeps exactly this many L1 states, the kernel must keep the same number.
-    lpi_history: int = 4096
-    # symbol precision
-    tick: Optional[float] = None  # None -> 10**-px_dec
-    px_dec: int = 2
-    qty_dec: int = 3
 
-    def with_keys(self, overrides: dict) -> "Params":
-        """Copy with config-key overrides, e.g. ``{'tobi.levels': 5}``."""
-        kw = {}
-        for key, value in overrides.items():
-            name = CONFIG_KEYS.get(key, key.replace(".", "_"))
-            if name not in {f.name for f in fields(self)}:
-                raise KeyError(f"unknown config key {key!r}")
-            kw[name] = value
-        return replace(self, **kw)
+@classmethod
+def _from_config(cls, cfg, **extra) -> "Params":
+    """From a Config or SymbolConfig of rtaid.infra.config; ``extra`` sets tick /
+    px_dec / qty_dec."""
+    kw = signal_values(cfg)
+    kw.update(extra)
+    return cls(**kw)
 
-    @classmethod
-    def from_config(cls, cfg, **extra) -> "Params":
-        """Duck-typed: read ``getattr(getattr(cfg, section), key)`` for every config key
-        present on ``cfg`` (e.g. the per-symbol object of rtaid.infra.config); ``extra`` sets
-        tick / px_dec / qty_dec."""
-        kw = {}
-        for key, name in CONFIG_KEYS.items():
-            section, _, attr = key.partition(".")
-            sec = getattr(cfg, section, None)
-            if sec is not None and hasattr(sec, attr):
-                kw[name] = getattr(sec, attr)
-        kw.update(extra)
-        return cls(**kw)
 
-    @property
-    def tick_value(self) -> float:
-        return self.tick if self.tick is not None else 10.0 ** -self.px_dec
+def _tick_value(self) -> float:
+    return self.tick if self.tick is not None else 10.0 ** -self.px_dec
 
-    @property
-    def tick_units(self) -> float:
-        """Tick in px units.  Decision (U1): ``tick * 10**px_dec`` snapped to the nearest
-        integer when within 1e-9 of it (so 0.01 with px_dec 2 is exactly 1.0)."""
-        raw = self.tick_value * 10**self.px_dec
-        near = round(raw)
-        return float(near) if near > 0 and abs(raw - near) <= 1e-9 * max(1.0, abs(raw)) else raw
+
+def _tick_units(self) -> float:
+    """Tick in px units.  Decision (U1): ``tick * 10**px_dec`` snapped to the nearest
+    integer when within 1e-9 of it (so 0.01 with px_dec 2 is exactly 1.0)."""
+    raw = self.tick_value * 10**self.px_dec
+    near = round(raw)
+    return float(near) if near > 0 and abs(raw - near) <= 1e-9 * max(1.0, abs(raw)) else raw
+
+
+# Per-symbol parameters; field names are the config keys with '.' -> '_' (strategy.order_qty:
+# Decision (S9), the config's default). Beyond the config keys: lpi_history (Decision (L1):
+# indicators.md's "at least 4096", exactly config.LPI_HISTORY, as the kernels keep), and
+# the symbol's precision (tick None -> 10**-px_dec).
+Params = make_dataclass(
+    "Params",
+    [(name, Any, field(default=value)) for name, value in _DEFAULTS.items()]
+    + [("lpi_history", int, field(default=LPI_HISTORY)),
+       ("tick", Optional[float], field(default=None)),
+       ("px_dec", int, field(default=2)),
+       ("qty_dec", int, field(default=3))],
+    namespace={"with_keys": _with_keys, "from_config": _from_config,
+               "tick_value": property(_tick_value), "tick_units": property(_tick_units)},
+)
+Params.__doc__ = "Per-symbol parameters; field names are the config keys with '.' -> '_'."
+Params.__module__ = __name__
 
 
 # --------------------------------------------------------------------------- section 1

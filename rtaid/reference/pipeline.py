@@ -27,8 +27,9 @@ Decisions:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
+
+from rtaid.infra import exchange_info as xinfo
 
 from .bars import bar_columns
 from .book import RefBook
@@ -41,28 +42,18 @@ TABLE_COLUMNS = {"indicators": INDICATOR_COLUMNS, "bars_1m": BAR_COLUMNS, "signa
 
 
 def tick_sizes(exchange_info) -> dict:
-    """{symbol: tickSize float} from a raw exchangeInfo JSON object, a path to one, or
-    an already-made dict."""
+    """{symbol: tickSize float} of an exchangeInfo answer (parsed, or a path to one):
+    the exchange's tick sizes as rtaid.infra.exchange_info reads them."""
     if exchange_info is None:
         return {}
     if isinstance(exchange_info, (str, bytes)) or hasattr(exchange_info, "__fspath__"):
-        with open(exchange_info) as fh:
-            exchange_info = json.load(fh)
-    if "symbols" in exchange_info and isinstance(exchange_info["symbols"], list):
-        out = {}
-        for s in exchange_info["symbols"]:
-            for f in s.get("filters", []):
-                if f.get("filterType") == "PRICE_FILTER":
-                    out[s["symbol"]] = float(f["tickSize"])
-        return out
-    return {k: float(v) for k, v in exchange_info.items()}
+        exchange_info = xinfo.load(exchange_info)
+    return {sym: float(tick) for sym, tick in xinfo.tick_sizes(exchange_info).items()}
 
 
 def _lines(paths, max_lines):
     for path in paths:
-        for i, (ns, msg) in enumerate(read_recording(path)):
-            if max_lines is not None and i >= max_lines:
-                break
+        for ns, msg in read_recording(path, max_lines):
             yield path, ns, msg
 
 

@@ -9,13 +9,13 @@ are forwarded byte for byte; ``@aggTrade``, the aggregated depth streams and
 from __future__ import annotations
 
 import asyncio
-import gzip
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from rtaid.infra.recordings import RecordingReader
 from rtaid.sim.book import ASK, BID
 from rtaid.sim.config import SymbolSpec, spec_for
 from rtaid.sim.logs import LazyLogger
@@ -52,30 +52,25 @@ def data_bytes(text: str) -> bytes:
 
 def load_recording(path: str | Path, max_lines: int | None = None) -> Recording:
     """Read a recording (gzip or plain) into memory; blocking, run it off the event loop."""
-    opener = gzip.open if str(path).endswith(".gz") else open
     symbol = None
     snapshot = None
     pre: list[dict] = []
     lines: list[tuple[int, str, str]] = []
-    with opener(path, "rt") as fh:
-        for n, line in enumerate(fh):
-            if max_lines is not None and n >= max_lines:
-                break
-            recv, _, text = line.rstrip("\n").partition(" ")
-            if not text:
-                continue
-            stream = _stream_of(text)
-            if stream is None:
-                if snapshot is None and '"lastUpdateId"' in text:
-                    snapshot = orjson.loads(text)
-                continue
-            if symbol is None:
-                symbol = stream.partition("@")[0].upper()
-            if snapshot is None:
-                if "@depth" in stream:
-                    pre.append(orjson.loads(text)["data"])
-                continue
-            lines.append((int(recv), stream, text))
+    reader = RecordingReader(path, max_lines)
+    for _, recv, payload in reader.lines():
+        text = payload.decode()
+        stream = _stream_of(text)
+        if stream is None:
+            if snapshot is None and '"lastUpdateId"' in text:
+                snapshot = orjson.loads(text)
+            continue
+        if symbol is None:
+            symbol = stream.partition("@")[0].upper()
+        if snapshot is None:
+            if "@depth" in stream:
+                pre.append(orjson.loads(text)["data"])
+            continue
+        lines.append((int(recv), stream, text))
     if symbol is None:
         raise ValueError(f"{path}: no stream lines")
     return Recording(str(path), symbol, snapshot, pre, lines)

@@ -6,8 +6,9 @@ Layout (``date`` is the exchange-time day of each row)::
     <data_dir>/<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/part-<first E ms>-<seq>.parquet
     <data_dir>/raw/symbol=<SYMBOL>/date=<YYYY-MM-DD>/<symbol>_<YYYYMMDDTHH>-<seq>.gz
 
-Tables (every row: ``E``, ``T`` exchange times in ms, ``recv_ns`` local receive time;
-``*_px``/``*_qty`` float64 with exact ``*_px_ticks``/``*_qty_lots`` int64):
+Tables (declared once in the table registry, rtaid/_kernels/records.pyx; market-data
+rows carry ``E``, ``T`` exchange times in ms and ``recv_ns`` local receive time;
+``*_px``/``*_qty`` are float64 with exact ``*_px_ticks``/``*_qty_lots`` int64):
 
 - ``trades``: trade_id, px, qty, buyer_maker, aggregate (aggTrade);
 - ``bbo``: u, bid/ask px and qty of each bookTicker;
@@ -17,7 +18,11 @@ Tables (every row: ``E``, ``T`` exchange times in ms, ``recv_ns`` local receive 
   and qty, levels per side;
 - ``book_events``: synced, gap, crossed (from the book), resync, reconnect (from the
   feed), with a reason text;
-- ``mark_price``: px.
+- ``mark_price``: px;
+- ``indicators``: one row per applied bookTicker, trade and depth diff: every raw
+  indicator, z-score and oscillator (indicators.md section 12), dated by ``ts_ms``;
+- ``bars_1m``: one-minute bars with the last value of every indicator (``minute_ms``);
+- ``signals``: every target change of the strategy, with its reason (``ts_ms``).
 
 Read with DuckDB: ``SELECT * FROM read_parquet('<data_dir>/bbo/*/*/*.parquet',
 hive_partitioning = true)``; pyarrow: ``pyarrow.dataset.dataset('<data_dir>/bbo',
@@ -25,10 +30,12 @@ partitioning='hive')``.
 
 Wiring (the daemon): ``store = Store.from_config(engine, config.storage)``,
 ``store.start()`` before the feed, ``store.stop()`` after the feed has stopped.
+Tests and benchmarks read an engine's tables from memory instead (``memory.py``).
 """
+from rtaid.store.memory import MemoryTables
 from rtaid.store.service import Store, select_tables
 from rtaid.store.tables import REASONS, TABLES, Table, reason_code
 from rtaid.store.writer import StoreWriter
 
-__all__ = ["REASONS", "Store", "StoreWriter", "TABLES", "Table", "reason_code",
+__all__ = ["MemoryTables", "REASONS", "Store", "StoreWriter", "TABLES", "Table", "reason_code",
            "select_tables"]

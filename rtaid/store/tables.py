@@ -1,10 +1,9 @@
-"""The dataset's tables: record layout (numpy dtype = the C struct) and Arrow schema.
+"""The dataset's tables as the writer sees them: numpy dtype and Arrow schema.
 
-Adding a table = a record struct in a kernel's .pxd (with a ring index below
-``ring.MAX_TABLES``), its dtype and a :class:`Table` here, in :data:`TABLES`; the
-kernel's ``attach(rings)`` then takes its ring by name and checks the record size, as
-``Engine.attach`` does. The store sizes the rings and the writer derives everything
-else from the dtype by naming rule:
+Every table is declared once, in the table registry (rtaid/_kernels/records.pyx: the
+C record struct, its ring id, its time field and column kinds); this module derives,
+for each, the numpy dtype of its records (the C layout, offset for offset) and the
+columns of its files, by naming rule:
 
 - ``sym`` (int32) is the symbol index: it becomes the ``symbol=`` partition, no column;
 - ``E``/``T`` are exchange times in ms, ``recv_ns`` the local receive time in ns; the
@@ -24,44 +23,14 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
+from rtaid._kernels import records
 from rtaid._kernels.columns import take_field
-from rtaid._kernels.engine import BOOK_EVENT_NAMES
-from rtaid._kernels.ring import ENGINE_LAYOUTS, ENGINE_TABLES
-from rtaid._kernels.signals import EVENT_NAMES, REASON_NAMES, SIGNAL_LAYOUTS, SIGNAL_TABLES
 
-SIDE_NAMES = ("bid", "ask")
-# book_events.reason: the rows carry a code, the files the text (a dictionary column).
-# Codes are per process: the list starts with the kernel's own reasons and grows with
-# each new reason text Python pushes (the feed's reconnect and resync reasons).
-REASONS: list[str] = [
-    "",                  # 0: none (the kernel's own transitions say it all)
-    "pu_gap",
-    "crossed_book",
-    "reconnect",
-    "stale_feed",
-    "snapshot_failed",
-    "manual",
-]
-_REASON_CODES = {text: code for code, text in enumerate(REASONS)}
-MAX_REASONS = 1 << 15
+# book_events.reason texts by code (grows at run time; records.reason_code registers)
+REASONS = records.BOOK_EVENT_REASONS
+reason_code = records.reason_code
+PARTITION_COLUMNS = records.PARTITION_COLUMNS
 POW10 = 10.0 ** np.arange(19)
-
-
-def reason_code(reason: str) -> int:
-    """The ``book_events.reason`` code of a reason text, registering a new text.
-
-    Call from the engine's thread (where rows are pushed). Beyond ``MAX_REASONS``
-    distinct texts, new ones are recorded as "other".
-    """
-    code = _REASON_CODES.get(reason)
-    if code is None:
-        if len(REASONS) >= MAX_REASONS - 1:
-            return reason_code("other")
-        code = len(REASONS)
-        # append before publishing the code: the writer converts codes with this list
-        REASONS.append(reason)
-        _REASON_CODES[reason] = code
-    return code
 
 
 @dataclass(frozen=True)
@@ -162,64 +131,14 @@ class Table:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
-def _dtype(*fields: tuple[str, str]) -> np.dtype:
-    return np.dtype(list(fields), align=True)
-
-
-_TIMES = (("E", "i8"), ("T", "i8"), ("recv_ns", "i8"))
-
-TRADES = Table("trades", ring=ENGINE_TABLES["trades"][0], dtype=_dtype(
-    *_TIMES, ("trade_id", "i8"), ("px", "i8"), ("qty", "i8"), ("sym", "i4"),
-    ("buyer_maker", "i1"), ("aggregate", "i1")), bools=("buyer_maker", "aggregate"))
-BBO = Table("bbo", ring=ENGINE_TABLES["bbo"][0], dtype=_dtype(
-    *_TIMES, ("u", "i8"), ("bid_px", "i8"), ("bid_qty", "i8"), ("ask_px", "i8"),
-    ("ask_qty", "i8"), ("sym", "i4")))
-DEPTH = Table("depth", ring=ENGINE_TABLES["depth"][0], dtype=_dtype(
-    *_TIMES, ("U", "i8"), ("u", "i8"), ("pu", "i8"), ("px", "i8"), ("qty", "i8"),
-    ("sym", "i4"), ("side", "i1"), ("snapshot", "i1")),
-    bools=("snapshot",), enums={"side": SIDE_NAMES})
-BOOK_TOP = Table("book_top", ring=ENGINE_TABLES["book_top"][0], dtype=_dtype(
-    *_TIMES, ("u", "i8"), ("bid_px", "i8"), ("bid_qty", "i8"), ("ask_px", "i8"),
-    ("ask_qty", "i8"), ("sym", "i4"), ("bid_levels", "i4"), ("ask_levels", "i4")))
-BOOK_EVENTS = Table("book_events", ring=ENGINE_TABLES["book_events"][0], dtype=_dtype(
-    *_TIMES, ("u", "i8"), ("sym", "i4"), ("event", "i2"), ("reason", "i2")),
-    enums={"event": BOOK_EVENT_NAMES, "reason": REASONS})
-MARK_PRICE = Table("mark_price", ring=ENGINE_TABLES["mark_price"][0], dtype=_dtype(
-    *_TIMES, ("px", "i8"), ("sym", "i4")))
-
-
-
-def _signal_table(name: str, time: str, enums: Mapping[str, tuple[str, ...]]) -> Table:
-    """A table of the signal kernels: its dtype is the C struct's layout, column for
-    column (indicators.md section 12 names and order)."""
-    ring, size = SIGNAL_TABLES[name]
-    names, formats, offsets = zip(*[(c, t, o) for c, o, t in SIGNAL_LAYOUTS[name]])
+def _from_layout(layout) -> Table:
+    """A registry entry as the writer's Table: its dtype is the C struct's layout."""
+    names, offsets, formats = zip(*layout.fields)
     dtype = np.dtype({"names": list(names), "formats": list(formats),
-                      "offsets": list(offsets), "itemsize": size})
-    return Table(name, ring=ring, dtype=dtype, enums=enums, time=time)
+                      "offsets": list(offsets), "itemsize": layout.size})
+    return Table(layout.name, dtype=dtype, ring=layout.ring, bools=layout.bools,
+                 enums=layout.enums, time=layout.time)
 
 
-INDICATORS = _signal_table("indicators", "ts_ms", {"event": EVENT_NAMES})
-BARS_1M = _signal_table("bars_1m", "minute_ms", {})
-SIGNALS = _signal_table("signals", "ts_ms", {"reason": REASON_NAMES})
-
-# The tables the engine records, by name; later kernels register theirs the same way.
-TABLES: dict[str, Table] = {t.name: t for t in (TRADES, BBO, DEPTH, BOOK_TOP, BOOK_EVENTS,
-                                                  MARK_PRICE, INDICATORS, BARS_1M, SIGNALS)}
-
-
-def layout_mismatches(table: Table, size: int, offsets: Mapping[str, int]) -> list[str]:
-    """Differences between a table's dtype and its C record (size, field offsets)."""
-    problems = []
-    if table.dtype.itemsize != size:
-        problems.append(f"{table.name}: dtype is {table.dtype.itemsize} bytes, C {size}")
-    have = {name: table.dtype.fields[name][1] for name in table.dtype.names}
-    if have != dict(offsets):
-        problems.append(f"{table.name}: dtype offsets {have} != C offsets {dict(offsets)}")
-    return problems
-
-
-_problems = [p for name, (_, size) in ENGINE_TABLES.items()
-             for p in layout_mismatches(TABLES[name], size, ENGINE_LAYOUTS[name])]
-if _problems:  # pragma: no cover - a build/layout bug: never write garbage
-    raise ImportError("; ".join(_problems))
+# Every table of the dataset, by name, in the registry's order.
+TABLES: dict[str, Table] = {name: _from_layout(t) for name, t in records.TABLES.items()}

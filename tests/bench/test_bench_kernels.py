@@ -9,8 +9,8 @@ import pytest
 
 from rtaid._kernels.decode import Decoder, decode_many
 from rtaid._kernels.engine import Engine
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack, read_frames
+from tests.helpers import BTC_RECORDING
+from tests.helpers import pack, read_frames
 
 
 @pytest.fixture(scope="module")

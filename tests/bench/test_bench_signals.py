@@ -1,94 +1,81 @@
-"""Benchmark of the full pipeline (decode, book, every indicator, normalisers, bars,
-strategy) over the real BTCUSDT recording, with the ACTIVE parameters so that VPIN,
-bars and the strategy all work.
+"""Benchmark of the daemon's Engine with the full signal pipeline (decode, book, every
+indicator, normalisers, bars, strategy) over the real BTCUSDT recording, with the
+tests' active parameters (tests/helpers.py ACTIVE_KEYS) so that VPIN, bars and the
+strategy all work.
 
 Run with ``scripts/test.sh tests/bench --benchmark-enable``; in the normal suite it runs
 once as a test (benchmarks disabled) and still asserts the final state.
-bench/signals.py reports messages/s, ns per family and the ratio to the reference.
+bench/signals.py reports messages/s, ns per family and the ratios.
 """
 import math
 
 import pytest
 
-from rtaid._kernels.signals import (
-    FAMILIES, SignalDriver, pack_frames, read_recording_frames, resolve_params,
-)
-from tests.conftest import BTC_RECORDING
-from tests.signals.conftest import ACTIVE
+from rtaid._kernels.engine import Engine
+from rtaid._kernels.signals import PROFILE_BUILD, SignalParams
+from rtaid.store.memory import MemoryTables
+from rtaid.store.tables import TABLES
+from tests.helpers import BTC_RECORDING, SIGNAL_TABLES, active_config, pack, read_frames
 
 
 @pytest.fixture(scope="module")
 def btc(shared_data):
-    params, l1_book, _ = resolve_params([BTC_RECORDING], ACTIVE)
-    payloads = read_recording_frames(BTC_RECORDING)
-    buf, offsets = pack_frames(payloads)
-    return params, l1_book, buf, offsets
+    params = SignalParams.from_config(active_config().for_symbol("BTCUSDT"), 2, 3)
+    buf, offsets = pack(p for _, p in read_frames(BTC_RECORDING))
+    return {"BTCUSDT": params}, buf, offsets
 
 
-def test_bench_full_pipeline(benchmark, btc):
-    params, l1_book, buf, offsets = btc
-    driver = SignalDriver(["BTCUSDT"], params, l1_book, expected_rows=len(offsets))
+def test_bench_signal_pipeline(benchmark, btc):
+    """The engine with its signal tables' rows into rings, drained after each run."""
+    params, buf, offsets = btc
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, signal_params=params)
+    memory = MemoryTables(engine, SIGNAL_TABLES, ring_records=1 << 17, expected_rows=1 << 17)
 
     def run():
         # reset keeps every buffer: the timed region allocates nothing
-        driver.reset()
-        driver.run_frames(buf, offsets, 0)
-        driver.finish()
-        return driver
+        engine.reset()
+        memory.clear()
+        engine.run_frames(buf, offsets, 0)
+        engine.finish_signals()
+        memory.drain()
+        return engine
 
-    d = benchmark(run)
-    rows, bars, signals = d.counts
-    assert (rows, bars) == (93_949, 7) and signals >= 4
-    st = d.stats(0)
-    assert st["book_synced"] and st["rows"] == rows
+    engine = benchmark(run)
+    arrays = memory.arrays()
+    assert (len(arrays["indicators"]), len(arrays["bars_1m"])) == (93_949, 7)
+    assert len(arrays["signals"]) >= 4
+    st = engine.signal_stats(0)
+    assert st["book_synced"] and st["rows"] == 93_949
     assert all(v == 0 for k, v in st.items() if k.endswith("forced_evictions"))
-    ind = d.arrays()["indicators"]
+    ind = arrays["indicators"]
     for c in ("obi", "di", "ti", "ofi_norm", "mlofi_sum", "vpin", "kyle_lambda", "lpi",
               "wall_net", "dev_bps", "dev_bps_osc", "vpin_osc"):
         assert not math.isnan(ind[c][-1]), c
 
 
-def test_profile_counts_each_family_on_its_driving_events(btc):
-    """The in-kernel profile bench/signals.py reads: one section per family per event."""
-    params, l1_book, buf, offsets = btc
-    driver = SignalDriver(["BTCUSDT"], params, l1_book, expected_rows=len(offsets))
-    driver.set_profile(True)
-    driver.run_frames(buf, offsets, 0)
-    driver.finish()
-    prof = driver.profile(0)
-    assert set(prof) == set(FAMILIES) | {"l2_copy"}
-    events = driver.arrays()["indicators"]["event"]
-    bbo, depth, trades = ((events == i).sum() for i in range(3))
-    calls = {name: c for name, (_, c) in prof.items()}
-    assert calls["tobi"] == calls["ofi"] == calls["dev"] == bbo
-    assert calls["ti"] == calls["vpin"] == trades
-    assert calls["di"] == calls["mlofi"] == calls["wall"] == calls["l2_copy"] == depth
-    assert calls["kyle"] == calls["lpi"] == bbo + trades
-    assert calls["strategy"] == bbo + depth + trades
-    assert all(cycles > 0 for cycles, _ in prof.values())
+def test_profiling_is_compiled_out_of_a_release_build(btc):
+    """The per-family TSC brackets exist only in an RTAID_PROFILE=1 build (bench/signals.py
+    --families makes one in a temporary directory)."""
+    if PROFILE_BUILD:
+        pytest.skip("this is a profile build")
+    params, _, _ = btc
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, signal_params=params)
+    with pytest.raises(RuntimeError, match="RTAID_PROFILE"):
+        engine.set_profile(True)
 
 
 def test_bench_daemon_engine(benchmark, btc):
     """The engine as the daemon runs it: decode, book, signal kernels, and the records
     of every table but depth (445k level rows) copied into the store's rings."""
-    import numpy as np
-
-    from rtaid._kernels.engine import Engine
-    from rtaid._kernels.ring import RecordRings
-    from rtaid._kernels.signals import SignalParams
-    from rtaid.store.tables import TABLES
-
-    params, l1_book, buf, offsets = btc
+    params, buf, offsets = btc
     names = [n for n in TABLES if n != "depth"]
-    rings = RecordRings({n: (TABLES[n].ring, TABLES[n].dtype.itemsize) for n in names}, 1 << 17)
-    sink = np.empty(rings.capacity * max(TABLES[n].dtype.itemsize for n in names), np.uint8)
-    sig = {s: SignalParams(p) for s, p in params.items()}
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, signal_params=params)
+    memory = MemoryTables(engine, names, ring_records=1 << 17)
 
     def setup():
-        for n in names:
-            rings.drain(n, sink)
-        engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings,
-                        signal_params=sig, l1_from_book=l1_book)
+        memory.drain()
+        memory.clear()
+        engine.reset()
         return (engine,), {}
 
     def run(engine):
@@ -98,4 +85,4 @@ def test_bench_daemon_engine(benchmark, btc):
     engine = benchmark.pedantic(run, setup=setup, rounds=5)
     assert engine.signal_state(0)["rows"] == 93_949
     assert engine.book_state(0) == "synced"
-    assert all(rings.dropped(n) == 0 for n in names)
+    assert all(v == 0 for v in memory.dropped().values())

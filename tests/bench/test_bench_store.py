@@ -8,8 +8,8 @@ import pytest
 
 from rtaid._kernels.engine import Engine
 from rtaid.store import Store
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack, read_frames
+from tests.helpers import BTC_RECORDING
+from tests.helpers import pack, read_frames
 
 SCALES = {"BTCUSDT": (2, 3)}
 RING_RECORDS = 1 << 20

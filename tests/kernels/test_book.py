@@ -9,8 +9,8 @@ from rtaid._kernels.book import Book
 from rtaid._kernels.engine import Engine
 from rtaid.reference import decode as ref
 from rtaid.reference.book import RefBook
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-from tests.kernels.recordings import read_frames
+from tests.helpers import BTC_RECORDING, ETH_RECORDING
+from tests.helpers import read_frames
 
 PRICES = st.integers(90, 110)
 LEVELS = st.lists(st.tuples(PRICES, st.integers(0, 5)), max_size=6)
@@ -279,3 +279,31 @@ def test_buffer_level_pool_overflow_forgets_old_events_and_resyncs():
     # the snapshot needed the forgotten event (u=2 brackets 2): no bracketing event left
     assert book.snapshot(2, [(90, 1)], [(110, 1)]) == [("gap", 4)]
     assert book.state == "unsynced"
+
+
+@pytest.mark.breaks_book_invariants
+def test_the_debug_build_fails_a_run_that_breaks_a_book(shared_data):
+    """The invariant check of a debug build cannot raise inside the noexcept kernel: it
+    counts, and the engine's Python entry point raises after the frame (CI runs
+    tests/kernels on RTAID_DEBUG=1)."""
+    from rtaid._kernels.book import DEBUG_BUILD, invariant_violations
+
+    frames = [p for _, p in read_frames(BTC_RECORDING, max_lines=2000)]
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
+    if not DEBUG_BUILD:
+        with pytest.raises(RuntimeError, match="debug build"):
+            engine.debug_break_book(0)
+        pytest.skip("a release build does not check book invariants")
+    synced_at = None
+    for i, payload in enumerate(frames):
+        engine.feed(payload, 0, 0)
+        if engine.book_state(0) == "synced":
+            synced_at = i
+            break
+    assert synced_at is not None
+    before = invariant_violations()
+    engine.debug_break_book(0)
+    with pytest.raises(AssertionError, match="book invariant broken"):
+        for payload in frames[synced_at + 1:]:
+            engine.feed(payload, 0, 0)
+    assert invariant_violations() > before

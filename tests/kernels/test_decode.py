@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from rtaid._kernels.decode import Decoder, decode_many, result_name
 from rtaid.reference import decode as ref
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-from tests.kernels.recordings import pack, read_frames
+from tests.helpers import BTC_RECORDING, ETH_RECORDING
+from tests.helpers import pack, read_frames
 
 # Real examples from binance.md (the recordings have no aggTrade / markPrice lines).
 AGG_TRADE = (b'{"stream":"ctkusdt@aggTrade","data":{"e":"aggTrade","E":1626992741575,"a":16599292,'

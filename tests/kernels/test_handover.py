@@ -10,8 +10,8 @@ from rtaid._kernels.engine import Engine
 from rtaid.feed.listener import book_last_update_id
 from rtaid._kernels.ring import RecordRings
 from rtaid.store.tables import TABLES
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import read_frames
+from tests.helpers import BTC_RECORDING
+from tests.helpers import read_frames
 
 TABLE_NAMES = ("trades", "bbo", "depth", "book_top", "book_events")
 OLD, NEW = 1, 2

@@ -8,7 +8,7 @@ from rtaid.reference.book import RefBook
 from rtaid.reference.decode import depth_event, read_recording, snapshot_event
 from rtaid.reference.indicators import NORM_COLUMNS, Params
 from rtaid.reference.pipeline import BAR_COLUMNS, SIGNAL_COLUMNS, run_recording, tick_sizes
-from tests.conftest import BTC_RECORDING, ETH_RECORDING, EXCHANGE_INFO
+from tests.helpers import BTC_RECORDING, ETH_RECORDING, EXCHANGE_INFO
 
 N_LINES = 20_000
 # Short VPIN calibration and warm-up so that every indicator is exercised in 20k lines.
@@ -169,7 +169,7 @@ def test_two_files_one_stream_and_exchange_info(shared_data):
     ind = both["indicators"]
     assert set(ind["symbol"]) == {"BTCUSDT", "ETHUSDT"}
     single = run_recording(ETH_RECORDING, max_lines=3000,
-                           exchange_info=tick_sizes(EXCHANGE_INFO))["indicators"]
+                           exchange_info=str(EXCHANGE_INFO))["indicators"]
     sel = [i for i, s in enumerate(ind["symbol"]) if s == "ETHUSDT"]
     for c in ("seq", "u", "obi", "mpd_ticks", "ofi_norm", "wall_dist_bid"):
         a = [ind[c][i] for i in sel]

@@ -3,17 +3,11 @@ import pytest
 
 from rtaid.reference.indicators import Params
 from rtaid.reference.pipeline import run_recording
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-
-# VPIN calibrates within 10 s and the normalisers warm up after 20 updates, so that
-# vpin, its oscillator, the strategy (toxic_max = 100: vpin_osc never blocks) and bars
-# all produce values on the 346 s recordings (as tests/reference/test_pipeline.py).
-ACTIVE = Params().with_keys({"vpin.calibration_ms": 10_000, "vpin.buckets": 50,
-                             "norm.warmup": 20, "kyle.min_intervals": 10,
-                             "strategy.toxic_max": 100.0})
+from tests.helpers import ACTIVE_KEYS, BTC_RECORDING, ETH_RECORDING
 
 RECORDINGS = {"btc": BTC_RECORDING, "eth": ETH_RECORDING}
-PARAMS = {"default": None, "active": ACTIVE}
+# parameter sets by name: config keys over the defaults (tests/helpers.py ACTIVE_KEYS)
+PARAMS = {"default": {}, "active": ACTIVE_KEYS}
 
 _cache = {}
 
@@ -25,7 +19,18 @@ def reference_tables(shared_data):
     def get(recording: str, params: str):
         key = (recording, params)
         if key not in _cache:
-            _cache[key] = run_recording(RECORDINGS[recording], params=PARAMS[params])
+            _cache[key] = run_recording(RECORDINGS[recording],
+                                        params=Params().with_keys(PARAMS[params]))
         return _cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def recordings():
+    return RECORDINGS
+
+
+@pytest.fixture(scope="session")
+def param_sets():
+    return PARAMS

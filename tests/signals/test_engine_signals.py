@@ -1,40 +1,41 @@
-"""The signal kernels inside the Engine (the daemon's path): the execution hook, live
-strategy updates, the bar timer, reconnects, and their records in the store's rings."""
+"""The signal kernels inside the Engine (the daemon's path): the execution seam (the
+target-change ring), live strategy updates, the bar timer, reconnects, and their
+records in the store's rings."""
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from rtaid._kernels.engine import Engine
 from rtaid._kernels.ring import RecordRings
-from rtaid._kernels.signals import SignalDriver, SignalParams, resolve_params
+from rtaid._kernels.signals import SignalParams
+from rtaid.replay import replay_tables
 from rtaid.store.tables import TABLES
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack, read_frames
-from tests.signals.conftest import ACTIVE
-
-SIGNAL_TABLES = ("indicators", "bars_1m", "signals")
+from tests.helpers import (
+    ACTIVE_SETTINGS, BTC_RECORDING, SIGNAL_TABLES, active_config, config_with, read_frames,
+)
 
 
 @pytest.fixture(scope="module")
 def btc(shared_data):
-    params, l1_book, _ = resolve_params([BTC_RECORDING], ACTIVE)
     frames = read_frames(BTC_RECORDING)
-    return params["BTCUSDT"], [p for _, p in frames]
+    return active_config(), [p for _, p in frames]
 
 
-def make_engine(p, rings=None):
-    return Engine(["BTCUSDT"], scales={"BTCUSDT": (p.px_dec, p.qty_dec)},
-                  signal_params={"BTCUSDT": SignalParams(p)}, rings=rings)
+def params_of(config, px_dec=2, qty_dec=3):
+    return SignalParams.from_config(config.for_symbol("BTCUSDT"), px_dec, qty_dec)
+
+
+def make_engine(config, rings=None):
+    return Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)},
+                  signal_params={"BTCUSDT": params_of(config)}, rings=rings)
 
 
 class SignalRings:
     """The three signal tables' rings, drained into numpy records on demand."""
 
     def __init__(self, capacity=1 << 14):
-        self.rings = RecordRings({n: (TABLES[n].ring, TABLES[n].dtype.itemsize)
-                                  for n in SIGNAL_TABLES}, capacity)
+        self.rings = RecordRings(SIGNAL_TABLES, capacity)
         self.got = {n: [] for n in SIGNAL_TABLES}
 
     def collect(self):
@@ -50,20 +51,20 @@ class SignalRings:
         return rows
 
 
-def test_engine_records_the_driver_rows_and_hands_target_changes_to_the_hook(btc):
-    p, payloads = btc
+def test_frame_by_frame_equals_replay_and_target_changes_reach_the_queue(btc):
+    config, payloads = btc
     rings = SignalRings()
-    engine = make_engine(p, rings.rings)
+    engine = make_engine(config, rings.rings)
+    engine.queue_target_changes(True)
     hooked = []
-    engine.set_signal_hook(hooked.extend)
     for i, payload in enumerate(payloads):      # one frame at a time, as the listener does
-        engine.feed(payload, 0, 0)
+        engine.feed(payload, 1000 + i, 0)
+        if engine.targets_pending:              # what the execution task does when woken
+            hooked.extend(engine.drain_targets())
         if i % 4096 == 0:
             rings.collect()
-    driver = SignalDriver(["BTCUSDT"], {"BTCUSDT": p})
-    buf, offsets = pack(payloads)
-    driver.run_frames(buf, offsets, 0)
-    want = driver.arrays()
+    want, _ = replay_tables([BTC_RECORDING], config=config)
+    want = {name: {c: want[name][c] for c in want[name].dtype.names} for name in want}
 
     got = {n: rings.take(n) for n in SIGNAL_TABLES}
     assert all(rings.rings.dropped(n) == 0 for n in SIGNAL_TABLES)
@@ -79,41 +80,61 @@ def test_engine_records_the_driver_rows_and_hands_target_changes_to_the_hook(btc
     assert [h["target"] for h in hooked] == sig["target"].tolist()
     assert {h["reason"] for h in hooked} <= {"entry_long", "entry_short", "exit_mid",
                                             "max_hold", "stop_loss"}
-    assert engine.signals_lost == 0
+    # each change carries the receive time of the frame that made it
+    assert all(h["recv_ns"] >= 1000 for h in hooked)
+    assert engine.targets_lost == 0 and engine.targets_pending == 0
     # bars closed by events (the open one stays open until the timer or the end)
-    assert len(got["bars_1m"]) == len(want["bars_1m"]["minute_ms"])
+    # (replay also closes the last, open one at the end of its input)
+    assert len(got["bars_1m"]) == len(want["bars_1m"]["minute_ms"]) - 1
     state = engine.signal_state(0)
     assert state["target"] == hooked[-1]["target"] and state["rows"] == 93_949
 
 
-def test_no_hook_no_queue(btc):
-    p, payloads = btc
-    engine = make_engine(p)
-    buf, offsets = pack(payloads)
-    engine.run_frames(buf, offsets, 0)
-    assert engine.signal_queue_n == 0 and engine.signals_lost == 0
+def test_no_consumer_no_queue(btc):
+    config, payloads = btc
+    engine = make_engine(config)
+    for payload in payloads:
+        engine.feed(payload, 0, 0)
+    assert engine.signal_state(0)["target"] != 0 or engine.targets_pending == 0
+    assert engine.targets_pending == 0 and engine.targets_lost == 0
+
+
+def test_undrained_changes_wait_in_the_queue_in_order(btc):
+    """The execution task is late: every change waits in the ring, oldest first, and
+    the last one is the target the kernel holds now."""
+    config, payloads = btc
+    engine = make_engine(config)
+    engine.queue_target_changes(True)
+    for payload in payloads:
+        engine.feed(payload, 0, 0)
+    queued = engine.targets_pending
+    changes = engine.drain_targets()
+    assert len(changes) == queued > 0 and engine.targets_lost == 0
+    assert [c["seq"] for c in changes] == sorted(c["seq"] for c in changes)
+    assert changes[-1]["target"] == engine.signal_state(0)["target"]
 
 
 def test_live_strategy_update_takes_effect_from_the_next_event(btc):
-    p, payloads = btc
-    closed = replace(p, strategy_entry_low=0.0, strategy_entry_high=100.0)  # never enters
+    config, payloads = btc
+    closed = config_with(ACTIVE_SETTINGS + ("strategy.entry_low=0.0",
+                                            "strategy.entry_high=100.0"))  # never enters
     engine = make_engine(closed)
-    hooked = []
-    engine.set_signal_hook(hooked.extend)
+    engine.queue_target_changes(True)
     half = len(payloads) // 2
     for payload in payloads[:half]:
         engine.feed(payload, 0, 0)
-    assert hooked == []
-    engine.update_strategy(0, SignalParams(p))
+    assert engine.targets_pending == 0
+    engine.update_strategy(0, params_of(config))
     for payload in payloads[half:]:
         engine.feed(payload, 0, 0)
+    hooked = engine.drain_targets()
     assert hooked and hooked[0]["prev_target"] == 0
 
 
 def test_bar_timer_closes_a_quiet_minute_once(btc):
-    p, payloads = btc
+    config, payloads = btc
     rings = SignalRings()
-    engine = make_engine(p, rings.rings)
+    engine = make_engine(config, rings.rings)
     for payload in payloads[:3000]:
         engine.feed(payload, 0, 0)
     rings.take("bars_1m")
@@ -127,8 +148,8 @@ def test_bar_timer_closes_a_quiet_minute_once(btc):
 
 
 def test_reconnect_drops_the_l2_state(btc):
-    p, payloads = btc
-    engine = make_engine(p)
+    config, payloads = btc
+    engine = make_engine(config)
     for payload in payloads[:5000]:
         engine.feed(payload, 0, 0)
     assert not math.isnan(engine.signal_state(0)["wall_net"])
@@ -139,12 +160,12 @@ def test_reconnect_drops_the_l2_state(btc):
 
 
 def test_enable_signals_checks_the_decimals(btc):
-    p, _ = btc
+    config, _ = btc
     engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)})
     with pytest.raises(ValueError, match="decimals"):
-        engine.enable_signals(0, SignalParams(replace(p, px_dec=1)))
+        engine.enable_signals(0, params_of(config, px_dec=1))
     assert engine.signal_state(0) is None
-    engine.enable_signals(0, SignalParams(p))
+    engine.enable_signals(0, params_of(config))
     with pytest.raises(ValueError, match="already"):
-        engine.enable_signals(0, SignalParams(p))
+        engine.enable_signals(0, params_of(config))
     assert engine.signals_enabled(0)

@@ -1,30 +1,34 @@
 """A second pass over the BTCUSDT recording allocates nothing: no kernel allocation
-(mem.allocation_counts) and no Python memory left behind (tracemalloc)."""
+(mem.allocation_counts) and no Python memory left behind (tracemalloc), through the
+daemon's Engine with its signal tables drained into memory."""
 import gc
 import tracemalloc
 
 import numpy as np
 
+from rtaid._kernels.engine import Engine
 from rtaid._kernels.mem import allocation_counts
-from rtaid._kernels.signals import SignalDriver, pack_frames, read_recording_frames, resolve_params
-from tests.conftest import BTC_RECORDING
-from tests.signals.conftest import ACTIVE
+from rtaid._kernels.signals import SignalParams
+from rtaid.store.memory import MemoryTables
+from tests.helpers import BTC_RECORDING, SIGNAL_TABLES, active_config, pack, read_frames
 
 
 def test_second_pass_allocates_nothing(shared_data):
-    params, l1_book, file_symbol = resolve_params([BTC_RECORDING], ACTIVE)
-    driver = SignalDriver(["BTCUSDT"], params, l1_book)
-    buf, offsets = pack_frames(read_recording_frames(BTC_RECORDING))
+    params = SignalParams.from_config(active_config().for_symbol("BTCUSDT"), 2, 3)
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, signal_params={"BTCUSDT": params})
+    memory = MemoryTables(engine, SIGNAL_TABLES, ring_records=1 << 17, expected_rows=1 << 17)
+    buf, offsets = pack(p for _, p in read_frames(BTC_RECORDING))
 
     def one_pass():
-        driver.reset()
-        driver.run_frames(buf, offsets, 0)
-        driver.finish()
+        engine.reset()
+        memory.clear()
+        engine.run_frames(buf, offsets, 0)
+        engine.finish_signals()
+        memory.drain()
 
     one_pass()
-    first = {t: {c: np.array(v, copy=True) for c, v in cols.items()}
-             for t, cols in driver.arrays().items()}
-    assert driver.counts[0] == 93_949 and driver.counts[2] > 0
+    first = {t: np.array(v, copy=True) for t, v in memory.arrays().items()}
+    assert len(first["indicators"]) == 93_949 and len(first["signals"]) > 0
 
     gc.collect()
     tracemalloc.start()
@@ -41,8 +45,11 @@ def test_second_pass_allocates_nothing(shared_data):
     print(f"second pass: {py_after - py_before} bytes of Python memory, "
           f"{kernel_after[0] - kernel_before[0]} kernel allocations")
     assert py_after - py_before < 4096, py_after - py_before
-    # and the second pass computed the same tables
-    second = driver.arrays()
-    for t, cols in first.items():
-        for c, v in cols.items():
-            np.testing.assert_array_equal(second[t][c], v, err_msg=f"{t}.{c}")
+    # and the second pass computed the same tables, bit for bit (field by field: the
+    # structs' padding bytes are not data)
+    for t, v in first.items():
+        got = memory.arrays()[t]
+        for f in v.dtype.names:
+            np.testing.assert_array_equal(np.ascontiguousarray(got[f]).view(np.uint8),
+                                          np.ascontiguousarray(v[f]).view(np.uint8),
+                                          err_msg=f"{t}.{f}")

@@ -1,37 +1,40 @@
-"""Kernel tables equal the reference's on both shared recordings, column by column."""
+"""The daemon's Engine computes the reference's tables on both shared recordings,
+column by column."""
 import math
 
 import pytest
 
-from rtaid._kernels import signals
 from rtaid.reference.indicators import NORM_COLUMNS, RAW_COLUMNS
+from tests.helpers import config_from_keys, kernel_tables
 from tests.signals.compare import compare_tables
-from tests.signals.conftest import PARAMS, RECORDINGS
 
-CASES = [(r, p) for r in RECORDINGS for p in PARAMS]
+RECORDINGS = ("btc", "eth")
+PARAM_SETS = ("default", "active")
+CASES = [(r, p) for r in RECORDINGS for p in PARAM_SETS]
 
 
 @pytest.fixture(scope="module")
-def kernel_tables(shared_data):
+def engine_tables(shared_data, recordings, param_sets):
     out = {}
     for rec, par in CASES:
-        drivers = []
-        out[(rec, par)] = (signals.run_recording(RECORDINGS[rec], params=PARAMS[par],
-                                                 driver_out=drivers), drivers[0])
+        engines = []
+        tables = kernel_tables(recordings[rec], config=config_from_keys(param_sets[par]),
+                               engine_out=engines)
+        out[(rec, par)] = (tables, engines[0])
     return out
 
 
 @pytest.mark.parametrize("recording,params", CASES)
-def test_every_column_matches_the_reference(reference_tables, kernel_tables, recording, params):
+def test_every_column_matches_the_reference(reference_tables, engine_tables, recording, params):
     want = reference_tables(recording, params)
-    got, driver = kernel_tables[(recording, params)]
+    got, engine = engine_tables[(recording, params)]
     errors = compare_tables(want, got)
     worst = max(errors.values())
     print(f"{recording}/{params}: {len(got['indicators']['seq'])} rows, "
           f"max relative error {worst:.3g} "
           f"({max(errors, key=errors.get)})")
     # the windows never overflowed: the comparison is of the exact windows
-    stats = driver.stats(0)
+    stats = engine.signal_stats(0)
     assert all(v == 0 for k, v in stats.items() if k.endswith("forced_evictions"))
 
 

@@ -5,22 +5,34 @@ import math
 
 import pytest
 
-from rtaid._kernels import signals
 from rtaid.reference.indicators import Params
 from rtaid.reference.pipeline import run_recording
+from tests.helpers import (
+    config_from_keys, exchange_info_with_ticks, kernel_tables, sort_by_symbol,
+)
 from tests.signals.compare import compare_tables
 from tests.signals.synthetic import make_recording
 
-SHORT = Params().with_keys({
+SHORT = {
     "tobi.trade_window_ms": 500, "ofi.window_ms": 700, "kyle.interval_ms": 100,
     "kyle.window": 25, "kyle.min_intervals": 5, "lpi.horizon_ms": 300,
     "lpi.half_life_ms": 2000, "norm.warmup": 3, "norm.tau_ms": 5000, "dev.ema_ms": 3000,
     "vpin.calibration_ms": 2000, "vpin.buckets": 5, "strategy.toxic_max": 100.0,
     "strategy.max_hold_ms": 3000, "strategy.cooldown_ms": 500, "strategy.stale_ms": 200,
     "strategy.stop_bps": 3.0, "tobi.levels": 5, "ofi.levels": 4, "wall.levels": 7,
-})
-CONFIGURED_BUCKET = SHORT.with_keys({"vpin.bucket_volume": 0.5, "tobi.decay": 0.7,
-                                     "lpi.maker_fee_bps": 0.5})
+}
+CONFIGURED_BUCKET = {**SHORT, "vpin.bucket_volume": 0.5, "tobi.decay": 0.7,
+                     "lpi.maker_fee_bps": 0.5}
+
+
+def reference(paths, keys, exchange_info=None):
+    params = Params().with_keys(keys) if keys is not None else None
+    return run_recording(paths, params=params, exchange_info=exchange_info)
+
+
+def engine(paths, keys, exchange_info=None, engine_out=None):
+    return kernel_tables(paths, config=config_from_keys(keys), exchange_info=exchange_info,
+                         engine_out=engine_out)
 
 
 @pytest.mark.parametrize("seed,with_bbo,params", [
@@ -31,9 +43,9 @@ def test_synthetic_recording_matches_reference(tmp_path, seed, with_bbo, params)
     path = tmp_path / "rec.txt"
     counts = make_recording(path, seed=seed, n_events=4000, with_bbo=with_bbo)
     assert counts["gap"] + counts["crossed"] >= 2 and counts["snapshot"] >= 3
-    want = run_recording(path, params=params)
-    drivers = []
-    got = signals.run_recording(path, params=params, driver_out=drivers)
+    want = reference(path, params)
+    engines = []
+    got = engine(path, params, engine_out=engines)
     compare_tables(want, got)
     ind = got["indicators"]
     # the interesting paths were taken
@@ -42,13 +54,13 @@ def test_synthetic_recording_matches_reference(tmp_path, seed, with_bbo, params)
         if with_bbo:
             assert len(got["signals"]["seq"]) >= 2
         assert any(not math.isnan(x) for x in ind["vpin_osc"])
-        assert drivers[0].stats(0)["kyle_resyncs"] > 0
+        assert engines[0].signal_stats(0)["kyle_resyncs"] > 0
 
 
 def test_l2_values_turn_nan_on_a_gap_and_windows_restart_after_resync(tmp_path):
     path = tmp_path / "rec.txt"
     make_recording(path, seed=7, n_events=4000, with_bbo=True)
-    got = signals.run_recording(path, params=SHORT)["indicators"]
+    got = engine(path, SHORT)["indicators"]
     rows = list(zip(got["event"], got["di"], got["mlofi_sum"], got["wall_net"], got["obi"]))
     breaks = [i for i, (e, di, *_r) in enumerate(rows) if e == "depth" and math.isnan(di)]
     assert breaks
@@ -70,9 +82,11 @@ def test_two_symbols_in_one_stream_with_exchange_info_tick(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     make_recording(a, seed=11, n_events=2500, symbol="AAAUSDT")
     make_recording(b, seed=12, n_events=2500, with_bbo=False, symbol="BBBUSDT")
-    params = {"AAAUSDT": SHORT, "BBBUSDT": CONFIGURED_BUCKET}
-    info = {"AAAUSDT": 0.05}
-    want = run_recording([a, b], params=params, exchange_info=info)
-    got = signals.run_recording([a, b], params=params, exchange_info=info)
-    compare_tables(want, got)
+    info = exchange_info_with_ticks({"AAAUSDT": "0.05"})
+    want = run_recording([a, b], params={"AAAUSDT": Params().with_keys(SHORT),
+                                         "BBBUSDT": Params().with_keys(CONFIGURED_BUCKET)},
+                         exchange_info=info)
+    got = kernel_tables([a, b], config=config_from_keys(per_symbol={
+        "AAAUSDT": SHORT, "BBBUSDT": CONFIGURED_BUCKET}), exchange_info=info)
+    compare_tables(sort_by_symbol(want), sort_by_symbol(got))
     assert set(got["indicators"]["symbol"]) == {"AAAUSDT", "BBBUSDT"}

@@ -1,19 +1,18 @@
-"""`rtaid replay` writes the signal kernels' tables: the same rows, bit for bit, as the
-signal driver (itself at parity with the pure-Python reference) on the same input."""
+"""`rtaid replay` writes the signal kernels' tables: in the Parquet files, the same rows,
+bit for bit, as the engine produced (read from its rings in memory; the engine itself is
+at parity with the pure-Python reference, test_parity_*)."""
 import math
 
 import pyarrow.parquet as pq
-from rtaid._kernels import signals
+
+from rtaid.reference.pipeline import TABLE_COLUMNS
 from rtaid.replay import replay
 from rtaid.store.tables import TABLES
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-from tests.signals.conftest import ACTIVE
+from tests.helpers import (
+    ACTIVE_KEYS, BTC_RECORDING, ETH_RECORDING, SIGNAL_TABLES, active_config, config_from_keys,
+    exchange_info_with_ticks, kernel_tables, read_table, sort_by_symbol,
+)
 from tests.signals.synthetic import make_recording
-from tests.store.conftest import read_table
-
-SIGNAL_TABLES = ("indicators", "bars_1m", "signals")
-TABLE_COLUMNS = {"indicators": signals.INDICATOR_COLUMNS, "bars_1m": signals.BAR_COLUMNS,
-                 "signals": signals.SIGNAL_COLUMNS}
 
 
 def dataset_tables(root):
@@ -44,22 +43,12 @@ def assert_identical(want, got):
                     same = isinstance(y, float) and math.isnan(y)
                 else:
                     same = x == y and type(x) is type(y)
-                assert same, f"{name}.{col} row {i}: driver {x!r}, replay {y!r}"
+                assert same, f"{name}.{col} row {i}: engine {x!r}, file {y!r}"
 
 
-def sort_by_symbol(tables):
-    """Rows grouped by symbol, processing order kept within a symbol (the dataset is
-    partitioned by symbol; the driver's rows interleave symbols)."""
-    out = {}
-    for name, cols in tables.items():
-        order = sorted(range(len(cols["symbol"])), key=lambda i: cols["symbol"][i])
-        out[name] = {c: [v[i] for i in order] for c, v in cols.items()}
-    return out
-
-
-def test_replay_tables_equal_the_driver_with_signals_firing(shared_data, tmp_path):
-    summary = replay([BTC_RECORDING], tmp_path, params=ACTIVE)
-    want = signals.run_recording(BTC_RECORDING, params=ACTIVE)
+def test_replay_files_equal_the_engine_with_signals_firing(shared_data, tmp_path):
+    summary = replay([BTC_RECORDING], tmp_path, config=active_config())
+    want = kernel_tables(BTC_RECORDING, config=active_config())
     got = dataset_tables(tmp_path)
     assert_identical(want, got)
     # not vacuous: the strategy traded, bars closed, every row was written
@@ -72,22 +61,23 @@ def test_replay_tables_equal_the_driver_with_signals_firing(shared_data, tmp_pat
 def test_two_recordings_chain_with_default_params(replayed):
     """The store tests' dataset (both recordings, one chain, default params)."""
     out, summary = replayed
-    want = sort_by_symbol(signals.run_recording([BTC_RECORDING, ETH_RECORDING]))
+    want = sort_by_symbol(kernel_tables([BTC_RECORDING, ETH_RECORDING]))
     assert_identical(want, dataset_tables(out))
     assert set(want["indicators"]["symbol"]) == {"BTCUSDT", "ETHUSDT"}
 
 
 def test_book_only_symbol_and_exchange_info_tick(tmp_path):
     """A symbol without bookTicker (L1 from the book) beside one with it, a tick from
-    exchangeInfo, per-symbol params: replay == driver."""
+    exchangeInfo, per-symbol params: the files hold what the engine produced."""
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     make_recording(a, seed=21, n_events=2500, symbol="AAAUSDT")
     make_recording(b, seed=22, n_events=2500, with_bbo=False, symbol="BBBUSDT")
-    params = {"AAAUSDT": ACTIVE, "BBBUSDT": ACTIVE.with_keys({"wall.levels": 5})}
-    info = {"AAAUSDT": 0.05}
+    config = config_from_keys(per_symbol={"AAAUSDT": ACTIVE_KEYS,
+                                          "BBBUSDT": {**ACTIVE_KEYS, "wall.levels": 5}})
+    info = exchange_info_with_ticks({"AAAUSDT": "0.05"})
     out = tmp_path / "out"
-    replay([a, b], out, params=params, exchange_info=info)
-    want = sort_by_symbol(signals.run_recording([a, b], params=params, exchange_info=info))
+    replay([a, b], out, config=config, exchange_info=info)
+    want = sort_by_symbol(kernel_tables([a, b], config=config, exchange_info=info))
     assert_identical(want, dataset_tables(out))
     ticks = want["indicators"]["mpd_ticks"]
     assert any(not math.isnan(x) for x in ticks)

@@ -7,19 +7,20 @@ import math
 import pytest
 
 from rtaid._kernels.mem import allocation_counts
-from rtaid._kernels.signals import DEFAULT_CAPACITIES, SignalDriver, SignalParams
+from rtaid._kernels.signals import DEFAULT_CAPACITIES, SignalParams
 from rtaid.reference.indicators import Lpi, Params, ofi_e
+from tests.helpers import EngineDriver
 
 SYM = "TSTUSDT"
 P = Params(px_dec=2, qty_dec=3)
 
 
 def driver(**caps):
-    return SignalDriver([SYM], {SYM: P}, capacities=caps)
+    return EngineDriver([SYM], {SYM: P}, capacities=caps)
 
 
 def driver_l1_from_book(**caps):
-    return SignalDriver([SYM], {SYM: P}, l1_from_book=[SYM], capacities=caps)
+    return EngineDriver([SYM], {SYM: P}, l1_from_book=[SYM], capacities=caps)
 
 
 def px(p):
@@ -213,6 +214,7 @@ def test_reset_restores_a_fresh_state_without_allocating():
 
 # ---------------------------------------------------------------- params
 def test_kernel_params_from_reference_params_and_from_config():
+    """Both are built from the config schema: the same struct, default for default."""
     c = SignalParams(Params(px_dec=1, qty_dec=3, tick=0.1)).as_dict()
     assert c["tick_units"] == 1.0 and c["pscale"] == 10 and c["qscale"] == 1000
     assert c["vpin_capacity_lots"] == 0 and c["strategy_kind"] == 1
@@ -223,7 +225,7 @@ def test_kernel_params_from_reference_params_and_from_config():
                      l1_window_cap=10).as_dict()
     assert c["vpin_capacity_lots"] == 2500 and c["strategy_kind"] == 0
     assert c["l1_window_cap"] == 10
-    config = pytest.importorskip("rtaid.infra.config")
+    from rtaid.infra import config
     sc = config.Config().for_symbol("BTCUSDT")
     assert SignalParams.from_config(sc, px_dec=2, qty_dec=3).as_dict() == \
         SignalParams(Params(px_dec=2, qty_dec=3)).as_dict()
@@ -232,9 +234,9 @@ def test_kernel_params_from_reference_params_and_from_config():
 def test_bar_timer_emits_one_second_after_the_minute_and_late_events_go_forward():
     d = driver()
     d.feed(trade(60_000 * 5 + 10, 1, 10000, 100, False))
-    assert not d.bar_timer(0, 60_000 * 6 + 999)          # minute over, < 1 s after
-    assert d.bar_timer(0, 60_000 * 6 + 1000)
-    assert not d.bar_timer(0, 60_000 * 6 + 5000)         # nothing open any more
+    assert not d.bar_timer(60_000 * 6 + 999)             # minute over, < 1 s after
+    assert d.bar_timer(60_000 * 6 + 1000)
+    assert not d.bar_timer(60_000 * 6 + 5000)            # nothing open any more
     d.feed(trade(60_000 * 5 + 20, 2, 10010, 100, True))  # late: counts in the next minute
     d.feed(trade(60_000 * 6 + 20, 3, 10020, 100, True))
     d.finish()

@@ -8,7 +8,7 @@ import orjson
 
 from rtaid.sim import SimConfig, SimExchange
 from rtaid.sim.replay import load_recording
-from tests.conftest import BTC_RECORDING
+from tests.helpers import BTC_RECORDING
 from tests.sim.helpers import LocalBook, book_levels, get_json, ws_connect
 
 LINES = 6000

@@ -1,16 +1,9 @@
 """Fixtures of the store tests: both recordings replayed once into a dataset."""
 import json
 
-import pyarrow.dataset as ds
 import pytest
 
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-from tests.kernels.recordings import read_frames
-
-
-def read_table(root, table):
-    """A table of a dataset as one Arrow table, with the hive partition columns."""
-    return ds.dataset(root / table, format="parquet", partitioning="hive").to_table()
+from tests.helpers import BTC_RECORDING, ETH_RECORDING, read_frames
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import numpy as np
 
 from rtaid._kernels.engine import Engine
 from rtaid.store import Store
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack, read_frames
+from tests.helpers import BTC_RECORDING
+from tests.helpers import pack, read_frames
 
 
 def main(mode, out):

@@ -8,8 +8,8 @@ import sys
 
 import pyarrow.parquet as pq
 
-from tests.conftest import BTC_RECORDING, ROOT
-from tests.store.conftest import read_table
+from tests.helpers import BTC_RECORDING, ROOT
+from tests.helpers import read_table
 
 
 def start_child(mode, out):

@@ -6,9 +6,9 @@ import numpy as np
 from rtaid._kernels.engine import Engine
 from rtaid.replay import replay
 from rtaid.store import Store
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack
-from tests.store.conftest import read_table
+from tests.helpers import BTC_RECORDING
+from tests.helpers import pack
+from tests.helpers import read_table
 
 
 def test_journal_is_the_recording_and_replays_identically(shared_data, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from rtaid._kernels.engine import Engine
 from rtaid.infra.config import load_config
 from rtaid.store import Store, select_tables
-from tests.store.conftest import read_table
+from tests.helpers import read_table
 
 E0 = 1723161600370
 
@@ -119,8 +119,8 @@ def test_a_depth_message_is_recorded_whole_or_not_at_all(shared_data):
     (counted per level), never cut in half; the next diff that fits is recorded."""
     from rtaid._kernels.ring import RecordRings
     from rtaid.store.tables import TABLES
-    from tests.conftest import BTC_RECORDING
-    from tests.kernels.recordings import read_frames
+    from tests.helpers import BTC_RECORDING
+    from tests.helpers import read_frames
 
     payloads = [p for _, p in read_frames(BTC_RECORDING)]
     snap = next(i for i, p in enumerate(payloads) if b"lastUpdateId" in p)

@@ -2,7 +2,7 @@
 import datetime as dt
 import time
 
-from rtaid._kernels.ring import ENGINE_TABLES, RecordRings
+from rtaid._kernels.ring import RecordRings
 from rtaid.store.retention import prune
 from rtaid.store.tables import TABLES
 from rtaid.store.writer import StoreWriter
@@ -34,7 +34,7 @@ def test_prune_removes_partitions_older_than_retention(tmp_path):
 def test_the_writer_thread_prunes_periodically(tmp_path):
     today = dt.datetime.now(dt.timezone.utc).date()
     make_partitions(tmp_path, ["2001-01-01", today.isoformat()], tables=("bbo",))
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1024)
+    rings = RecordRings(["bbo"], 1024)
     writer = StoreWriter(rings, {"bbo": TABLES["bbo"]}, ["BTCUSDT"], lambda s: (2, 3),
                          str(tmp_path), retention_days=30, flush_interval_ms=10)
     writer.start()

@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from rtaid._kernels.engine import Engine
-from rtaid._kernels.ring import ENGINE_TABLES, ByteRings, RecordRings
+from rtaid._kernels.engine import RECORDED_TABLES as ENGINE_TABLES
+from rtaid._kernels.ring import ByteRings, RecordRings
 from rtaid.store.tables import TABLES
-from tests.conftest import BTC_RECORDING
-from tests.kernels.recordings import pack, read_frames
+from tests.helpers import BTC_RECORDING
+from tests.helpers import pack, read_frames
 
 BBO = TABLES["bbo"]
 
@@ -29,7 +30,7 @@ def drain(rings, name, table, capacity):
 
 
 def test_record_ring_is_fifo_across_the_wrap_and_drops_when_full():
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1000)
+    rings = RecordRings(["bbo"], 1000)
     assert rings.capacity == 1024  # rounded up to a power of two
     u = 0
     for _ in range(5):  # each round crosses the end of the buffer
@@ -49,7 +50,7 @@ def test_record_ring_is_fifo_across_the_wrap_and_drops_when_full():
 
 
 def test_record_ring_rejects_wrong_record_size():
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1024)
+    rings = RecordRings(["bbo"], 1024)
     with pytest.raises(ValueError):
         rings.push("bbo", b"\0" * 8)
 
@@ -84,7 +85,7 @@ def test_engine_without_the_gil_and_a_concurrent_drain_lose_nothing_unaccounted(
     frames = read_frames(BTC_RECORDING)
     buf, offsets = pack([p for _, p in frames])
     recv_ns = np.array([ns for ns, _ in frames], dtype=np.int64)
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1024)  # small: the drain races
+    rings = RecordRings(["bbo"], 1024)  # small: the drain races
     engine = Engine(["BTCUSDT"], rings=rings)
     producer = threading.Thread(target=engine.run_frames, args=(buf, offsets, 0, recv_ns))
     drained = []
@@ -110,7 +111,7 @@ def test_recording_allocates_nothing_per_message(shared_data):
     frames = read_frames(BTC_RECORDING)
     buf, offsets = pack([p for _, p in frames])
     recv_ns = np.array([ns for ns, _ in frames], dtype=np.int64)
-    rings = RecordRings({n: ENGINE_TABLES[n] for n in ENGINE_TABLES}, 1 << 10)
+    rings = RecordRings(list(ENGINE_TABLES), 1 << 10)
     journal = ByteRings(2, 1 << 16)
     engine = Engine(["BTCUSDT"], rings=rings, journal=journal)
     before = allocation_counts()
@@ -123,7 +124,7 @@ def test_recording_allocates_nothing_per_message(shared_data):
 @given(st.lists(st.one_of(st.integers(1, 700), st.integers(-700, -1)), max_size=40))
 def test_record_ring_behaves_like_a_bounded_queue(ops):
     """Positive: push that many records; negative: drain up to that many."""
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 512)
+    rings = RecordRings(["bbo"], 512)
     model, next_u, dropped = [], 0, 0
     for op in ops:
         if op > 0:

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 
 from rtaid.replay import replay
 from rtaid.store.tables import TABLES
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
-from tests.store.conftest import read_table
+from tests.helpers import BTC_RECORDING, ETH_RECORDING
+from tests.helpers import read_table
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 

@@ -5,9 +5,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rtaid._kernels.ring import ENGINE_LAYOUTS, ENGINE_TABLES, RecordRings
+from rtaid._kernels import records
+from rtaid._kernels.ring import RecordRings
 from rtaid.store import partfile
-from rtaid.store.tables import TABLES, Table, layout_mismatches
+from rtaid.store.tables import TABLES, Table
 from rtaid.store.writer import StoreWriter
 
 BBO = TABLES["bbo"]
@@ -39,7 +40,7 @@ def push_bbo(rings, start_u, n, E=T0 + 1000, sym=0):
 
 
 def make_writer(tmp_path, capacity=1 << 12, data_dir=None, **kw):
-    rings = RecordRings({"bbo": ENGINE_TABLES["bbo"]}, capacity)
+    rings = RecordRings(["bbo"], capacity)
     clock = Clock()
     options = dict(rotate_mb=256, rotate_s=3600, row_group_s=0.0, retry_s=5.0, clock=clock)
     options.update(kw)
@@ -178,16 +179,22 @@ def test_disk_full_drops_the_file_in_flight_and_recovers(tmp_path, monkeypatch):
     assert writer.stats()["writing"]
 
 
-def test_every_table_dtype_matches_its_c_record():
-    for name, (_, size) in ENGINE_TABLES.items():
-        assert layout_mismatches(TABLES[name], size, ENGINE_LAYOUTS[name]) == []
-        assert TABLES[name].dtype.itemsize == size
-    swapped = np.dtype([(n, BBO.dtype.fields[n][0]) for n in
-                        ("T", "E", *BBO.dtype.names[2:])], align=True)
-    bad = Table("bbo", swapped, ring=1)
-    assert layout_mismatches(bad, BBO.dtype.itemsize, ENGINE_LAYOUTS["bbo"])
+def test_every_table_is_its_registry_entry():
+    """The writer's tables are derived from the one registry (records.pyx): same names in
+    the same order, each dtype the C record (size, field offsets), rings sized alike."""
+    assert list(TABLES) == list(records.TABLES)
+    rings = RecordRings(list(TABLES), 1024)
+    for name, layout in records.TABLES.items():
+        table = TABLES[name]
+        assert table.ring == layout.ring and table.time == layout.time
+        assert table.dtype.itemsize == layout.size == rings.record_size(name)
+        assert {f: table.dtype.fields[f][1] for f in table.dtype.names} == \
+            {f: off for f, off, _ in layout.fields}
+        assert table.dtype.names[0] in ("E", "sym", "minute_ms", "ts_ms")
+    from rtaid.infra.config import STORAGE_TABLES
+    assert STORAGE_TABLES == tuple(records.TABLES)
     with pytest.raises(ValueError):
-        StoreWriter(RecordRings({"bbo": ENGINE_TABLES["bbo"]}, 1024), {"trades": TABLES["trades"]},
+        StoreWriter(RecordRings(["bbo"], 1024), {"trades": TABLES["trades"]},
                     ["X"], lambda s: (2, 3), "/tmp")
 
 
