@@ -29,14 +29,17 @@ def expected(msg, px_dec, qty_dec):
         return {"kind": "depth", "E": data["E"], "T": data["T"], "U": data["U"], "u": data["u"],
                 "pu": data["pu"], "bids": ref.levels(data["b"], px_dec, qty_dec),
                 "asks": ref.levels(data["a"], px_dec, qty_dec)}
+    # E and T are optional for bookTicker and trades (T defaults to E, E to 0)
+    E = data.get("E", 0)
+    T = data.get("T", E)
     if kind == "bookTicker":
-        return {"kind": "bbo", "E": data["E"], "T": data["T"], "u": data["u"],
+        return {"kind": "bbo", "E": E, "T": T, "u": data["u"],
                 "bid_px": ref.to_scaled_int(data["b"], px_dec),
                 "bid_qty": ref.to_scaled_int(data["B"], qty_dec),
                 "ask_px": ref.to_scaled_int(data["a"], px_dec),
                 "ask_qty": ref.to_scaled_int(data["A"], qty_dec)}
     if kind in ("trade", "aggTrade"):
-        return {"kind": kind if kind == "trade" else "aggTrade", "E": data["E"], "T": data["T"],
+        return {"kind": kind if kind == "trade" else "aggTrade", "E": E, "T": T,
                 "id": data["t"] if kind == "trade" else data["a"],
                 "px": ref.to_scaled_int(data["p"], px_dec),
                 "qty": ref.to_scaled_int(data["q"], qty_dec), "buyer_maker": data["m"]}
@@ -231,25 +234,109 @@ def test_every_prefix_of_a_real_message_is_truncated_not_a_crash(shared_data):
             assert rc < 0 and msg is None, (cut, payload[:cut][-40:])
 
 
+def accepted_means_valid(data: bytes, rc: int, msg, px_dec=2, qty_dec=3):
+    """A decoder that accepts bytes must have read what the json module reads there.
+
+    The decoder skips the values of fields it does not use without validating them
+    (for speed): bytes the json module cannot read at all are only required to give a
+    consistent result; the json module is as lenient as the decoder about string
+    contents (latin-1, strict=False), and where it reads the bytes, everything the
+    decoder reports must be what json reads."""
+    assert (rc == 0) == (msg is not None)
+    if rc != 0:
+        return
+    try:
+        parsed = json.loads(data.decode("latin-1"), strict=False)
+    except json.JSONDecodeError:
+        return
+    want = expected(parsed, px_dec, qty_dec)
+    assert subset(msg, want.keys()) == want, (data[:200], msg)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(st.binary(max_size=400))
-def test_random_bytes_never_crash(data):
+def test_random_bytes_are_rejected_or_read_right(data):
     dec = Decoder(max_levels=16)
     dec.add_symbol("BTCUSDT", 2, 3)
     rc, msg = dec.decode_bytes(data, 0)
-    assert (rc == 0) == (msg is not None)
+    accepted_means_valid(data, rc, msg)
 
 
 @settings(max_examples=3000, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 255), st.integers(1, 3))
-def test_mutated_real_messages_never_crash(pos, byte, count):
+def test_mutated_real_messages_are_rejected_or_read_right(pos, byte, count):
     payload = bytearray(MUTATION_BASE[pos % len(MUTATION_BASE)])
     for k in range(count):
         payload[(pos * (k + 7)) % len(payload)] = byte
     dec = Decoder(max_levels=64)
     dec.add_symbol("BTCUSDT", 2, 3)
+    dec.add_symbol("CTKUSDT", 5, 0)
     rc, msg = dec.decode_bytes(bytes(payload), 0)
-    assert (rc == 0) == (msg is not None)
+    if rc == 0 and msg["sym"] == 1:
+        accepted_means_valid(bytes(payload), rc, msg, 5, 0)
+    elif rc == 0 and msg["kind"] != "mark":
+        accepted_means_valid(bytes(payload), rc, msg)
+
+
+# ---------------------------------------------------------------- generated messages
+PX = st.integers(1, 10**9).map(lambda t: f"{t // 100}.{t % 100:02d}")        # 2 decimals
+QTY = st.integers(0, 10**9).map(lambda t: f"{t // 1000}.{t % 1000:03d}")      # 3 decimals
+IDS = st.integers(0, 10**18 - 1)   # the decoder reads up to 18 digits (MAX_SIG_DIGITS)
+LEVELS = st.lists(st.tuples(PX, QTY).map(list), max_size=12)
+
+
+@st.composite
+def valid_messages(draw):
+    """A valid message of every kind rtaid decodes, with random values (combined-stream
+    or bare), as a json-serialisable object."""
+    kind = draw(st.sampled_from(["depthUpdate", "bookTicker", "trade", "aggTrade", "snapshot"]))
+    E, T = draw(IDS), draw(IDS)
+    if kind == "snapshot":
+        return {"lastUpdateId": draw(IDS), "E": E, "T": T, "bids": draw(LEVELS),
+                "asks": draw(LEVELS)}
+    if kind == "depthUpdate":
+        data = {"e": kind, "E": E, "T": T, "s": "BTCUSDT", "U": draw(IDS), "u": draw(IDS),
+                "pu": draw(IDS), "b": draw(LEVELS), "a": draw(LEVELS)}
+        stream = "btcusdt@depth@0ms"
+    elif kind == "bookTicker":
+        data = {"e": kind, "u": draw(IDS), "s": "BTCUSDT", "b": draw(PX), "B": draw(QTY),
+                "a": draw(PX), "A": draw(QTY), "T": T, "E": E}
+        stream = "btcusdt@bookTicker"
+    else:
+        data = {"e": kind, "E": E, "T": T, "s": "BTCUSDT", "p": draw(PX), "q": draw(QTY),
+                "m": draw(st.booleans())}
+        if kind == "trade":
+            data.update(t=draw(IDS), X="MARKET")
+            stream = "btcusdt@trade"
+        else:
+            data.update(a=draw(IDS), f=draw(IDS), l=draw(IDS))
+            stream = "btcusdt@aggTrade"
+    return {"stream": stream, "data": data} if draw(st.booleans()) else data
+
+
+@settings(max_examples=1500, deadline=None)
+@given(valid_messages(), st.randoms(use_true_random=False))
+def test_valid_messages_in_any_field_order_and_whitespace_decode_like_the_reference(msg, rng):
+    """Random values, field order and whitespace: the decoded struct is the reference's."""
+    text = reformat(msg, rng).encode()
+    dec = Decoder()
+    dec.add_symbol("BTCUSDT", 2, 3)
+    rc, got = dec.decode_bytes(text, 0)
+    assert rc == 0, (result_name(rc), text[:300])
+    want = expected(json.loads(text), 2, 3)
+    assert subset(got, want.keys()) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_messages(), st.randoms(use_true_random=False))
+def test_every_prefix_of_a_valid_message_is_rejected_with_an_error_code(msg, rng):
+    text = reformat(msg, rng).strip().encode()
+    dec = Decoder()
+    dec.add_symbol("BTCUSDT", 2, 3)
+    assert dec.decode_bytes(text, 0)[0] == 0
+    for cut in range(len(text)):
+        rc, got = dec.decode_bytes(text[:cut], 0)
+        assert rc < 0 and got is None, (cut, text[:cut][-60:], result_name(rc))
 
 
 MUTATION_BASE = [
