@@ -234,6 +234,7 @@ cdef struct NormState:
     int64_t count
     double mu
     double var
+    double w                         # the weight of the data in var (section 8)
     int64_t t_prev
 
 cdef struct BarState:

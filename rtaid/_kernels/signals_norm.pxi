@@ -15,6 +15,7 @@ cdef inline void norm_update(NormState* s, double x, int64_t t, const SigParams*
     """Section 8 / reference normalise.py, same float order (Decisions N1-N3)."""
     cdef int64_t dt
     cdef double a, sigma, z, d, zc, floor_
+    cdef bint defined
     if not isfinite(x):
         z_out[0] = NAN
         osc_out[0] = NAN
@@ -23,6 +24,7 @@ cdef inline void norm_update(NormState* s, double x, int64_t t, const SigParams*
     if s.count == 1:
         s.mu = x
         s.var = 0.0
+        s.w = 0.0
         s.t_prev = t
         z_out[0] = NAN
         osc_out[0] = NAN
@@ -31,14 +33,20 @@ cdef inline void norm_update(NormState* s, double x, int64_t t, const SigParams*
     if dt < 0:
         dt = 0
     a = decay_weight(decay, dt, p.norm_tau_ms)
-    sigma = sqrt(s.var)
-    floor_ = p.norm_sigma_floor
-    z = (x - s.mu) / (sigma if sigma >= floor_ else floor_)
+    # w: the weight the data holds in var (indicators.md section 8): sigma = sqrt(var / w)
+    # has its full size from the second update on, not only after about tau
+    defined = s.w > 0.0
+    z = NAN
+    if defined:
+        sigma = sqrt(s.var / s.w)
+        floor_ = p.norm_sigma_floor
+        z = (x - s.mu) / (sigma if sigma >= floor_ else floor_)
     d = x - s.mu
     s.mu = s.mu + a * d
     s.var = (1.0 - a) * (s.var + a * d * d)
+    s.w = (1.0 - a) * (s.w + a)
     s.t_prev = t
-    if s.count - 1 >= (p.norm_warmup if p.norm_warmup > 1 else 1):
+    if defined and s.count - 1 >= (p.norm_warmup if p.norm_warmup > 1 else 1):
         z_out[0] = z
         zc = z
         if zc < -20.0:

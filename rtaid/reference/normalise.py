@@ -2,14 +2,20 @@
 
 Exact float order of operations (the kernel reproduces it):
 
-    first update (k = 1):  mu = x, var = 0, z = NaN
+    first update (k = 1):  mu = x, var = 0, w = 0, z = NaN
     later updates (k >= 2), with dt = max(t - t_prev, 0):
         a     = 1.0 - math.exp(-dt / tau_ms)          # dt, tau_ms as floats
-        sigma = math.sqrt(var_prev)
+        sigma = math.sqrt(var_prev / w_prev)          # only when w_prev > 0
         z     = (x - mu_prev) / max(sigma, sigma_floor)   BEFORE the update
         d     = x - mu;  mu = mu + a * d;  var = (1.0 - a) * (var + a * d * d)
-    z is reported only when k - 1 >= warmup (else NaN)
+        w     = (1.0 - a) * (w + a)
+    z is reported only when k - 1 >= warmup and w_prev > 0 (else NaN)
     osc   = 50.0 * math.erfc(-clip(z, -20, 20) / math.sqrt(2.0))
+
+``w`` is the weight the data holds in ``var`` (the same recursion with d * d replaced
+by 1): var / w is the exponentially weighted variance of the deviations seen so far,
+so sigma has its full size from the second update on instead of growing over about
+tau after every start (which pinned the oscillators at 0/100 through the warm-up).
 
 Decision (N1): z needs a previous state, so the first update always gives NaN z even
 when ``warmup == 0``; i.e. z is defined when k - 1 >= max(warmup, 1).
@@ -45,6 +51,7 @@ class Normaliser:
         self.count = 0          # number of updates applied (k)
         self.mu = NAN
         self.var = NAN
+        self.w = NAN            # the weight of the data in var
         self.t_prev = None
         self.z = NAN            # last reported z (carried on rows that do not update)
         self.osc = NAN
@@ -57,19 +64,24 @@ class Normaliser:
         if self.count == 1:
             self.mu = x
             self.var = 0.0
+            self.w = 0.0
             self.t_prev = t
             self.z = NAN
             self.osc = NAN
             return self.z, self.osc
         dt = max(t - self.t_prev, 0)
         a = 1.0 - math.exp(-float(dt) / self.tau_ms)
-        sigma = math.sqrt(self.var)
-        z = (x - self.mu) / max(sigma, self.sigma_floor)
+        defined = self.w > 0.0
+        z = NAN
+        if defined:
+            sigma = math.sqrt(self.var / self.w)
+            z = (x - self.mu) / max(sigma, self.sigma_floor)
         d = x - self.mu
         self.mu = self.mu + a * d
         self.var = (1.0 - a) * (self.var + a * d * d)
+        self.w = (1.0 - a) * (self.w + a)
         self.t_prev = t
-        if self.count - 1 >= max(self.warmup, 1):
+        if defined and self.count - 1 >= max(self.warmup, 1):
             self.z = z
             self.osc = oscillator(z)
         else:

@@ -16,7 +16,8 @@ N_LINES = 20_000
 # every entry; the transitions are checked against the rows below.
 SMOKE = Params().with_keys({"vpin.calibration_ms": 10_000, "vpin.buckets": 50,
                             "norm.warmup": 20, "kyle.min_intervals": 10,
-                            "strategy.toxic_max": 100.0})
+                            "strategy.toxic_max": 100.0, "strategy.entry_low": 30.0,
+                            "strategy.entry_high": 70.0})
 
 
 def independent_counts(path, n_lines):
@@ -126,9 +127,9 @@ def test_bars_and_signals(btc):
         assert (sig["ts_ms"][k], sig["dev_osc"][k], sig["ofi_osc"][k]) == (T, dev, ofi)
         assert sig["target_qty"][k] == sig["target"][k] * SMOKE.strategy_order_qty
         if reason == "entry_long":
-            assert sig["prev_target"][k] == 0 and dev <= 10 and ofi >= 50
+            assert sig["prev_target"][k] == 0 and dev <= 30 and ofi >= 50
         elif reason == "entry_short":
-            assert sig["prev_target"][k] == 0 and dev >= 90 and ofi <= 50
+            assert sig["prev_target"][k] == 0 and dev >= 70 and ofi <= 50
         else:
             assert sig["target"][k] == 0
             if reason == "max_hold":

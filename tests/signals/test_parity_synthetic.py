@@ -20,6 +20,7 @@ SHORT = {
     "vpin.calibration_ms": 2000, "vpin.buckets": 5, "strategy.toxic_max": 100.0,
     "strategy.max_hold_ms": 3000, "strategy.cooldown_ms": 500, "strategy.stale_ms": 200,
     "strategy.stop_bps": 3.0, "tobi.levels": 5, "ofi.levels": 4, "wall.levels": 7,
+    "strategy.entry_low": 25.0, "strategy.entry_high": 75.0,
 }
 CONFIGURED_BUCKET = {**SHORT, "vpin.bucket_volume": 0.5, "tobi.decay": 0.7,
                      "lpi.maker_fee_bps": 0.5}
