@@ -8,7 +8,6 @@ import pytest
 
 from rtaid.sim.cli import main as sim_main
 from rtaid.sim.record import EFFECT_MINUTES, OfiTracker, record
-from tests.ai.conftest import replay_cli
 
 MINUTES = 30
 
