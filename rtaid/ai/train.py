@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 
@@ -70,6 +71,9 @@ def train(data_dir: str, symbols, *, horizon_min: int, out: str, date_from=None,
         raise ValueError(f"--cost-bps must be >= 0, got {cost_bps}")
     if folds < 1:
         raise ValueError(f"--folds must be at least 1, got {folds}")
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
+        raise ValueError(f"--out {out}: directory {out_dir} does not exist or is not writable")
     symbols = list(dict.fromkeys(s.upper() for s in symbols))
     bars = dataset.load_bars(data_dir, symbols, date_from, date_to)
     signals = dataset.load_signals(data_dir, symbols, date_from, date_to)

@@ -59,6 +59,11 @@ def _record(args):
     return str(record(out, minutes, seed, ofi_alpha_bps=alpha, symbol=symbol))
 
 
+def _replay(args):
+    files, out = args
+    return replay_cli(files, out, "bars_1m", "signals")
+
+
 @pytest.fixture(scope="session")
 def planted(tmp_path_factory):
     """``{"effect": dataset dir, "none": dataset dir}``: SYMBOLS x HOURS of synthetic
@@ -69,11 +74,9 @@ def planted(tmp_path_factory):
         for i, sym in enumerate(SYMBOLS):
             seed = 1000 + i if alpha else 2000 + i
             jobs.append((str(root / f"{name}_{sym}.gz"), HOURS * 60, seed, alpha, sym))
-    # the recordings are independent: both cores
+    names = ("effect", "none")
+    replays = [([j[0] for j in jobs if f"/{name}_" in j[0]], root / f"ds_{name}") for name in names]
+    # the recordings, then the two replays, are independent: both cores
     with get_context("spawn").Pool(2) as pool:
         pool.map(_record, jobs)
-    out = {}
-    for name in ("effect", "none"):
-        files = [j[0] for j in jobs if f"/{name}_" in j[0]]
-        out[name] = replay_cli(files, root / f"ds_{name}", "bars_1m", "signals")
-    return out
+        return dict(zip(names, pool.map(_replay, replays)))

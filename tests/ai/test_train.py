@@ -147,10 +147,11 @@ def test_missing_lightgbm_says_how_to_install(trained, monkeypatch):
     (["--symbols", "NOPEUSDT"], 1, "no bars_1m rows for NOPEUSDT"),
     (["--from", "2025-01-01"], 1, "between 2025-01-01 and the end"),
     (["--threshold", "0.3"], 1, "--threshold must be in [0.5, 1)"),
+    (["--out", "/nonexistent/dir/m.model"], 1, "directory /nonexistent/dir does not exist"),
 ])
 def test_bad_arguments_are_named(dataset, tmp_path, capsys, argv, code, message):
-    base = {"--symbols": ["TR0USDT"], "--horizon": ["5m"]}
-    args = ["train", "--data-dir", str(dataset), "--out", str(tmp_path / "m.model")]
+    base = {"--symbols": ["TR0USDT"], "--horizon": ["5m"], "--out": [str(tmp_path / "m.model")]}
+    args = ["train", "--data-dir", str(dataset)]
     given = {a for a in argv if a.startswith("--")}
     for flag, values in base.items():
         if flag not in given:
