@@ -137,8 +137,34 @@ def add_replay_parser(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="rtaid.replay:main")
 
 
+def add_train_parser(sub, common: argparse.ArgumentParser) -> None:
+    """``rtaid train --data-dir DIR --symbols S... --horizon 5m --out MODEL`` (rtaid.ai)."""
+    p = sub.add_parser("train", parents=[common],
+                       help="train the hybrid strategy's model on bars_1m, walk-forward "
+                            "evaluated (needs the ai extra: pip install 'rtaid[ai]')")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="dataset written by rtaid run or rtaid replay (default: storage.data_dir)")
+    p.add_argument("--symbols", nargs="+", required=True, metavar="S", help="symbols to learn from")
+    p.add_argument("--from", dest="date_from", metavar="DATE", help="first date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", metavar="DATE", help="last date (YYYY-MM-DD)")
+    p.add_argument("--horizon", default="5m", help="label horizon in whole minutes, e.g. 5m (default)")
+    p.add_argument("--out", required=True, metavar="MODEL",
+                   help="model file; MODEL.report.json, .report.md and .report.png go beside it")
+    p.add_argument("--cost-bps", type=float, default=4.0,
+                   help="cost of a round trip in bps: labels and PnL are net of it (default 4)")
+    p.add_argument("--threshold", type=float, default=0.55,
+                   help="probability at which the model takes (or lets the rule take) a "
+                        "position, for the report's PnL (default 0.55)")
+    p.add_argument("--folds", type=int, default=5, help="walk-forward test folds (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="LightGBM seed (default 1)")
+    p.add_argument("--shuffle-labels", action="store_true",
+                   help="control run: permute the labels (its AUC must be about 0.5)")
+    p.add_argument("--no-plot", action="store_true", help="no PNG")
+    p.set_defaults(handler="rtaid.ai.train:main")
+
+
 PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser,
-                           add_replay_parser]
+                           add_replay_parser, add_train_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 from rtaid.infra.log import setup_logging
 from rtaid.sim.config import SimConfig, load_config, spec_for
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rtaid-sim", description="Local Binance USD-M futures exchange simulator.")
+    p = argparse.ArgumentParser(
+        prog="rtaid-sim", description="Local Binance USD-M futures exchange simulator. "
+        "'rtaid-sim record --help': write a synthetic recording instead (no server).")
     p.add_argument("--config", help="TOML file with a [sim] table")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port, 0 = ephemeral (default 8765)")
@@ -64,6 +67,11 @@ async def _serve(cfg: SimConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rtaid-sim``; returns the process exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["record"]:
+        from rtaid.sim.record import main as record_main
+
+        return record_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)

@@ -99,6 +99,9 @@ class SymbolMarket:
             DepthAggregate(500, [f"{s}@depth@500ms"]),
         ]
         self._top: tuple = ()
+        # Exchange time of new events (E/T, ms): the wall clock, or a simulated clock when
+        # a recording is generated faster than real time (rtaid.sim.record).
+        self.clock_ms: Callable[[], int] = _now_ms
         self.events_applied = 0
         self.trades = 0
         # Fault state (see FaultController); checked only when faults_active is set.
@@ -178,7 +181,7 @@ class SymbolMarket:
         ``data`` is the event's pre-serialized JSON (replay forwards recorded bytes);
         without it the frame is built here, and only if someone listens.
         """
-        event_ms = _now_ms() if event_ms is None else event_ms
+        event_ms = self.clock_ms() if event_ms is None else event_ms
         tx_ms = event_ms if tx_ms is None else tx_ms
         bids, asks = self.book.bids, self.book.asks
         for side, price, lots in changes:
@@ -228,7 +231,7 @@ class SymbolMarket:
             return
         changes = [(side, price, lots) for (side, price), lots in agg.changes.items()]
         agg.changes = {}
-        event_ms = _now_ms() if event_ms is None else event_ms
+        event_ms = self.clock_ms() if event_ms is None else event_ms
         streams = [s for s in agg.streams if self.hub.has_subscribers(s)]
         if streams:
             data = self._depth_data(changes, agg.first_u, agg.last_u, agg.prev_u, event_ms, event_ms)
@@ -240,7 +243,7 @@ class SymbolMarket:
                       tx_ms: int | None = None, *, own: bool = False, data: bytes | None = None,
                       trade_id: int | None = None) -> None:
         """Publish a trade on ``@trade`` and ``@aggTrade``; resting user orders may fill on it."""
-        event_ms = _now_ms() if event_ms is None else event_ms
+        event_ms = self.clock_ms() if event_ms is None else event_ms
         tx_ms = event_ms if tx_ms is None else tx_ms
         self.trade_id = self.trade_id + 1 if trade_id is None else trade_id
         self.agg_id += 1
@@ -282,7 +285,7 @@ class SymbolMarket:
         mark = self.mark_price_text()
         if not streams or mark is None:
             return
-        now = _now_ms()
+        now = self.clock_ms()
         data = orjson.dumps({
             "e": "markPriceUpdate", "E": now, "s": self.symbol, "p": mark, "P": mark, "i": mark,
             "r": "0.00010000", "T": (now // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS,
@@ -310,7 +313,7 @@ class SymbolMarket:
             remaining -= got
         if dry_run or not fills or not self.mutable:
             return fills
-        now = _now_ms()
+        now = self.clock_ms()
         changes = [(ASK if buying else BID, p, side.qty[p] - q) for p, q in fills]
         first, last = self.allocate_ids(len(changes))
         for price, got in fills:
@@ -369,7 +372,7 @@ class SymbolMarket:
         client needs (`snapshot_update_id`).
         """
         fp, fq = self.inst.fmt_price, self.inst.fmt_qty
-        now = _now_ms()
+        now = self.clock_ms()
         return {
             "lastUpdateId": self.snapshot_update_id() if for_rest else self.book.last_update_id, "E": now, "T": now,
             "bids": [[fp(p), fq(q)] for p, q in self.book.bids.levels(limit)],
