@@ -8,25 +8,11 @@ runs them instead of skipping them.
 import importlib
 import subprocess
 import sys
-import tomllib
 from multiprocessing import get_context
 
 import pytest
 
-from tests.conftest import ROOT
-
-# The planted-effect datasets: SYMBOLS recordings of HOURS each per condition (one
-# symbol's 8 hours is 480 bars; pooled over six, the out-of-sample AUC's spread under
-# the null is about 0.02 instead of about 0.05, see docs/ai.md).
-HOURS = 8
-SYMBOLS = [f"SYN{i}USDT" for i in range(6)]
-ALPHA_BPS = 2.0
-
-
-def ai_requirements() -> list[str]:
-    with open(ROOT / "pyproject.toml", "rb") as fh:
-        return tomllib.load(fh)["project"]["optional-dependencies"]["ai"]
-
+from tests.ai.helpers import ALPHA_BPS, HOURS, SYMBOLS, ai_requirements, replay_cli
 
 @pytest.fixture(scope="session")
 def ai_extra():
@@ -39,29 +25,6 @@ def ai_extra():
                        check=True)
         importlib.invalidate_caches()
     return importlib.import_module("lightgbm")
-
-
-def replay_cli(files, out, *tables):
-    """``rtaid replay FILE... --out DIR`` through the CLI, as a user runs it."""
-    from rtaid.cli import main
-
-    argv = ["replay", *map(str, files), "--out", str(out)]
-    if tables:
-        argv += ["--set", "storage.tables=[%s]" % ",".join(f'"{t}"' for t in tables)]
-    assert main(argv) == 0
-    return out
-
-
-def _record(args):
-    from rtaid.sim.record import record
-
-    out, minutes, seed, alpha, symbol = args
-    return str(record(out, minutes, seed, ofi_alpha_bps=alpha, symbol=symbol))
-
-
-def _replay(args):
-    files, out = args
-    return replay_cli(files, out, "bars_1m", "signals")
 
 
 @pytest.fixture(scope="session")

@@ -6,30 +6,7 @@ import pytest
 from rtaid.ai.features import (BAR_COLUMNS, FEATURE_NAMES, LOOKBACK_MINUTES, MINUTE_MS,
                                BarHistory, feature_matrix, features_from_bars)
 from rtaid.sim.record import record
-from tests.ai.conftest import replay_cli
-
-
-def bars_by_symbol(dataset_dir):
-    table = ds.dataset(dataset_dir / "bars_1m", partitioning="hive").to_table()
-    out = {}
-    for sym in sorted(set(table.column("symbol").to_pylist())):
-        t = table.filter(ds.field("symbol") == sym).sort_by("minute_ms")
-        out[sym] = t
-    return out
-
-
-def assert_batch_equals_incremental(table):
-    """Every bar's features computed bar by bar, as the daemon will, equal the batch."""
-    batch = feature_matrix(table)
-    history = BarHistory()
-    rows = table.to_pylist()
-    for i, row in enumerate(rows):
-        history.append(row)
-        live = history.features()
-        np.testing.assert_array_equal(live, batch[i])
-        # bit for bit, NaN included
-        assert live.tobytes() == batch[i].tobytes()
-    return batch
+from tests.ai.helpers import assert_batch_equals_incremental, bars_by_symbol, replay_cli
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +73,11 @@ def test_a_missing_minute_makes_the_returns_from_it_nan(synthetic_dataset):
 
 def test_ring_records_work_like_table_rows(synthetic_dataset):
     """The daemon holds bars as numpy records of the bars_1m dtype: same features."""
-    from rtaid.store.tables import BARS_1M
+    from rtaid.store.tables import TABLES
 
     table = bars_by_symbol(synthetic_dataset)["SYNAUSDT"]
-    records = np.zeros(table.num_rows, dtype=BARS_1M.dtype)
-    for name in BARS_1M.dtype.names:
+    records = np.zeros(table.num_rows, dtype=TABLES["bars_1m"].dtype)
+    for name in records.dtype.names:
         if name in table.column_names:
             records[name] = table.column(name).to_numpy()
     history = BarHistory()

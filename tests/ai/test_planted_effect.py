@@ -13,8 +13,7 @@ import pytest
 from rtaid.ai import dataset as ai_dataset
 from rtaid.ai.features import FEATURE_NAMES, LOOKBACK_MINUTES
 from rtaid.cli import main as rtaid_main
-from tests.ai.conftest import ALPHA_BPS, SYMBOLS
-from tests.ai.test_features import assert_batch_equals_incremental, bars_by_symbol
+from tests.ai.helpers import ALPHA_BPS, SYMBOLS, assert_batch_equals_incremental, bars_by_symbol
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 from rtaid.ai.features import FEATURE_NAMES
 from rtaid.cli import main as rtaid_main
 from rtaid.sim.record import record
-from tests.ai.conftest import replay_cli
+from tests.ai.helpers import replay_cli
 
 
 @pytest.fixture(scope="module")
