@@ -21,6 +21,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 from typing import Callable, Mapping, Sequence
 
@@ -83,6 +84,10 @@ def add_config_parser(sub, common: argparse.ArgumentParser) -> None:
 def cmd_config_check(args: argparse.Namespace) -> int:
     """``rtaid config check [PATH]``: print ``ok: PATH`` or raise ConfigError."""
     path, overrides = config_args(args)
+    if args.path and path and os.path.abspath(args.path) != os.path.abspath(path):
+        print(f"rtaid config check: two files given ({path} with --config, {args.path} as PATH): "
+              "give one", file=sys.stderr)
+        return EXIT_USAGE
     path = args.path or path
     config = load_config(path, overrides)
     print(f"ok: {config.source or '(defaults, no config file)'}")
@@ -103,13 +108,37 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- dispatch
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+    return value
+
+
+def symbol_list(text: str) -> list[str]:
+    """argparse type: comma-separated symbols, each like BTCUSDT."""
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    bad = [s for s in symbols if not re.fullmatch(r"[A-Z0-9]{2,20}", s)]
+    if not symbols or bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(bad) or repr(text)}: not a symbol (2-20 letters and digits, e.g. BTCUSDT)")
+    return symbols
+
+
 # Each adds one subcommand; add yours here.
 def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("demo", parents=[common],
                        help="run the daemon against an embedded rtaid-sim and show its status")
-    p.add_argument("--duration", type=float, default=30.0, metavar="S", help="seconds to run (default 30)")
-    p.add_argument("--symbols", metavar="A,B", help="symbols (default BTCUSDT,ETHUSDT)")
-    p.add_argument("--rate", type=float, default=200.0, help="sim events per second per symbol")
+    p.add_argument("--duration", type=positive_float, default=30.0, metavar="S",
+                   help="seconds to run (default 30)")
+    p.add_argument("--symbols", type=symbol_list, metavar="A,B",
+                   help="symbols (default BTCUSDT,ETHUSDT)")
+    p.add_argument("--rate", type=positive_float, default=200.0,
+                   help="sim events per second per symbol")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset goes (default: a new temp dir)")
     p.add_argument("--recording", nargs="*", metavar="FILE",
                    help="instead: replay real recordings through the kernels (default: the shared ones)")
@@ -117,7 +146,14 @@ def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
 
 
 def add_run_parser(sub, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("run", parents=[common], help="run the daemon (systemd: Type=notify)")
+    p = sub.add_parser(
+        "run", parents=[common], help="run the daemon (systemd: Type=notify)",
+        description="Run the daemon: connect to the exchange's market-data streams, keep "
+                    "every configured symbol's book synced, compute the indicators and the "
+                    "strategy's targets, and record everything to the Parquet dataset. "
+                    "Logs are JSON lines on stdout; SIGTERM stops it cleanly, SIGHUP "
+                    "reloads the config. Exit status: 0 after a clean stop, 1 after a "
+                    "failure or lost data, 2 for a configuration error found at start.")
     p.set_defaults(handler="rtaid.daemon:main")
 
 
@@ -178,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in PARSERS:
         add(sub, common)
+    for action in sub._choices_actions:          # `rtaid X --help` says what X does
+        if sub.choices[action.dest].description is None:
+            sub.choices[action.dest].description = action.help
     return parser
 
 

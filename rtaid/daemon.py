@@ -17,6 +17,7 @@ execution venue takes them).
 from __future__ import annotations
 
 import asyncio
+import collections
 import faulthandler
 import gc
 import os
@@ -26,6 +27,7 @@ import time
 
 from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
+from rtaid.infra import preflight
 from rtaid.infra.config import ConfigError, reload_config
 from rtaid.feed import Feed
 from rtaid.infra.log import get_logger, setup_logging
@@ -46,8 +48,9 @@ class Daemon:
     """
 
     def __init__(self, config, notifier: Notifier | None = None, scales: dict | None = None,
-                 ticks: dict | None = None):
+                 ticks: dict | None = None, exchange_info: dict | None = None):
         self.config = config
+        self.exchange_info = exchange_info
         self.notifier = notifier or Notifier()
         self.ticks = dict(ticks or {})
         symbols = list(config.feed.symbols)
@@ -58,6 +61,7 @@ class Daemon:
                              buffer_events=config.feed.buffer_events)
         self.targets: dict[str, int] = {s: 0 for s in symbols}
         self.target_changes = 0
+        self.recent_targets: collections.deque = collections.deque(maxlen=50)
         self.hook_errors = 0
         self.engine.queue_target_changes(True)
         self._targets_wake = asyncio.Event()
@@ -72,6 +76,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.exit_code = 0
+        self._status_frames = (time.monotonic(), 0)
 
     # ------------------------------------------------------------------ signals
     def signal_params(self, config, sym: int) -> SignalParams | None:
@@ -107,6 +112,7 @@ class Daemon:
         for row in rows:
             self.targets[row["symbol"]] = row["target"]
             self.target_changes += 1
+            self.recent_targets.append(row)
             log.info("target_change", **row)
 
     async def _execution_task(self) -> None:
@@ -141,6 +147,13 @@ class Daemon:
     # ------------------------------------------------------------------ state
     def _on_book_state(self, symbol: str, previous: str, state: str, reason: str) -> None:
         now = time.monotonic()
+        if state == "dropped":
+            # delisted while running: the others go on; nothing left is a failure
+            self.unsynced_since.pop(symbol, None)
+            if all(s == "dropped" for s in self.feed.states.values()):
+                self.exit_code = 1
+                self.request_stop("every symbol was dropped")
+            return
         # gap/crossed/synced rows come from the engine itself; what only the feed knows
         # (a connection opened or closed, a resync it started) is recorded here
         if state == "unsynced" and reason in ("connect", "disconnect"):
@@ -186,10 +199,32 @@ class Daemon:
                 f"targets {targets}, tasks {len(asyncio.all_tasks())}")
 
     # ------------------------------------------------------------------ tasks
+    def status_fields(self) -> dict:
+        """The periodic ``status`` log line: progress a user outside systemd can follow."""
+        now = time.monotonic()
+        frames = sum(c.frames for c in self.feed.connections)
+        t0, f0 = self._status_frames
+        self._status_frames = (now, frames)
+        states = self.feed.states
+        stats = self.store.stats()
+        lags = {s: self.engine.lag_ms(i) for i, s in enumerate(self.engine.symbols)}
+        return {
+            "frames": frames,
+            "frames_per_s": round((frames - f0) / (now - t0), 1) if now > t0 else 0.0,
+            "books_synced": f"{sum(1 for v in states.values() if v == 'synced')}/{len(states)}",
+            "lag_ms": {s: v for s, v in lags.items() if v is not None},
+            "latency_p99_ns": self.feed.latency.percentile(99),
+            "targets": dict(self.targets),
+            "rows_written": sum(stats["rows_written"].values()),
+            "rows_dropped": sum(stats["rows_dropped_ring"].values())
+            + sum(stats["rows_dropped_io"].values()),
+        }
+
     async def _supervise(self) -> None:
         interval = self.notifier.watchdog_interval_s or 5.0
         tick = min(1.0, interval)
         last_status = 0.0
+        last_log = time.monotonic()
         while True:
             await asyncio.sleep(tick)
             ok, why = self.healthy()
@@ -201,6 +236,9 @@ class Daemon:
                 self.notifier.status(self.status_line() + ("" if ok else f" (unhealthy: {why})"))
                 if not ok:
                     log.warning("unhealthy", reason=why)
+            if now - last_log >= self.config.daemon.status_interval_s:
+                last_log = now
+                log.info("status", **self.status_fields())
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -212,6 +250,9 @@ class Daemon:
                  ws=self.config.exchange.ws_url, pid=os.getpid())
         for setting in unimplemented_settings(self.config):
             log.warning("setting_not_implemented", setting=setting)
+        if self.config.storage.raw_journal and self.exchange_info is not None:
+            path = save_exchange_info(self.config.storage.data_dir, self.exchange_info)
+            log.info("exchange_info_saved", path=path)
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
@@ -242,8 +283,16 @@ class Daemon:
             self.exit_code = 1
         # after the feed: no more records can arrive; everything buffered is written
         await asyncio.to_thread(self.store.stop)
+        stats = self.store.stats()
+        dropped = {t: stats["rows_dropped_ring"][t] + stats["rows_dropped_io"][t]
+                   for t in stats["rows_written"]}
+        if any(dropped.values()):
+            # never exit 0 after losing data
+            log.error("rows_dropped", tables={t: n for t, n in dropped.items() if n},
+                      total=sum(dropped.values()))
+            self.exit_code = 1
         log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters),
-                 store=self.store.stats())
+                 store=stats, exit_code=self.exit_code)
 
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; apply what can change live."""
@@ -284,29 +333,22 @@ def unimplemented_settings(config) -> list[str]:
     return found
 
 
-def resolve_exchange_info(config) -> tuple[dict | None, dict]:
-    """Price/quantity decimals and tick sizes per symbol: exchange.exchange_info_file,
-    else the exchange's /fapi/v1/exchangeInfo, else ``(None, {})`` (decimals inferred
-    from the first messages, tick = one unit of the last decimal)."""
-    from rtaid.infra import exchange_info
+def save_exchange_info(data_dir: str, info: dict) -> str:
+    """Keep the exchangeInfo the daemon runs with next to the raw journal, so that
+    ``rtaid replay`` of the journal resolves decimals and ticks as this run did."""
+    import json
 
-    symbols = list(config.feed.symbols)
-    try:
-        if config.exchange.exchange_info_file:
-            info = exchange_info.load(config.exchange.exchange_info_file)
-        else:
-            info = exchange_info.fetch(config.exchange.rest_url, config.exchange.request_timeout_s)
-    except (OSError, ValueError) as exc:
-        log.warning("exchange_info_unavailable", error=str(exc),
-                    consequence="decimals inferred from the first messages")
-        return None, {}
-    scales = exchange_info.scales(info, symbols)
-    ticks = exchange_info.tick_sizes(info, symbols)
-    missing = [s for s in symbols if s not in scales]
-    if missing:
-        log.warning("exchange_info_missing_symbols", symbols=missing)
-    log.info("exchange_info", scales=scales, ticks={s: str(t) for s, t in ticks.items()})
-    return scales, ticks
+    from rtaid.infra.recordings import exchange_info_path
+
+    path = exchange_info_path(data_dir, time.time())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(info, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def pin_cpus(cpus) -> None:
@@ -323,8 +365,13 @@ def main(args) -> int:
     setup_logging(config.log.level, config.log.format)
     faulthandler.enable()
     pin_cpus(config.daemon.cpu_affinity)
-    scales, ticks = resolve_exchange_info(config)
-    daemon = Daemon(config, scales=scales, ticks=ticks)
+    try:
+        info, scales, ticks = preflight.resolve(config)
+    except preflight.StartupError as exc:
+        log.error("startup_failed", reason=str(exc))
+        print(f"rtaid run: {exc}", file=sys.stderr)
+        return 2
+    daemon = Daemon(config, scales=scales, ticks=ticks, exchange_info=info)
     if config.daemon.event_loop == "uvloop":
         import uvloop
 

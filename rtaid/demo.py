@@ -5,7 +5,8 @@ market) and the daemon in one process, shows a live one-screen status while it r
 (progress, per symbol sync state, messages/s, top of book, the strategy's oscillators
 and target, p99 latency), then prints a summary and where the Parquet dataset went.
 Ctrl-C ends it cleanly. No network, no keys. The demo shortens the indicators'
-warm-up (``DEMO_SETTINGS``) so the strategy acts within its 30 seconds.
+time scales and widens the entry band (``DEMO_SETTINGS``, printed) so the strategy
+decides within its 30 seconds.
 
 ``rtaid demo --recording [FILE ...]`` instead replays real Binance recordings (by
 default the shared ones) through the same decode and book kernels and reports what it
@@ -121,10 +122,15 @@ def _px(engine, i, side):
     return f"{fmt(top[0][1], qty_dec)} @ {fmt(top[0][0], px_dec)}"
 
 
-# warm-ups of minutes at the defaults (VPIN calibrates for 10 minutes) shortened to
-# seconds, so a 30 s demo shows a trading strategy; everything else is the default
+# The defaults work on minutes (VPIN calibrates for 10 minutes, the normalisers' tau is
+# 5 minutes, the price EMA 1 minute, a position is held up to 2 minutes): the demo runs
+# them 10-30x faster and widens the entry band, so a 30 s run on the synthetic market
+# shows the strategy decide. Printed with the summary; `--set` overrides any of them.
 DEMO_SETTINGS = ("vpin.calibration_ms=10000", "vpin.buckets=50", "norm.warmup=20",
-                 "kyle.min_intervals=10")
+                 "norm.tau_ms=30000", "dev.ema_ms=5000", "kyle.min_intervals=10",
+                 "strategy.entry_low=25.0", "strategy.entry_high=75.0",
+                 "strategy.toxic_max=100.0", "strategy.max_hold_ms=8000",
+                 "strategy.cooldown_ms=2000")
 OSCILLATORS = ("obi", "ofi_norm", "dev_bps", "vpin")
 
 
@@ -152,10 +158,15 @@ def render(daemon, elapsed, duration, rates) -> list[str]:
                      + " ".join(_osc(state, n) for n in OSCILLATORS) + f"  {target:>6}")
     lines.append("")
     lines.append(f"oscillators in [0, 100] (50 = the mean); target changes {daemon.target_changes}")
+    for change in list(daemon.recent_targets)[-5:]:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(change["ts_ms"] / 1000))
+        lines.append(f"  {stamp} {change['symbol']:10} target {change['prev_target']:+d} -> "
+                     f"{change['target']:+d}  ({change['reason']}, mid {change['mid']:.2f})")
     return lines
 
 
-async def live(duration: float, symbols: list[str], rate: float, data_dir: str, tty: bool) -> int:
+async def live(duration: float, symbols: list[str], rate: float, data_dir: str, tty: bool,
+               config_path: str | None = None, user_sets=()) -> int:
     from rtaid.infra import exchange_info
     from rtaid.infra.config import load_config
     from rtaid.daemon import Daemon
@@ -168,8 +179,9 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
                 f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false",
-                *DEMO_SETTINGS]
-        config = load_config(None, sets, env={})
+                *DEMO_SETTINGS, *user_sets]          # the user's --set last: they win
+        config = load_config(config_path, sets, env={})
+        data_dir = config.storage.data_dir
         # decimals and ticks as the daemon gets them at start-up (off the loop: the
         # sim answers on it)
         info = await asyncio.to_thread(exchange_info.fetch, sim.rest_url)
@@ -198,6 +210,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         print("\nsummary")
         for line in final:
             print("  " + line)
+        print("  demo settings (faster time scales than the defaults): " + " ".join(DEMO_SETTINGS))
         print(f"  connections: " + ", ".join(f"{c.name} connects {c.connects}" for c in feed.connections))
         print(f"  snapshots {feed.counters['snapshots']}, snapshot errors {feed.counters['snapshot_errors']}")
         rows = daemon.store.stats()["rows_written"]
@@ -209,15 +222,18 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
 def run_live(args) -> int:
     import tempfile
 
+    from rtaid.cli import config_args
     from rtaid.infra.log import setup_logging
 
-    symbols = [s.strip().upper() for s in (args.symbols or "BTCUSDT,ETHUSDT").split(",") if s.strip()]
+    symbols = args.symbols or ["BTCUSDT", "ETHUSDT"]
     # the status screen owns stdout; warnings and errors still reach the terminal
     setup_logging("WARNING", "console", stream=sys.stderr)
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="rtaid-demo-")
     import uvloop
 
     try:
-        return uvloop.run(live(args.duration, symbols, args.rate, data_dir, sys.stdout.isatty()))
+        path, user_sets = config_args(args)
+        return uvloop.run(live(args.duration, symbols, args.rate, data_dir, sys.stdout.isatty(),
+                               path, user_sets))
     except KeyboardInterrupt:
         return 130

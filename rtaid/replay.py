@@ -34,8 +34,9 @@ from rtaid._kernels.decode import Decoder, result_name
 from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
 from rtaid.infra import exchange_info as xinfo
+from rtaid.infra import preflight
 from rtaid.infra.config import Config
-from rtaid.infra.recordings import Damage, RecordingReader, scan
+from rtaid.infra.recordings import Damage, RecordingReader, journal_exchange_info, scan
 
 MAX_MESSAGE_LEVELS = 8192
 BUFFER_EVENTS = 4096
@@ -302,7 +303,18 @@ def main(args) -> int:
 
     config = load_config_from_args(args)
     out = args.out or DEFAULT_OUT
+    try:
+        # before reading any input: a replay that cannot write its dataset is refused
+        preflight.probe_data_dir(out)
+    except preflight.StartupError as exc:
+        print(f"rtaid replay: --out {exc}".replace("storage.data_dir ", ""), file=sys.stderr)
+        return 2
     info_path = args.exchange_info or config.exchange.exchange_info_file
+    if info_path is None:
+        # a daemon keeps the exchangeInfo it ran with beside its journal
+        info_path = journal_exchange_info(args.files)
+        if info_path is not None:
+            print(f"exchangeInfo: {info_path} (saved beside the journal)")
     try:
         info = xinfo.load(info_path) if info_path else None
         summary = replay(args.files, out, config=config, exchange_info=info)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.helpers import BTC_RECORDING, ROOT
 
 
@@ -52,3 +54,17 @@ def test_live_demo_ends_cleanly_on_ctrl_c(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "summary" in out and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_default_demo_shows_the_strategy_deciding(tmp_path):
+    """`rtaid demo` at its default 30 s: the strategy decides on the synthetic market, and
+    the screen says with which settings."""
+    out = subprocess.run([sys.executable, "-m", "rtaid", "demo", "--data-dir", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary = out.stdout[out.stdout.index("summary"):]
+    changes = int(re.search(r"target changes (\d+)", summary).group(1))
+    assert changes >= 1, summary
+    assert re.search(r"(BTC|ETH)USDT\s+target [+-]\d -> [+-]\d\s+\((entry_long|entry_short)", summary)
+    assert "demo settings (faster time scales than the defaults): vpin.calibration_ms=10000" in summary

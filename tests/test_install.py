@@ -63,3 +63,16 @@ def test_every_third_party_import_of_the_package_is_a_declared_dependency():
             if not names & declared:
                 missing.setdefault(top, []).append(str(path.relative_to(ROOT)))
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+@pytest.mark.slow
+def test_the_kernels_compile_without_a_warning(tmp_path):
+    """The first run shows no C compiler warning (book.c once discarded a const)."""
+    env = dict(os.environ, RTAID_KERNELS="book,engine")
+    env.pop("RTAID_DEBUG", None)
+    out = subprocess.run([sys.executable, "setup.py", "build_ext", "--force",
+                          "--build-lib", str(tmp_path / "lib"), "--build-temp", str(tmp_path / "tmp")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    warnings = [line for line in (out.stdout + out.stderr).splitlines() if "warning:" in line]
+    assert not warnings, "\n".join(warnings[:20])

@@ -57,3 +57,71 @@ def test_plain_and_microsecond_files_in_order_form_one_chain(shared_data, tmp_pa
         assert a.drop(["recv_ns"]).equals(b.drop(["recv_ns"])), table
         # us input: ns = us * 1000
         assert (a["recv_ns"].to_numpy() // 1000 == b["recv_ns"].to_numpy() // 1000).all()
+
+
+def cut_recording(tmp_path, lines=3000):
+    """The first lines of the BTC recording, as gzip and plain text."""
+    from tests.helpers import read_frames
+
+    frames = read_frames(BTC_RECORDING, max_lines=lines)
+    text = b"".join(b"%d %s\n" % (ns, p) for ns, p in frames)
+    return frames, text
+
+
+def test_a_gzip_cut_short_replays_what_is_readable_and_names_the_damage(tmp_path, capsys,
+                                                                        shared_data):
+    """A journal a kill -9 left: no traceback, the readable part replayed, file and line
+    named, exit 1 (something was skipped)."""
+    frames, text = cut_recording(tmp_path)
+    whole = gzip.compress(text)
+    path = tmp_path / "cut.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    code, out = run_cli(capsys, str(path), "--out", str(tmp_path / "ds"))
+    assert code == 1
+    assert "DAMAGED input, skipped" in out and f"{path}, line " in out
+    assert "compressed stream cut short" in out
+    replayed = int(out.split("replayed ")[1].split(" frames")[0].replace(",", ""))
+    assert 0 < replayed < len(frames)
+    assert read_table(tmp_path / "ds", "bbo").num_rows > 0
+
+
+def test_a_line_cut_mid_json_is_named_by_file_and_line(tmp_path, capsys, shared_data):
+    frames, text = cut_recording(tmp_path, 500)
+    lines = text.split(b"\n")
+    lines[100] = lines[100][: len(lines[100]) // 2]          # cut in the middle of its JSON
+    path = tmp_path / "cut.txt"
+    path.write_bytes(b"\n".join(lines))
+    code, out = run_cli(capsys, str(path), "--out", str(tmp_path / "ds"))
+    assert code == 1
+    assert f"{path}, line 101: message not decoded" in out
+    assert "replayed 500 frames" in out
+
+
+def test_an_intact_recording_exits_0_and_reports_no_damage(tmp_path, capsys, shared_data):
+    _, text = cut_recording(tmp_path, 500)
+    path = tmp_path / "ok.gz"
+    path.write_bytes(gzip.compress(text))
+    code, out = run_cli(capsys, str(path), "--out", str(tmp_path / "ds"))
+    assert code == 0 and "DAMAGED" not in out
+
+
+def test_an_unwritable_out_dir_is_refused_before_any_input_is_read(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    missing_input = tmp_path / "never-read.gz"
+    code = cli.main(["replay", str(missing_input), "--out", str(blocker / "ds")])
+    err = capsys.readouterr().err
+    assert code == 2 and str(blocker / "ds") in err and "cannot write there" in err
+    assert "never-read" not in err            # the input was not looked at
+
+
+def test_demo_recording_names_damage_and_exits_1(tmp_path, capsys, shared_data):
+    frames, text = cut_recording(tmp_path)
+    whole = gzip.compress(text)
+    path = tmp_path / "btcusdt_cut.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    code = cli.main(["demo", "--recording", str(path)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "DAMAGED, skipped" in captured.out and str(path) in captured.out
+    assert "Traceback" not in captured.err

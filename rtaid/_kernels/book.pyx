@@ -132,7 +132,7 @@ cdef inline int32_t block_lower_bound(const Block* blk, int64_t key) noexcept no
     probes are independent loads, so the chain of dependent loads is 4 long where a
     bisection's is 7, and the fixed step count leaves no loop branch to mispredict
     (block sizes vary)."""
-    cdef const int64_t* k = blk.key
+    cdef const int64_t* k = &blk.key[0]     # (&...[0]: no non-const temporary in the C)
     cdef int32_t i = 16 * ((k[16] < key) + (k[32] < key) + (k[48] < key))
     i += 4 * ((k[i + 4] < key) + (k[i + 8] < key) + (k[i + 12] < key))
     i += (k[i + 1] < key) + (k[i + 2] < key) + (k[i + 3] < key)

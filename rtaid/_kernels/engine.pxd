@@ -54,6 +54,7 @@ cdef class Engine:
     cdef public int64_t frame_mono_ns  # the listener's monotonic receive stamp of it
     cdef int64_t last_E[MAX_SYMBOLS] # exchange times last seen per symbol (Python rows)
     cdef int64_t last_T[MAX_SYMBOLS]
+    cdef int64_t last_recv_ns[MAX_SYMBOLS] # local receive time of each symbol's last message
     # signal kernels (enable_signals): one state per symbol, NULL until enabled
     cdef SymbolSignals* sig
     cdef bint* sig_enabled

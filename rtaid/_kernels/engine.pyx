@@ -107,6 +107,7 @@ cdef class Engine:
         memset(self.rec, 0, sizeof(self.rec))
         memset(self.last_E, 0, sizeof(self.last_E))
         memset(self.last_T, 0, sizeof(self.last_T))
+        memset(self.last_recv_ns, 0, sizeof(self.last_recv_ns))
         self.sig = <SymbolSignals*>rt_calloc(self.n_books, sizeof(SymbolSignals))
         self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
         if self.sig == NULL or self.sig_enabled == NULL:
@@ -172,6 +173,7 @@ cdef class Engine:
         if rc != DEC_OK:
             return rc
         self.last_E[m.sym] = m.E
+        self.last_recv_ns[m.sym] = recv_ns
         self.last_T[m.sym] = m.T
         self.record_msg(m)
         book = &self.books[m.sym]
@@ -804,6 +806,21 @@ cdef class Engine:
             raise ValueError("the book has no bids")
         b.bids.pool[b.bids.order[b.bids.n_blocks - 1]].qty[0] = 0
 
+    def lag_ms(self, int sym):
+        """Exchange event time to local receipt of the symbol's last message (ms), or
+        None before its first (clock skew between the hosts included)."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if self.last_recv_ns[sym] == 0 or self.last_E[sym] == 0:
+            return None
+        return (self.last_recv_ns[sym] - self.last_E[sym] * 1_000_000) / 1e6
+
+    def last_event_ms(self, int sym):
+        """Exchange time E of the symbol's last message (ms), 0 before its first."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        return self.last_E[sym]
+
     def book_state(self, int sym):
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
@@ -840,6 +857,7 @@ cdef class Engine:
             self.last_mark_E[i] = INT64_MIN
             self.last_E[i] = 0
             self.last_T[i] = 0
+            self.last_recv_ns[i] = 0
             for k in range(N_AHEAD):
                 self.ahead_key[i][k] = INT64_MIN
         self.frames = 0

@@ -210,7 +210,8 @@ class StreamConnection:
                     log.warning("handover_new_connection_lost", conn=self.name)
                     return False
                 fresh = all(listener.symbol_last_frame_ns(i) > connected_ns
-                            for i in self._depth_idx)
+                            for i in self._depth_idx
+                            if self.host.states.get(self.host.symbols[i]) != "dropped")
                 level = (engine.standby_behind(self._depth_idx, AHEAD["depth"] | AHEAD["bbo"])
                          + engine.standby_behind(self._trade_idx, AHEAD["trade"] | AHEAD["mark"])
                          ) == 0
@@ -252,6 +253,8 @@ class StreamConnection:
         trades can legitimately pause on a quiet one.
         """
         for sym in self.streams.depth_symbols:
+            if self.host.states.get(sym) == "dropped":
+                continue        # delisted: its silence is expected
             if now_ns - listener.symbol_last_frame_ns(self.host.index[sym]) > stale_ns:
                 return sym
         return None

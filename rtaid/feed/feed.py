@@ -10,7 +10,7 @@ from rtaid._kernels.decode import result_name
 from rtaid._kernels.hist import LatencyHistogram
 from rtaid.feed.backoff import backoff_delay
 from rtaid.feed.connection import StreamConnection
-from rtaid.feed.snapshots import SnapshotClient, SnapshotError
+from rtaid.feed.snapshots import INVALID_SYMBOL, SnapshotClient, SnapshotError
 from rtaid.feed.streams import stream_sets
 from rtaid.infra.log import RateLimitedLog, get_logger
 
@@ -94,7 +94,7 @@ class Feed:
         """Listener callback: a book changed sync state (rare)."""
         sym = self.symbols[sym_index]
         prev = self.states[sym]
-        if state == prev:
+        if state == prev or prev == "dropped":
             return
         self.states[sym] = state
         if state == "unsynced":
@@ -105,12 +105,31 @@ class Feed:
             self.request_snapshot(sym)
         elif state == "synced":
             log.info("book_synced", symbol=sym)
-        if all(s == "synced" for s in self.states.values()):
+        self._update_all_synced()
+        if self.on_book_state_cb is not None:
+            self.on_book_state_cb(sym, prev, state, reason or state)
+
+    def _update_all_synced(self) -> None:
+        live = [s for s in self.states.values() if s != "dropped"]
+        if live and all(s == "synced" for s in live):
             self.all_synced.set()
         else:
             self.all_synced.clear()
+
+    def drop_symbol(self, sym: str, reason: str) -> None:
+        """The exchange no longer lists a symbol (delisted while running): stop syncing
+        it, say so, and carry on with the others."""
+        prev = self.states[sym]
+        if prev == "dropped":
+            return
+        self.states[sym] = "dropped"
+        self._wanted.discard(sym)
+        self.counters["symbols_dropped"] += 1
+        log.error("symbol_dropped", symbol=sym, reason=reason,
+                  consequence="no more data or signals for it; the other symbols go on")
+        self._update_all_synced()
         if self.on_book_state_cb is not None:
-            self.on_book_state_cb(sym, prev, state, reason or state)
+            self.on_book_state_cb(sym, prev, "dropped", reason)
 
     def on_bad_frame(self, result_code: int) -> None:
         """Listener callback, at most once a second per connection."""
@@ -118,6 +137,8 @@ class Feed:
 
     def reset_book(self, sym: str, reason: str, listener) -> None:
         """Forget a book (a connection opened or closed): it buffers until a snapshot."""
+        if self.states[sym] == "dropped":
+            return
         i = self.index[sym]
         self.engine.reset_book(i)
         listener.note_state(i, "unsynced")
@@ -129,6 +150,8 @@ class Feed:
 
     # ------------------------------------------------------------------ snapshots
     def request_snapshot(self, sym: str) -> None:
+        if self.states[sym] == "dropped":
+            return
         self._wanted.add(sym)
         self._wake.set()
 
@@ -153,6 +176,9 @@ class Feed:
                 body = await self.snapshots.fetch(sym)
             except SnapshotError as exc:
                 self.counters["snapshot_errors"] += 1
+                if exc.code == INVALID_SYMBOL:
+                    self.drop_symbol(sym, f"the exchange no longer lists it ({exc})")
+                    return
                 delay = exc.retry_after_s or backoff_delay(attempt, fc.reconnect_min_s, fc.reconnect_max_s)
                 attempt += 1
                 log.warning("snapshot_failed", symbol=sym, error=str(exc), retry_in_s=round(delay, 3))

@@ -15,6 +15,8 @@ class ConnectionHost(Protocol):
     engine: Any                        # rtaid._kernels.engine.Engine, shared by all connections
     feed_config: Any                   # rtaid.infra.config.FeedConfig
     index: Mapping[str, int]           # symbol -> the engine's symbol index
+    symbols: list                      # the engine's symbols, by index
+    states: Mapping[str, str]          # symbol -> unsynced | synced | dropped
     counters: collections.Counter      # feed counters (reconnects, handovers, ...)
     latency: Any                       # rtaid._kernels.hist.LatencyHistogram, per frame
     on_targets: Any                    # callable() waking the execution task, or None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 
@@ -16,12 +17,19 @@ WEIGHT_LIMIT_PER_MIN = 2400
 DEPTH_WEIGHT = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 
 
-class SnapshotError(Exception):
-    """A snapshot could not be fetched (the caller retries)."""
+# Binance's error code for a symbol it does not (or no longer) list
+INVALID_SYMBOL = -1121
 
-    def __init__(self, message: str, retry_after_s: float | None = None):
+
+class SnapshotError(Exception):
+    """A snapshot could not be fetched (the caller retries, unless the exchange said the
+    symbol is invalid: ``code == INVALID_SYMBOL``)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None,
+                 code: int | None = None):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.code = code
 
 
 class SnapshotClient:
@@ -88,6 +96,16 @@ class SnapshotClient:
                 retry_s = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
                 if resp.status == 418:          # IP banned: wait it out, whatever it says
                     self.banned_until = time.time() + (retry_s or 120.0)
-                raise SnapshotError(f"HTTP {resp.status}: {body[:200]!r}", retry_s)
+                raise SnapshotError(f"HTTP {resp.status}: {body[:200]!r}", retry_s,
+                                    _error_code(body))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise SnapshotError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _error_code(body: bytes) -> int | None:
+    """Binance's ``{"code": -1121, "msg": ...}`` error code of an answer, if any."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None

@@ -304,6 +304,9 @@ class DaemonConfig:
     cpu_affinity: tuple[int, ...] = setting([], "int_list", lo=0, hi=4095)  # empty = no pinning
     gc_freeze: bool = setting(True, "bool")
     shutdown_timeout_s: float = setting(10.0, "float", lo=0, lo_open=True, hi=3600)
+    # the `status` log line (frames, rate, books, lag, p99, targets, rows): progress for
+    # a daemon run outside systemd, whose STATUS= line only systemctl shows
+    status_interval_s: float = setting(30.0, "float", lo=1, hi=86400)
     event_loop: str = setting("uvloop", "enum", choices=("uvloop", "asyncio"))
 
 

@@ -275,6 +275,42 @@ def scan(paths, max_lines: int | None = None) -> RecordingScan:
 
 
 # --------------------------------------------------------------------------- journal
+# the exchangeInfo a daemon ran with, kept beside its journal: raw/exchangeInfo-<UTC>.json
+EXCHANGE_INFO_PREFIX = "exchangeInfo-"
+JOURNAL_HOUR = re.compile(r"_(\d{8}T\d{2})-\d+\.gz$")
+
+
+def exchange_info_path(data_dir: str | os.PathLike, when_s: float) -> str:
+    """Where a daemon keeps the exchangeInfo it starts with (its UTC start time)."""
+    import time as _time
+
+    stamp = _time.strftime("%Y%m%dT%H%M%S", _time.gmtime(when_s))
+    return os.path.join(os.fspath(data_dir), JOURNAL_DIR, f"{EXCHANGE_INFO_PREFIX}{stamp}.json")
+
+
+def journal_exchange_info(paths) -> str | None:
+    """The exchangeInfo saved beside the raw journal files ``paths``: the newest one saved
+    no later than the earliest file's hour (the one that run started with), else the
+    oldest; None when the paths are not journal files or none was saved."""
+    hours, roots = [], set()
+    for path in paths:
+        path = os.path.abspath(os.fspath(path))
+        match = JOURNAL_HOUR.search(os.path.basename(path))
+        parts = path.split(os.sep)
+        if not match or len(parts) < 4 or not parts[-3].startswith("symbol="):
+            return None
+        hours.append(match.group(1))
+        roots.add(os.sep.join(parts[:-3]))
+    if len(roots) != 1:
+        return None
+    root = roots.pop()
+    saved = sorted(f for f in os.listdir(root)
+                   if f.startswith(EXCHANGE_INFO_PREFIX) and f.endswith(".json"))
+    if not saved:
+        return None
+    first_hour = min(hours)                  # YYYYMMDDTHH
+    older = [f for f in saved if f[len(EXCHANGE_INFO_PREFIX):][:11] <= first_hour]
+    return os.path.join(root, older[-1] if older else saved[0])
 def journal_files(data_dir: str | os.PathLike, symbols=None) -> list[str]:
     """The raw journal's complete files under a data dir, per symbol in time order
     (``<data_dir>/raw/symbol=X/date=D/<sym>_<YYYYMMDDTHH>-<seq>.gz``; temporary

@@ -108,7 +108,7 @@ class Account:
         if not symbol:
             raise missing("symbol")
         market = self.markets.get(symbol.upper())
-        if market is None:
+        if market is None or market.delisted:
             raise errors.invalid_symbol()
         return market
 

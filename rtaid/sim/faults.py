@@ -209,6 +209,9 @@ class FaultController:
         elif kind == "reject_orders":
             self.reject_orders(int(spec.get("count", 1)), int(spec.get("code", -2019)),
                                spec.get("msg", "Margin is insufficient."))
+        elif kind == "delist":
+            self._market(spec["symbol"]).delist()
+            self._count("delist")
         elif kind == "clear":
             self.clear()
         else:

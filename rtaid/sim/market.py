@@ -111,6 +111,7 @@ class SymbolMarket:
         self.corrupt_queue: list[list] = []
         self.stalled = False
         self.stall_drop = False
+        self.delisted = False        # the delist fault: no frames, REST says -1121
         self._held: list[tuple[str, bytes, int, int]] = []
         self._stall_handle: asyncio.TimerHandle | None = None
 
@@ -333,7 +334,21 @@ class SymbolMarket:
             self._stall_handle.cancel()
         self._stall_handle = asyncio.get_running_loop().call_later(seconds, self.end_stall)
 
+    def delist(self) -> None:
+        """The exchange stops listing this symbol: its frames stop for good, REST answers
+        -1121 Invalid symbol, exchangeInfo shows it SETTLING."""
+        self.delisted = True
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
+        self.stalled = True
+        self.stall_drop = True
+        self._held.clear()
+        self._refresh_fault_flag()
+
     def end_stall(self) -> None:
+        if self.delisted:
+            return
         self.stalled = False
         self._stall_handle = None
         self._refresh_fault_flag()
@@ -358,7 +373,7 @@ class SymbolMarket:
     def clear_faults(self) -> None:
         self.skip.clear()
         self.corrupt_queue.clear()
-        if self.stalled:
+        if self.stalled and not self.delisted:
             if self._stall_handle is not None:
                 self._stall_handle.cancel()
             self.end_stall()

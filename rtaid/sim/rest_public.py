@@ -37,7 +37,9 @@ def exchange_info(sim: "SimExchange") -> dict:
         ],
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": [exchange_symbol_entry(m.inst.spec) for m in sim.markets.values()],
+        "symbols": [dict(exchange_symbol_entry(m.inst.spec),
+                         **({"status": "SETTLING"} if m.delisted else {}))
+                    for m in sim.markets.values()],
     }
 
 
@@ -47,7 +49,7 @@ def register(app: web.Application, sim: "SimExchange") -> None:
         if not symbol:
             raise missing("symbol")
         market = sim.markets.get(symbol.upper())
-        if market is None:
+        if market is None or market.delisted:
             raise invalid_symbol()
         return market
 

@@ -1,0 +1,84 @@
+"""Preflight: what ``rtaid run`` checks before it starts: a problem found here is a clear message and
+a non-zero exit (systemd shows the reason), never a daemon that runs blind.
+
+- the exchange's instruments: every configured symbol must be listed and trading
+  (exchangeInfo from ``exchange.exchange_info_file`` or the exchange's REST answer);
+- the data directory: created if needed, a file written, fsynced and removed.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from rtaid.infra import exchange_info as xinfo
+from rtaid.infra.log import get_logger
+
+log = get_logger("rtaid.preflight")
+
+
+class StartupError(Exception):
+    """A problem that keeps the daemon from starting; ``str()`` names the thing."""
+
+
+def load_exchange_info(config) -> dict | None:
+    """The exchangeInfo the daemon runs with: the configured file, else the exchange's
+    answer; None (with a warning) when the exchange cannot be reached, so decimals come
+    from the first messages. A configured file that cannot be read is an error."""
+    if config.exchange.exchange_info_file:
+        try:
+            return xinfo.load(config.exchange.exchange_info_file)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"exchange.exchange_info_file: {exc}") from None
+    try:
+        return xinfo.fetch(config.exchange.rest_url, config.exchange.request_timeout_s)
+    except (OSError, ValueError) as exc:
+        log.warning("exchange_info_unavailable", error=str(exc),
+                    consequence="symbols not checked; decimals inferred from the first messages")
+        return None
+
+
+def check_symbols(info: dict | None, symbols) -> None:
+    """Every symbol must be listed by the exchange and trading."""
+    if info is None:
+        return
+    listed = {e.get("symbol"): e for e in info.get("symbols", []) if isinstance(e, dict)}
+    unknown = [s for s in symbols if s not in listed]
+    halted = [f"{s} ({listed[s].get('status')})" for s in symbols
+              if s in listed and listed[s].get("status", "TRADING") != "TRADING"]
+    problems = []
+    if unknown:
+        problems.append(f"not listed by the exchange: {', '.join(unknown)}")
+    if halted:
+        problems.append(f"listed but not trading: {', '.join(halted)}")
+    if problems:
+        raise StartupError("feed.symbols: " + "; ".join(problems))
+
+
+def probe_data_dir(path: str) -> None:
+    """Create ``path`` if needed and prove it takes a file: write, fsync, remove."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".rtaid-probe-", dir=path)
+        try:
+            os.write(fd, b"rtaid can write here\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise StartupError(f"storage.data_dir {path}: cannot write there "
+                           f"({exc.strerror or exc})") from None
+
+
+def resolve(config) -> tuple[dict | None, dict, dict]:
+    """Run the start-up checks; returns ``(exchangeInfo or None, scales, ticks)``."""
+    symbols = list(config.feed.symbols)
+    probe_data_dir(config.storage.data_dir)
+    info = load_exchange_info(config)
+    check_symbols(info, symbols)
+    if info is None:
+        return None, {}, {}
+    scales = xinfo.scales(info, symbols)
+    ticks = xinfo.tick_sizes(info, symbols)
+    log.info("exchange_info", scales=scales, ticks={s: str(t) for s, t in ticks.items()})
+    return info, scales, ticks
