@@ -91,12 +91,15 @@ def test_replay_of_the_live_journal_takes_the_same_decisions(sim_port, tmp_path)
     data = tmp_path / "data"
     journals = sorted((data / "raw").rglob("*.gz"))
     assert {p.parent.parent.name for p in journals} == {"symbol=BTCUSDT", "symbol=ETHUSDT"}
+    # the daemon kept the exchangeInfo it ran with beside the journal; replay finds it
+    (saved,) = (data / "raw").glob("exchangeInfo-*.json")
+    assert json.loads(saved.read_text())["symbols"] == json.loads(info.read_text())["symbols"]
     again = tmp_path / "replayed"
     rep = subprocess.run([sys.executable, "-m", "rtaid", "replay", "--config", str(config),
-                          "--exchange-info", str(info), "--out", str(again),
-                          *map(str, journals)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+                          "--out", str(again), *map(str, journals)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert f"exchangeInfo: {saved} (saved beside the journal)" in rep.stdout
 
     live_rows = rows_by_symbol(data, "indicators")
     assert set(live_rows) == {"BTCUSDT", "ETHUSDT"}
