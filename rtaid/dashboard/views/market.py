@@ -74,7 +74,7 @@ def main() -> None:
                    f"window for the per-event indicators.")
     elif chosen:
         st.caption(f"Oscillators: mean per {ui.fmt_width(width)} bucket (band: min to max) "
-                   f"of {rows:,} indicator rows, aggregated in the scan.")
+                   f"of {rows:,} indicator rows, aggregated in the query.")
     if fills is None:
         st.caption("No fills table in the dataset yet: the position row shows the strategy's "
                    "target only.")
