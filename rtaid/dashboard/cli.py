@@ -18,7 +18,7 @@ from pathlib import Path
 from rtaid.dashboard.settings import (DEFAULT_ADDRESS, DEFAULT_PORT, DEFAULT_REFRESH_S,
                                       ENV_SETTINGS, from_config)
 
-EXTRA_MODULES = ("streamlit", "plotly")
+EXTRA_MODULES = ("streamlit", "plotly", "duckdb")
 INSTALL_HINT = "pip install 'rtaid[dashboard]'"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 APP = Path(__file__).resolve().parent / "app.py"

@@ -82,9 +82,9 @@ def open_app(monkeypatch, tmp_path):
 
     from rtaid.dashboard.settings import ENV_SETTINGS
 
-    def opener(data_dir, page="market", socket_path=None, query=None):
+    def opener(data_dir, page="market", socket_path=None, query=None, overrides=OVERRIDES):
         socket_path = socket_path or tmp_path / "no-daemon.sock"
-        monkeypatch.setenv(ENV_SETTINGS, settings_env(data_dir, socket_path))
+        monkeypatch.setenv(ENV_SETTINGS, settings_env(data_dir, socket_path, overrides))
         at = AppTest.from_file(str(APP), default_timeout=120)
         params = {"symbol": SYMBOL, "from": DAYS[0], "to": DAYS[1]} if query is None else query
         for key, value in params.items():

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from tests.dashboard.conftest import (DAYS, PAGES, SYMBOL, dataframe, figure, ms, read, trace,
+from tests.dashboard.conftest import (DAYS, OVERRIDES, PAGES, SYMBOL, dataframe, figure, ms, read, trace,
                                       values)
 
 HEADERS = {"market": "Market", "trading": "Trading", "health": "Health", "data": "Data"}
@@ -81,6 +81,23 @@ def test_market_thresholds_are_the_configs(dataset_dir, open_app):
     lines = sorted((s["yref"], s["y0"]) for s in shapes)
     assert lines == sorted([("y2", 10.0), ("y2", 50.0), ("y2", 90.0), ("y3", 50.0),
                             ("y4", 100.0)])  # toxic_max=100 from the --set overrides
+
+
+def test_thresholds_follow_the_symbols_own_strategy(dataset_dir, open_app):
+    overrides = (*OVERRIDES, "symbols.BTCUSDT.strategy.entry_low=5",
+                 "symbols.BTCUSDT.strategy.toxic_max=70")
+    fig = figure(open_app(dataset_dir, "market", overrides=overrides))
+    lines = sorted((s["yref"], s["y0"]) for s in fig["layout"]["shapes"])
+    assert lines == sorted([("y2", 5.0), ("y2", 50.0), ("y2", 90.0), ("y3", 50.0), ("y4", 70.0)])
+
+
+def test_invalid_config_is_shown_not_a_traceback(dataset_dir, open_app):
+    at = open_app(dataset_dir, "market", overrides=("strategy.entry_low=500",))
+    assert not at.exception, at.exception
+    assert any("invalid configuration" in e.value and "strategy.entry_low" in e.value
+               for e in at.sidebar.error)
+    assert any("Thresholds not drawn" in c.value for c in at.caption)
+    assert "shapes" not in figure(at)["layout"] or not figure(at)["layout"]["shapes"]
 
 
 def test_market_oscillator_picker(dataset_dir, open_app):
