@@ -33,7 +33,7 @@ from rtaid._kernels.ring import RecordRings  # noqa: E402
 from rtaid._kernels.signals import SignalParams  # noqa: E402
 from rtaid.store.tables import TABLES  # noqa: E402
 from tests.helpers import BTC_RECORDING  # noqa: E402
-from tests.helpers import ACTIVE_SETTINGS, active_config, pack, read_frames  # noqa: E402
+from tests.helpers import active_config, pack, read_frames  # noqa: E402
 
 QUANTILES = (50, 90, 99, 99.9)
 

@@ -199,8 +199,15 @@ def add_train_parser(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler="rtaid.ai.train:main")
 
 
+def add_dashboard_parser(sub, common: argparse.ArgumentParser) -> None:
+    """``rtaid dashboard``: declared in rtaid/dashboard/cli.py (imports no Streamlit)."""
+    from rtaid.dashboard.cli import add_parser
+
+    add_parser(sub, common)
+
+
 PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser,
-                           add_replay_parser, add_train_parser]
+                           add_replay_parser, add_dashboard_parser, add_train_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -211,7 +211,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         for line in final:
             print("  " + line)
         print("  demo settings (faster time scales than the defaults): " + " ".join(DEMO_SETTINGS))
-        print(f"  connections: " + ", ".join(f"{c.name} connects {c.connects}" for c in feed.connections))
+        print("  connections: " + ", ".join(f"{c.name} connects {c.connects}" for c in feed.connections))
         print(f"  snapshots {feed.counters['snapshots']}, snapshot errors {feed.counters['snapshot_errors']}")
         rows = daemon.store.stats()["rows_written"]
         print("  rows written: " + ", ".join(f"{t} {n:,}" for t, n in rows.items() if n))

@@ -1,14 +1,11 @@
 """`rtaid run` as a real process against a real rtaid-sim process."""
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-import pytest
 
 from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers import BTC_RECORDING, ROOT
+from tests.helpers import ROOT
 
 
 def test_demo_reports_both_recordings(shared_data):

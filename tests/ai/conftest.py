@@ -12,7 +12,7 @@ from multiprocessing import get_context
 
 import pytest
 
-from tests.ai.helpers import ALPHA_BPS, HOURS, SYMBOLS, ai_requirements, replay_cli
+from tests.ai.helpers import ALPHA_BPS, HOURS, SYMBOLS, _record, _replay, ai_requirements
 
 @pytest.fixture(scope="session")
 def ai_extra():

@@ -1,6 +1,5 @@
 """The feature function: the same numbers in batch (training) and bar by bar (live)."""
 import numpy as np
-import pyarrow.dataset as ds
 import pytest
 
 from rtaid.ai.features import (BAR_COLUMNS, FEATURE_NAMES, LOOKBACK_MINUTES, MINUTE_MS,
