@@ -32,10 +32,13 @@ def test_market_candles_and_signals_are_the_datasets(dataset_dir, open_app):
 
     signals = read(dataset_dir, "signals").sort_by("ts_ms")
     reasons = np.array(signals["reason"].to_pylist(), dtype=object)
-    assert len(reasons) == 8
+    assert len(reasons) >= 2          # the strategy traded: the markers are not vacuous
     for name, mask in (("entry long", reasons == "entry_long"),
                        ("entry short", reasons == "entry_short"),
                        ("exit", ~np.isin(reasons, ["entry_long", "entry_short"]))):
+        if not mask.any():        # no such decision: no marker trace either
+            assert name not in [t.get("name") for t in fig["data"]], name
+            continue
         marker = trace(fig, name)
         assert (values(marker["x"]) == ms(signals["ts_ms"].to_numpy()[mask])).all(), name
         np.testing.assert_array_equal(values(marker["y"]), signals["mid"].to_numpy()[mask])

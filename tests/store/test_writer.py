@@ -8,7 +8,7 @@ import pytest
 from rtaid._kernels import records
 from rtaid._kernels.ring import RecordRings
 from rtaid.store import partfile
-from rtaid.store.tables import TABLES, Table
+from rtaid.store.tables import TABLES
 from rtaid.store.writer import StoreWriter
 
 BBO = TABLES["bbo"]
