@@ -63,7 +63,7 @@ class Daemon:
         self.target_changes = 0
         self.recent_targets: collections.deque = collections.deque(maxlen=50)
         self.hook_errors = 0
-        self.engine.queue_target_changes(True)
+        self.engine.queue_exec_events(True)
         self._targets_wake = asyncio.Event()
         self.enable_signals()
         # the store attaches its rings to the engine before the first frame arrives
@@ -121,7 +121,8 @@ class Daemon:
         while True:
             await self._targets_wake.wait()
             self._targets_wake.clear()
-            rows = self.engine.drain_targets()
+            events = self.engine.drain_exec_events()
+            rows = [e for e in events if e["type"] == "target"]
             if not rows:
                 continue
             try:
@@ -139,7 +140,7 @@ class Daemon:
                 # the exchange's clock is not ours: the bar closes a second after its
                 # minute ends, so a skew under a second changes nothing
                 self.engine.bar_timer(time.time_ns() // 1_000_000)
-                if self.engine.targets_pending:
+                if self.engine.exec_pending:
                     self._targets_wake.set()
             except Exception as exc:   # noqa: BLE001 - keep the timer alive, say why
                 log.error("signal_timer_failed", error=f"{type(exc).__name__}: {exc}")

@@ -70,7 +70,7 @@ def test_recorder_mode_computes_everything_and_trades_nothing(tmp_path, shared_d
         execution = asyncio.create_task(daemon._execution_task())
         for i, (_, payload) in enumerate(frames):
             daemon.engine.feed(payload, 0, 0 if i == snap else -1)
-            if daemon.engine.targets_pending:   # as the listener does after a frame
+            if daemon.engine.exec_pending:   # as the listener does after a frame
                 daemon._targets_wake.set()
                 await asyncio.sleep(0)
                 await asyncio.sleep(0)

@@ -10,16 +10,45 @@ from rtaid._kernels.records cimport SignalRow
 from rtaid._kernels.signals cimport SymbolSignals
 
 cdef enum:
-    TARGET_QUEUE = 1024  # target changes held until the execution task drains them
+    EXEC_QUEUE = 1024    # execution events held until the execution task drains them
     MAX_STANDBY = 8      # connections being handed over at once
+    PAPER_ORDERS = 256   # paper orders working at once (all symbols)
+    PAPER_LEVELS = 64    # book levels a paper market order may walk
 
-# One target change on its way to the execution task: the signals row, and when the
-# frame that caused it was received (recv_ns: wall clock, as recorded; mono_ns: the
-# listener's monotonic stamp, for tick-to-order latency; 0 outside the live feed).
-cdef struct TargetChange:
-    SignalRow row
+# ExecEvent.type
+cdef enum:
+    EXEC_TARGET = 0      # the strategy changed a target (row)
+    EXEC_FILL = 1        # a paper order filled (partly: remaining > 0)
+    EXEC_DONE = 2        # a paper order left the book unfilled (remaining): a market
+                         # order with no liquidity left, or a book that cannot be trusted
+
+# One event on its way to the execution task, in the order the engine produced them, and
+# when the frame that caused it was received (recv_ns: wall clock, as recorded; mono_ns:
+# the listener's monotonic stamp, for tick-to-order latency; 0 outside the live feed).
+cdef struct ExecEvent:
+    int32_t type         # EXEC_*
+    int32_t sym
+    int64_t ts_ms        # exchange time of the event that caused it
     int64_t recv_ns
     int64_t mono_ns
+    SignalRow row        # EXEC_TARGET
+    int64_t order_id     # EXEC_FILL / EXEC_DONE: the paper order
+    int32_t side         # +1 buy, -1 sell
+    int32_t maker        # EXEC_FILL: 1 resting order filled by a trade, 0 taker
+    int64_t px           # EXEC_FILL: price, ticks
+    int64_t qty          # EXEC_FILL: lots filled
+    int64_t remaining    # lots still working (0: the order is done)
+
+# A paper order working in the engine (the paper venue's fill model, on exchange time).
+cdef struct PaperOrder:
+    int64_t id
+    int32_t sym
+    int32_t side         # +1 buy, -1 sell
+    int32_t limit        # 0 market, 1 limit
+    int32_t state        # 0 free, 1 pending (until active_T), 2 resting (limit)
+    int64_t px           # limit price, ticks
+    int64_t qty          # lots remaining
+    int64_t active_T     # exchange ms from which it works (submission + latency)
 
 # Streams a handover tracks (Engine.ahead_key index) and their Engine.standby_behind bits
 cdef enum:
@@ -58,14 +87,22 @@ cdef class Engine:
     # signal kernels (enable_signals): one state per symbol, NULL until enabled
     cdef SymbolSignals* sig
     cdef bint* sig_enabled
-    # the execution seam: a ring of target changes the frame path fills and the
-    # execution task drains (both on the engine's thread); nothing in Python per frame
-    cdef TargetChange targets[TARGET_QUEUE]
-    cdef public int64_t targets_head  # written by the frame path
-    cdef public int64_t targets_tail  # written by drain_targets
-    cdef public int64_t targets_woken # head when the listener last woke the task
-    cdef public int64_t targets_lost  # changes that found the ring full (counted)
-    cdef bint queue_targets           # a consumer is attached (the daemon; not replay)
+    # the execution seam: a ring of execution events (target changes, paper fills) the
+    # frame path fills and the execution task drains (both on the engine's thread);
+    # nothing in Python per frame
+    cdef ExecEvent exec_events[EXEC_QUEUE]
+    cdef public int64_t exec_head     # written by the frame path
+    cdef public int64_t exec_tail     # written by drain_exec_events
+    cdef public int64_t exec_woken    # head when the listener last woke the task
+    cdef public int64_t exec_lost     # events that found the ring full (counted)
+    cdef bint queue_exec              # a consumer is attached (the daemon, a paper replay)
+    # paper venue: working orders, matched against the book and the trades in on_frame
+    cdef PaperOrder paper[PAPER_ORDERS]
+    cdef int32_t paper_n              # slots in use
+    cdef int32_t paper_by_sym[MAX_SYMBOLS]
+    cdef public int64_t paper_latency_ms
+    cdef int64_t paper_px[PAPER_LEVELS]
+    cdef int64_t paper_qty[PAPER_LEVELS]
     # make-before-break: while a connection hands over to a new one (overlap_begin) both
     # deliver the same events; each is taken once, from whichever delivers it first
     cdef public int32_t source        # connection of the frame being processed
@@ -86,6 +123,7 @@ cdef class Engine:
     cdef bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil
     cdef void record_msg(self, const Msg* m) noexcept nogil
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil
+
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil
     cdef int64_t min_free_slots(self) noexcept nogil

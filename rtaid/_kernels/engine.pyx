@@ -17,6 +17,7 @@ from rtaid._kernels.decode cimport (
 from rtaid._kernels.book cimport (
     L2Book, book_init, book_free, book_reset, book_on_depth, book_load_snapshot,
     book_replay_next, bid_px, bid_qty, ask_px, ask_qty, top_levels, book_invariant_violations,
+    book_top_bids, book_top_asks,
     BOOK_NONE, BOOK_SYNCED, BOOK_APPLIED, BOOK_GAP, BOOK_CROSSED, SYNC_SYNCED, SYNC_UNSYNCED,
 )
 from rtaid._kernels.records cimport (
@@ -46,6 +47,10 @@ from rtaid._kernels.signals import FAMILIES, PROFILE_BUILD
 RECORDED_TABLES = {name: t for name, t in TABLES.items() if t.ring < TBL_N_ENGINE}
 # Engine.standby_behind kinds, by stream
 AHEAD = {"depth": AHEAD_DEPTH, "trade": AHEAD_TRADE, "bbo": AHEAD_BBO, "mark": AHEAD_MARK}
+
+
+# the execution ring and the paper venue's fill model (functions of an Engine)
+include "engine_paper.pxi"
 
 
 cdef int check_books(int64_t before) except -1:
@@ -112,10 +117,14 @@ cdef class Engine:
         self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
         if self.sig == NULL or self.sig_enabled == NULL:
             raise MemoryError()
-        self.targets_head = self.targets_tail = self.targets_woken = 0
-        self.targets_lost = 0
-        self.queue_targets = False
+        self.exec_head = self.exec_tail = self.exec_woken = 0
+        self.exec_lost = 0
+        self.queue_exec = False
         self.frame_mono_ns = 0
+        memset(self.paper, 0, sizeof(self.paper))
+        memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
+        self.paper_n = 0
+        self.paper_latency_ms = 0
         self.source = 0
         self.overlaps = 0
         self.n_standby = 0
@@ -200,6 +209,8 @@ cdef class Engine:
                 if status == BOOK_NONE:
                     break
                 self.on_depth_status(m.sym, &self.replayed, status)
+        if self.paper_by_sym[m.sym]:
+            paper_on_event(self, m)
         self.last_status = status
         return rc
 
@@ -310,7 +321,7 @@ cdef class Engine:
         execution task."""
         cdef RecordRing* r
         cdef void* slot
-        cdef TargetChange* tc
+        cdef ExecEvent* ev
         if flags == 0:
             return
         if flags & SIG_BAR:    # closed before the event: precedes its row
@@ -334,17 +345,10 @@ cdef class Engine:
                 if slot != NULL:
                     (<SignalRow*>slot)[0] = st.signal
                     ring_commit(r)
-            if self.queue_targets:
-                if self.targets_head - self.targets_tail < TARGET_QUEUE:
-                    tc = &self.targets[self.targets_head % TARGET_QUEUE]
-                    tc.row = st.signal
-                    tc.recv_ns = self.recv_ns
-                    tc.mono_ns = self.frame_mono_ns
-                    self.targets_head += 1
-                else:
-                    # the task is behind: the change is still in the signals table and
-                    # in signal_state(), which the order manager reconciles against
-                    self.targets_lost += 1
+            if self.queue_exec:
+                ev = exec_push(self, EXEC_TARGET, st.signal.sym, st.signal.ts_ms)
+                if ev != NULL:
+                    ev.row = st.signal
 
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil:
@@ -724,34 +728,91 @@ cdef class Engine:
                 "cooldown_ms": st.p.strategy_cooldown_ms, "stale_ms": st.p.strategy_stale_ms,
                 "order_qty": st.p.strategy_order_qty}
 
-    def queue_target_changes(self, bint on=True):
-        """Queue the strategy's target changes for ``drain_targets`` (the daemon's
-        execution task) from now on; off (the default): they are only recorded."""
-        self.queue_targets = on
-        self.targets_head = self.targets_tail = self.targets_woken = 0
+    def queue_exec_events(self, bint on=True):
+        """Queue execution events (target changes, paper fills) for ``drain_exec_events``
+        from now on (the daemon's execution task; a paper replay); off (the default):
+        target changes are only recorded."""
+        self.queue_exec = on
+        self.exec_head = self.exec_tail = self.exec_woken = 0
 
     @property
-    def targets_pending(self):
-        """Target changes queued and not yet drained."""
-        return self.targets_head - self.targets_tail
+    def exec_pending(self):
+        """Execution events queued and not yet drained."""
+        return self.exec_head - self.exec_tail
 
-    def drain_targets(self):
-        """Take the queued target changes, oldest first: a list of dicts with the
-        signals table's columns (``symbol``, ``reason`` as names) plus ``recv_ns`` and
-        ``mono_ns`` of the frame that caused each. Call from the engine's thread."""
-        cdef TargetChange* tc
+    def drain_exec_events(self):
+        """Take the queued execution events, oldest first, as dicts: ``type`` "target"
+        (the signals table's columns, ``symbol`` and ``reason`` as names), "fill"
+        (``order_id``, ``side``, ``maker``, ``px``/``qty`` in ticks/lots, ``remaining``)
+        or "done" (a paper order left unfilled: ``remaining``); every event has
+        ``symbol``, ``ts_ms`` (exchange time) and ``recv_ns``/``mono_ns`` of the frame
+        that caused it. Call from the engine's thread."""
+        cdef ExecEvent* ev
         cdef const SignalRow* s
+        names = self.decoder.symbol_names
         out = []
-        while self.targets_tail < self.targets_head:
-            tc = &self.targets[self.targets_tail % TARGET_QUEUE]
-            s = &tc.row
-            out.append({"symbol": self.decoder.symbol_names[s.sym], "ts_ms": s.ts_ms,
-                        "seq": s.seq, "prev_target": s.prev_target, "target": s.target,
-                        "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason],
-                        "mid": s.mid, "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc,
-                        "vpin_osc": s.vpin_osc, "recv_ns": tc.recv_ns, "mono_ns": tc.mono_ns})
-            self.targets_tail += 1
+        while self.exec_tail < self.exec_head:
+            ev = &self.exec_events[self.exec_tail % EXEC_QUEUE]
+            if ev.type == EXEC_TARGET:
+                s = &ev.row
+                out.append({"type": "target", "symbol": names[s.sym], "ts_ms": s.ts_ms,
+                            "seq": s.seq, "prev_target": s.prev_target, "target": s.target,
+                            "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason],
+                            "mid": s.mid, "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc,
+                            "vpin_osc": s.vpin_osc, "recv_ns": ev.recv_ns, "mono_ns": ev.mono_ns})
+            else:
+                out.append({"type": "fill" if ev.type == EXEC_FILL else "done",
+                            "symbol": names[ev.sym], "ts_ms": ev.ts_ms, "order_id": ev.order_id,
+                            "side": ev.side, "maker": bool(ev.maker), "px": ev.px, "qty": ev.qty,
+                            "remaining": ev.remaining, "recv_ns": ev.recv_ns,
+                            "mono_ns": ev.mono_ns})
+            self.exec_tail += 1
         return out
+
+    # ---------------------------------------------------------------- paper venue
+    def paper_submit(self, int64_t order_id, int sym, int side, bint limit, int64_t px,
+                     int64_t qty, int64_t submit_T):
+        """Work a paper order from exchange time ``submit_T + paper_latency_ms`` (see
+        engine_paper.pxi); its fills arrive as execution events. ``side`` +1 buy, -1 sell;
+        ``px`` (limit only) in ticks, ``qty`` in lots."""
+        cdef int32_t i
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if side not in (1, -1) or qty <= 0 or (limit and px <= 0):
+            raise ValueError("paper order: side +1/-1, qty > 0, a limit needs a price > 0")
+        for i in range(PAPER_ORDERS):
+            if self.paper[i].state != 0 and self.paper[i].id == order_id:
+                raise ValueError(f"paper order {order_id} is already working")
+        for i in range(PAPER_ORDERS):
+            if self.paper[i].state == 0:
+                self.paper[i] = PaperOrder(id=order_id, sym=sym, side=side, limit=limit,
+                                           state=1, px=px if limit else 0, qty=qty,
+                                           active_T=submit_T + self.paper_latency_ms)
+                self.paper_n += 1
+                self.paper_by_sym[sym] += 1
+                return
+        raise OverflowError(f"more than {PAPER_ORDERS} paper orders working")
+
+    def paper_cancel(self, int64_t order_id):
+        """Take a working paper order off; returns the lots it had left (None: it is not
+        working: filled, done, or never submitted)."""
+        cdef int32_t i
+        for i in range(PAPER_ORDERS):
+            if self.paper[i].state != 0 and self.paper[i].id == order_id:
+                self.paper[i].state = 0
+                self.paper_n -= 1
+                self.paper_by_sym[self.paper[i].sym] -= 1
+                return self.paper[i].qty
+        return None
+
+    def paper_orders(self):
+        """The working paper orders (dicts)."""
+        cdef int32_t i
+        return [{"order_id": self.paper[i].id, "symbol": self.decoder.symbol_names[self.paper[i].sym],
+                 "side": self.paper[i].side, "limit": bool(self.paper[i].limit),
+                 "px": self.paper[i].px, "qty": self.paper[i].qty,
+                 "resting": self.paper[i].state == 2, "active_T": self.paper[i].active_T}
+                for i in range(PAPER_ORDERS) if self.paper[i].state != 0]
 
     def bar_timer(self, int64_t now_ms):
         """Live bar timer: close every symbol's bar whose minute ended a second before
@@ -864,8 +925,11 @@ cdef class Engine:
         memset(self.depth_status_counts, 0, sizeof(self.depth_status_counts))
         self.overlaps = self.n_standby = 0
         self.overlap_duplicates = self.overlap_ahead = 0
-        self.targets_head = self.targets_tail = self.targets_woken = 0
-        self.targets_lost = 0
+        self.exec_head = self.exec_tail = self.exec_woken = 0
+        self.exec_lost = 0
+        memset(self.paper, 0, sizeof(self.paper))
+        memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
+        self.paper_n = 0
         self.decoder.reset_counts()
 
     def signal_stats(self, int sym):

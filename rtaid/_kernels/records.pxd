@@ -19,8 +19,14 @@ cdef enum:
     TBL_INDICATORS = 6
     TBL_BARS_1M = 7
     TBL_SIGNALS = 8
-    TBL_N_ENGINE = 9     # tables the engine fills; later kernels add ids after these
+    TBL_N_ENGINE = 9     # tables the engine fills from frames; the others come after
+    # rows of the execution layer (rtaid/exec), pushed from the engine's thread
+    TBL_ORDERS = 9
+    TBL_FILLS = 10
     TBL_MAX = 16
+
+cdef enum:
+    CLIENT_ID_BYTES = 40 # Binance allows 36 characters; NUL-padded
 
 # book_events.event codes
 cdef enum:
@@ -190,3 +196,37 @@ cdef struct SignalRow:
     double ofi_osc
     double vpin_osc
 
+
+# ---------------------------------------------------------------- execution tables
+# One row per state change of an order (rtaid/exec); enums by code: records.pyx.
+cdef struct OrderRec:
+    int64_t ts_ms                    # exchange time of the change (local ms without one)
+    int64_t recv_ns                  # local time of the change
+    int64_t order_id                 # the venue's order id (0: none yet)
+    int64_t px                       # limit price, ticks (0: market)
+    int64_t qty                      # order quantity, lots
+    int64_t filled_qty               # lots filled so far
+    int32_t sym
+    int16_t side                     # ORDER_SIDES
+    int16_t type                     # ORDER_TYPES
+    int16_t status                   # ORDER_STATUSES
+    int16_t reason                   # code into ORDER_REASONS (rejections, cancels)
+    int16_t venue                    # VENUES
+    int16_t tif                      # TIME_IN_FORCE
+    int8_t reduce_only
+    char client_id[CLIENT_ID_BYTES]
+
+# One row per fill of an order.
+cdef struct FillRec:
+    int64_t ts_ms                    # exchange time of the fill
+    int64_t recv_ns
+    int64_t trade_id                 # the venue's trade id (paper: a counter)
+    int64_t px                       # ticks
+    int64_t qty                      # lots
+    double fee                       # quote asset (USDT); negative: a rebate
+    double realized_pnl              # quote asset, before fees: what this fill closed
+    int32_t sym
+    int16_t side                     # ORDER_SIDES
+    int16_t liquidity                # LIQUIDITY
+    int16_t venue                    # VENUES
+    char client_id[CLIENT_ID_BYTES]

@@ -13,8 +13,9 @@ Column names of the signal tables follow indicators.md section 12.
 from libc.stdint cimport int64_t, int32_t, int16_t, int8_t
 from rtaid._kernels.records cimport (
     TradeRec, BboRec, DepthRec, BookTopRec, BookEventRec, MarkRec, IndicatorRow, BarRow,
-    SignalRow, TBL_TRADES, TBL_BBO, TBL_DEPTH, TBL_BOOK_TOP, TBL_BOOK_EVENTS, TBL_MARK_PRICE,
-    TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS, TBL_N_ENGINE, TBL_MAX, N_RAW, N_NORM,
+    SignalRow, OrderRec, FillRec, TBL_TRADES, TBL_BBO, TBL_DEPTH, TBL_BOOK_TOP,
+    TBL_BOOK_EVENTS, TBL_MARK_PRICE, TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS, TBL_ORDERS,
+    TBL_FILLS, TBL_N_ENGINE, TBL_MAX, N_RAW, N_NORM, CLIENT_ID_BYTES,
 )
 
 # ---------------------------------------------------------------- names
@@ -35,6 +36,32 @@ NORM_SERIES = (
 )                                                                # NS_* order
 NORM_COLUMNS = tuple(c for x in NORM_SERIES for c in (f"{x}_z", f"{x}_osc"))
 assert len(RAW_COLUMNS) == N_RAW and len(NORM_SERIES) == N_NORM
+
+# the execution tables' enums (orders, fills)
+ORDER_SIDES = ("buy", "sell")
+ORDER_TYPES = ("market", "limit")
+ORDER_STATUSES = ("new", "sent", "accepted", "partially_filled", "filled", "canceled",
+                  "rejected", "expired", "failed")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+VENUES = ("paper", "ccxt", "binance")
+LIQUIDITY = ("maker", "taker")
+# orders.reason: rejections (by risk check or by the venue) and cancel reasons; grows at
+# run time like book_events.reason (order_reason_code registers a new text)
+ORDER_REASONS = [""]
+_ORDER_REASON_CODES = {"": 0}
+
+
+def order_reason_code(str reason):
+    """The ``orders.reason`` code of a text, registering a new one (the engine's thread)."""
+    code = _ORDER_REASON_CODES.get(reason)
+    if code is None:
+        if len(ORDER_REASONS) >= MAX_REASONS - 1:
+            return order_reason_code("other")
+        code = len(ORDER_REASONS)
+        ORDER_REASONS.append(reason)
+        _ORDER_REASON_CODES[reason] = code
+    return code
+
 
 # book_events.reason: rows carry a code, files the text (a dictionary column). Codes are
 # per process: the list starts with the kernel's own reasons and grows with each new
@@ -117,12 +144,17 @@ cdef IndicatorRow _ir
 cdef BarRow _br
 cdef SignalRow _sr
 
+cdef OrderRec _or
+cdef FillRec _fl
+
 _FORMATS = {("i", 8): "i8", ("i", 4): "i4", ("i", 2): "i2", ("i", 1): "i1", ("f", 8): "f8"}
 
 
 cdef tuple _f(str name, const void* base, const void* field, size_t size, str kind):
-    """(name, byte offset, numpy format) of one struct field."""
-    return (name, <const char*>field - <const char*>base, _FORMATS[(kind, size)])
+    """(name, byte offset, numpy format) of one struct field (kind "S": a NUL-padded
+    char array, written as a string column)."""
+    fmt = f"S{size}" if kind == "S" else _FORMATS[(kind, size)]
+    return (name, <const char*>field - <const char*>base, fmt)
 
 
 def _trades():
@@ -241,6 +273,41 @@ def _signals():
             _f("vpin_osc", b, &_sr.vpin_osc, sizeof(_sr.vpin_osc), "f")]
 
 
+def _orders():
+    b = &_or
+    return [_f("ts_ms", b, &_or.ts_ms, sizeof(_or.ts_ms), "i"),
+            _f("recv_ns", b, &_or.recv_ns, sizeof(_or.recv_ns), "i"),
+            _f("sym", b, &_or.sym, sizeof(_or.sym), "i"),
+            _f("client_id", b, &_or.client_id[0], CLIENT_ID_BYTES, "S"),
+            _f("order_id", b, &_or.order_id, sizeof(_or.order_id), "i"),
+            _f("side", b, &_or.side, sizeof(_or.side), "i"),
+            _f("type", b, &_or.type, sizeof(_or.type), "i"),
+            _f("tif", b, &_or.tif, sizeof(_or.tif), "i"),
+            _f("px", b, &_or.px, sizeof(_or.px), "i"),
+            _f("qty", b, &_or.qty, sizeof(_or.qty), "i"),
+            _f("filled_qty", b, &_or.filled_qty, sizeof(_or.filled_qty), "i"),
+            _f("status", b, &_or.status, sizeof(_or.status), "i"),
+            _f("reason", b, &_or.reason, sizeof(_or.reason), "i"),
+            _f("reduce_only", b, &_or.reduce_only, sizeof(_or.reduce_only), "i"),
+            _f("venue", b, &_or.venue, sizeof(_or.venue), "i")]
+
+
+def _fills():
+    b = &_fl
+    return [_f("ts_ms", b, &_fl.ts_ms, sizeof(_fl.ts_ms), "i"),
+            _f("recv_ns", b, &_fl.recv_ns, sizeof(_fl.recv_ns), "i"),
+            _f("sym", b, &_fl.sym, sizeof(_fl.sym), "i"),
+            _f("client_id", b, &_fl.client_id[0], CLIENT_ID_BYTES, "S"),
+            _f("trade_id", b, &_fl.trade_id, sizeof(_fl.trade_id), "i"),
+            _f("side", b, &_fl.side, sizeof(_fl.side), "i"),
+            _f("px", b, &_fl.px, sizeof(_fl.px), "i"),
+            _f("qty", b, &_fl.qty, sizeof(_fl.qty), "i"),
+            _f("fee", b, &_fl.fee, sizeof(_fl.fee), "f"),
+            _f("liquidity", b, &_fl.liquidity, sizeof(_fl.liquidity), "i"),
+            _f("realized_pnl", b, &_fl.realized_pnl, sizeof(_fl.realized_pnl), "f"),
+            _f("venue", b, &_fl.venue, sizeof(_fl.venue), "i")]
+
+
 # Every table, in the order of `rtaid config show` and of the writer's drains.
 TABLES = {t.name: t for t in (
     TableLayout("trades", TBL_TRADES, sizeof(TradeRec), _trades(),
@@ -257,6 +324,12 @@ TABLES = {t.name: t for t in (
     TableLayout("bars_1m", TBL_BARS_1M, sizeof(BarRow), _bars_1m(), time="minute_ms"),
     TableLayout("signals", TBL_SIGNALS, sizeof(SignalRow), _signals(), time="ts_ms",
                 enums={"reason": REASON_NAMES}),
+    TableLayout("orders", TBL_ORDERS, sizeof(OrderRec), _orders(), time="ts_ms",
+                bools=("reduce_only",),
+                enums={"side": ORDER_SIDES, "type": ORDER_TYPES, "tif": TIME_IN_FORCE,
+                       "status": ORDER_STATUSES, "reason": ORDER_REASONS, "venue": VENUES}),
+    TableLayout("fills", TBL_FILLS, sizeof(FillRec), _fills(), time="ts_ms",
+                enums={"side": ORDER_SIDES, "liquidity": LIQUIDITY, "venue": VENUES}),
 )}
 # tables the engine fills from the frames it processes (their ids are below this)
 ENGINE_TABLE_IDS = TBL_N_ENGINE
@@ -273,7 +346,7 @@ def _check():
             raise ImportError(f"table {t.name}: ring id {t.ring} out of range or taken")
         rings.add(t.ring)
         end = 0
-        for offset, name, size in sorted((f[1], f[0], int(f[2][1:])) for f in t.fields):
+        for offset, name, size in sorted((f[1], f[0], int(f[2].lstrip("ifS"))) for f in t.fields):
             if offset < end:
                 raise ImportError(f"table {t.name}: field {name} overlaps another")
             end = offset + size

@@ -126,9 +126,10 @@ cdef class FeedListener(WSListener):
                     self.last_bad_report_ns = t0
                     self.on_bad_frame(rc)
             hist_record(&self.latency.h, monotonic_ns() - t0)
-            if self.engine.targets_head != self.engine.targets_woken:
-                # a target changed: wake the execution task (after the latency sample)
-                self.engine.targets_woken = self.engine.targets_head
+            if self.engine.exec_head != self.engine.exec_woken:
+                # a target changed or a paper order filled: wake the execution task
+                # (after the latency sample)
+                self.engine.exec_woken = self.engine.exec_head
                 if self.on_targets is not None:
                     self.on_targets()
         elif frame.msg_type == WSMsgType.CLOSE:

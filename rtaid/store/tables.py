@@ -12,6 +12,7 @@ columns of its files, by naming rule:
 - an integer field named ``*px`` holds ticks: columns ``<name>`` (float64) and
   ``<name>_ticks`` (int64); ``*qty`` holds lots: ``<name>`` and ``<name>_lots``;
 - fields in ``bools`` become bool columns, fields in ``enums`` dictionary strings;
+- a char array (numpy ``S<n>``: ``client_id``) becomes a string column;
 - any other field is written as is.
 """
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Table:
                 out.append((name, name, "bool", pa.bool_()))
             elif name in self.enums:
                 out.append((name, name, "enum", pa.dictionary(pa.int16(), pa.string())))
+            elif base.kind == "S":
+                out.append((name, name, "str", pa.string()))
             elif name.endswith("px") and base.kind == "i":
                 out.append((name, name, "float", pa.float64()))
                 out.append((name + "_ticks", name, "value", pa.int64()))
@@ -123,6 +126,8 @@ class Table:
                 arrays.append(pa.array(scaled, type=typ))
             elif kind == "bool":
                 arrays.append(pa.array(values != 0, type=typ))
+            elif kind == "str":
+                arrays.append(pa.array(np.char.decode(values, "ascii"), type=typ))
             else:
                 # a snapshot of the names (REASONS grows); codes above are never pushed
                 names = pa.array(list(self.enums[fname]), type=pa.string())

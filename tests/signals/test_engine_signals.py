@@ -55,12 +55,12 @@ def test_frame_by_frame_equals_replay_and_target_changes_reach_the_queue(btc):
     config, payloads = btc
     rings = SignalRings()
     engine = make_engine(config, rings.rings)
-    engine.queue_target_changes(True)
+    engine.queue_exec_events(True)
     hooked = []
     for i, payload in enumerate(payloads):      # one frame at a time, as the listener does
         engine.feed(payload, 1000 + i, 0)
-        if engine.targets_pending:              # what the execution task does when woken
-            hooked.extend(engine.drain_targets())
+        if engine.exec_pending:              # what the execution task does when woken
+            hooked.extend([e for e in engine.drain_exec_events() if e["type"] == "target"])
         if i % 4096 == 0:
             rings.collect()
     want, _ = replay_tables([BTC_RECORDING], config=config)
@@ -82,7 +82,7 @@ def test_frame_by_frame_equals_replay_and_target_changes_reach_the_queue(btc):
                                             "max_hold", "stop_loss"}
     # each change carries the receive time of the frame that made it
     assert all(h["recv_ns"] >= 1000 for h in hooked)
-    assert engine.targets_lost == 0 and engine.targets_pending == 0
+    assert engine.exec_lost == 0 and engine.exec_pending == 0
     # bars closed by events (the open one stays open until the timer or the end)
     # (replay also closes the last, open one at the end of its input)
     assert len(got["bars_1m"]) == len(want["bars_1m"]["minute_ms"]) - 1
@@ -95,8 +95,8 @@ def test_no_consumer_no_queue(btc):
     engine = make_engine(config)
     for payload in payloads:
         engine.feed(payload, 0, 0)
-    assert engine.signal_state(0)["target"] != 0 or engine.targets_pending == 0
-    assert engine.targets_pending == 0 and engine.targets_lost == 0
+    assert engine.signal_state(0)["target"] != 0 or engine.exec_pending == 0
+    assert engine.exec_pending == 0 and engine.exec_lost == 0
 
 
 def test_undrained_changes_wait_in_the_queue_in_order(btc):
@@ -104,12 +104,12 @@ def test_undrained_changes_wait_in_the_queue_in_order(btc):
     the last one is the target the kernel holds now."""
     config, payloads = btc
     engine = make_engine(config)
-    engine.queue_target_changes(True)
+    engine.queue_exec_events(True)
     for payload in payloads:
         engine.feed(payload, 0, 0)
-    queued = engine.targets_pending
-    changes = engine.drain_targets()
-    assert len(changes) == queued > 0 and engine.targets_lost == 0
+    queued = engine.exec_pending
+    changes = [e for e in engine.drain_exec_events() if e["type"] == "target"]
+    assert len(changes) == queued > 0 and engine.exec_lost == 0
     assert [c["seq"] for c in changes] == sorted(c["seq"] for c in changes)
     assert changes[-1]["target"] == engine.signal_state(0)["target"]
 
@@ -119,15 +119,15 @@ def test_live_strategy_update_takes_effect_from_the_next_event(btc):
     closed = config_with(ACTIVE_SETTINGS + ("strategy.entry_low=0.0",
                                             "strategy.entry_high=100.0"))  # never enters
     engine = make_engine(closed)
-    engine.queue_target_changes(True)
+    engine.queue_exec_events(True)
     half = len(payloads) // 2
     for payload in payloads[:half]:
         engine.feed(payload, 0, 0)
-    assert engine.targets_pending == 0
+    assert engine.exec_pending == 0
     engine.update_strategy(0, params_of(config))
     for payload in payloads[half:]:
         engine.feed(payload, 0, 0)
-    hooked = engine.drain_targets()
+    hooked = [e for e in engine.drain_exec_events() if e["type"] == "target"]
     assert hooked and hooked[0]["prev_target"] == 0
 
 

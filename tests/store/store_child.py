@@ -2,7 +2,7 @@
 
     python -m tests.store.store_child kill|term OUT_DIR
 
-kill: small files rotating often, frames fed slowly; prints ``rotated`` once two part
+kill: small files rotating often, frames fed slowly; prints ``rotated`` once two bbo part
 files are complete, then keeps feeding until killed.
 term: feeds every frame, prints ``fed``, waits for SIGTERM, then stops the store
 (writing everything) and exits 0.
@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def main(mode, out):
         engine.run_frames(buf, offsets[start:end + 1].copy(), 0, recv_ns[start:end].copy())
         if mode == "kill":
             time.sleep(0.002)
-            if not told and store.writer.files_written >= 2:
+            if not told and len(list(Path(out, "bbo").rglob("part-*.parquet"))) >= 2:
                 print("rotated", flush=True)
                 told = True
     print("fed", flush=True)

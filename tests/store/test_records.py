@@ -97,7 +97,7 @@ def test_store_from_config(tmp_path):
     assert store.writer.compression == "snappy" and store.writer.data_dir == str(tmp_path)
     assert select_tables(load_config(None, [], env={}).storage.tables) == [
         "trades", "bbo", "depth", "book_top", "book_events", "mark_price", "indicators",
-        "bars_1m", "signals"]
+        "bars_1m", "signals", "orders", "fills"]
 
 
 def test_new_reasons_between_row_groups_of_one_file(tmp_path):
