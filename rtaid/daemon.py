@@ -68,6 +68,29 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.exit_code = 0
+        # --- freqtrade producer (issue 17; rtaid/freqtrade) ---
+        self.freqtrade = None
+        if config.freqtrade.enabled:
+            from rtaid.freqtrade.producer import Producer
+            from rtaid.store.tables import BARS_1M
+
+            ft = config.freqtrade
+            self._bar_files: dict = {}
+            self.freqtrade = Producer(symbols, ft.token, self._closed_bars,
+                                      [c for c, *_ in BARS_1M.columns], config.storage.data_dir,
+                                      config.exchange.rest_url, host=ft.host, port=ft.port)
+        # --- end freqtrade ---
+
+    async def _closed_bars(self) -> dict:
+        """{symbol: bars_1m row} of each symbol's last closed bar, for the freqtrade
+        producer. Until the engine exposes it (Engine.last_bar), the newest row the
+        store's writer has made visible: late by up to storage.rotate_s."""
+        from rtaid.freqtrade.bars import newest_bar
+
+        data_dir = self.config.storage.data_dir
+        return await asyncio.to_thread(lambda: {
+            s: bar for s in self.engine.symbols
+            if (bar := newest_bar(data_dir, s, self._bar_files)) is not None})
 
     # ------------------------------------------------------------------ signals
     def signal_params(self, config, sym: int) -> SignalParams | None:
@@ -100,6 +123,8 @@ class Daemon:
         Until an execution venue is configured the targets are logged and recorded
         (the engine writes each change to the ``signals`` table).
         """
+        if self.freqtrade is not None:
+            self.freqtrade.note_targets(rows)
         for row in rows:
             self.targets[row["symbol"]] = row["target"]
             self.target_changes += 1
@@ -192,6 +217,13 @@ class Daemon:
         self.notifier.status("starting")
         log.info("starting", symbols=self.feed.symbols, rest=self.config.exchange.rest_url,
                  ws=self.config.exchange.ws_url, pid=os.getpid())
+        if self.freqtrade is not None:
+            from rtaid.freqtrade.producer import ProducerError
+            try:
+                await self.freqtrade.start()
+            except ProducerError as exc:
+                log.error("freqtrade_producer_failed", error=str(exc))
+                return 1
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
@@ -214,6 +246,8 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.freqtrade is not None:
+            await self.freqtrade.stop()
         try:
             await asyncio.wait_for(self.feed.stop(), self.config.daemon.shutdown_timeout_s)
         except asyncio.TimeoutError:
