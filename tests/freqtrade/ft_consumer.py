@@ -9,6 +9,9 @@ Commands (one JSON object a line; one JSON answer a line on stdout):
   ``{"columns": [...], "rows": [[...]], "la": ISO, "pairs": [...]}`` with dates in epoch
   ms and NaN as null, floats exact;
 - ``{"cmd": "pairs", "producer": NAME}``: get_producer_pairs;
+- ``{"cmd": "strategy", "strategy_dir": DIR, "pair": P}``: RtaidOrderFlow (dry-run, this
+  DataProvider) analyses candles made of the producer's own OHLCV rows; answers its
+  dataframe like ``wait`` does;
 - ``{"cmd": "quit"}``.
 freqtrade's log goes to stderr.
 """
@@ -18,6 +21,7 @@ import math
 import sys
 import time
 
+import pandas as pd
 from freqtrade.data.dataprovider import DataProvider
 from freqtrade.enums import CandleType
 from freqtrade.rpc.external_message_consumer import ExternalMessageConsumer
@@ -28,10 +32,10 @@ def dump(df, la, pairs):
     for values in df.itertuples(index=False):
         row = []
         for c, v in zip(df.columns, values):
-            if c == "date":
-                row.append(int(v.timestamp() * 1000))
-            elif v is None or (isinstance(v, float) and math.isnan(v)):
+            if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
                 row.append(None)
+            elif hasattr(v, "timestamp"):       # date, and date_rtaid after a merge
+                row.append(int(v.timestamp() * 1000))
             elif hasattr(v, "item"):
                 row.append(v.item())
             else:
@@ -39,6 +43,24 @@ def dump(df, la, pairs):
         rows.append(row)
     return {"columns": list(df.columns), "rows": rows, "la": la.isoformat(), "pairs": pairs,
             "dtypes": {c: str(t) for c, t in df.dtypes.items()}}
+
+
+def run_strategy(cmd, config, dp):
+    from freqtrade.enums import RunMode
+
+    sys.path.insert(0, cmd["strategy_dir"])
+    from RtaidOrderFlow import RtaidOrderFlow
+
+    strategy = RtaidOrderFlow({**config, "runmode": RunMode.DRY_RUN, "dry_run": True,
+                               "stake_currency": "USDT"})
+    strategy.dp = dp
+    produced, la = dp.get_producer_df(cmd["pair"], producer_name=strategy.rtaid_producer)
+    # the exchange's candles of the same minutes (freqtrade's own dtype: ms)
+    candles = produced[["date", "open", "high", "low", "close", "volume"]].copy()
+    candles["date"] = candles["date"].dt.as_unit("ms")
+    meta = {"pair": cmd["pair"]}
+    analysed = strategy.ft_advise_signals(strategy.advise_indicators(candles, meta), meta)
+    return dump(analysed, la, dp.get_producer_pairs(strategy.rtaid_producer))
 
 
 def main():
@@ -58,7 +80,9 @@ def main():
             name = cmd.get("producer", "default")
             if cmd["cmd"] == "quit":
                 break
-            if cmd["cmd"] == "pairs":
+            if cmd["cmd"] == "strategy":
+                answer = run_strategy(cmd, config, dp)
+            elif cmd["cmd"] == "pairs":
                 deadline = time.time() + cmd.get("timeout", 0)
                 while not dp.get_producer_pairs(name) and time.time() < deadline:
                     time.sleep(0.05)

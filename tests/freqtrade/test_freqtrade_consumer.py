@@ -23,7 +23,7 @@ from rtaid.freqtrade.producer import Producer
 from rtaid.infra.secrets import Secret
 from rtaid.sim import SimConfig, SimExchange
 from rtaid.store.tables import BARS_1M
-from tests.conftest import BTC_RECORDING, ETH_RECORDING
+from tests.conftest import BTC_RECORDING, ETH_RECORDING, ROOT
 from tests.freqtrade.conftest import ft_env
 
 pytestmark = pytest.mark.slow
@@ -221,6 +221,17 @@ def test_freqtrade_reads_rtaid_rows_equal_to_the_dataset(ft_python, dataset, tmp
             assert producer.counters["backfill_requests"] == 1
             log = (tmp_path / "consumer.log").read_text()
             assert "requesting 3 candles for ('ETH/USDT:USDT', '1m'" in log
+
+            # RtaidOrderFlow, dry-run on this DataProvider, merges the producer's rows
+            strat = await consumer.ask(cmd="strategy", pair="BTC/USDT:USDT",
+                                       strategy_dir=str(ROOT / "integrations" / "freqtrade"))
+            merged = dict(zip(strat["columns"], zip(*strat["rows"])))
+            for i, date in enumerate(merged["date"][-7:]):
+                want = full["BTCUSDT"][date]
+                for c in columns[1:]:
+                    v = merged[f"{c}_rtaid"][-7 + i]
+                    assert_row_equal([v], {c: want[c]}, [c])
+            assert "enter_long" in merged and "exit_short" in merged
 
             # the daemon restarts: the consumer reconnects by itself and reads the new one
             await producer.stop()
