@@ -43,7 +43,11 @@ def load_bars(data_dir, pair: str, timeframe: str = "1m"):
     ValueError
         For a pair or timeframe rtaid cannot serve.
     """
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("rtaid.freqtrade.load_bars returns a pandas DataFrame: install pandas "
+                          "(freqtrade's environment has it)") from None
 
     from rtaid.freqtrade import bars as barlib
 
@@ -55,5 +59,6 @@ def load_bars(data_dir, pair: str, timeframe: str = "1m"):
         return pd.DataFrame({"date": pd.Series([], dtype="datetime64[ms, UTC]")})
     frame = barlib.resample(frame, tf_ms)
     df = pd.DataFrame({c: frame.arrays[c] for c in frame.columns})
-    df["date"] = pd.to_datetime(df["date"], unit="ms", utc=True)
+    # freqtrade's candles: datetime64[ms, UTC]
+    df["date"] = pd.to_datetime(df["date"], unit="ms", utc=True).dt.as_unit("ms")
     return df

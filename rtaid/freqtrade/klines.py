@@ -21,6 +21,14 @@ MINUTE_MS = 60_000
 MAX_LIMIT = 1500
 
 
+class RateLimited(ValueError):
+    """HTTP 429/418 from the exchange; ``retry_after_s`` is its Retry-After."""
+
+    def __init__(self, text: str, retry_after_s: float) -> None:
+        super().__init__(text)
+        self.retry_after_s = retry_after_s
+
+
 async def fetch_closed(session: aiohttp.ClientSession, rest_url: str, symbol: str,
                        limit: int = MAX_LIMIT, timeout_s: float = 10.0,
                        now_ms: int | None = None) -> dict[int, tuple[float, ...]]:
@@ -42,6 +50,13 @@ async def fetch_closed(session: aiohttp.ClientSession, rest_url: str, symbol: st
     async with session.get(url, params=params,
                            timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
         body = await resp.json(content_type=None)
+        if resp.status in (418, 429):
+            try:
+                retry = float(resp.headers.get("Retry-After", "60"))
+            except ValueError:
+                retry = 60.0
+            raise RateLimited(f"GET /fapi/v1/klines {symbol}: HTTP {resp.status} {str(body)[:200]}",
+                              min(max(retry, 1.0), 300.0))
         if resp.status != 200 or not isinstance(body, list):
             raise ValueError(f"GET /fapi/v1/klines {symbol}: HTTP {resp.status} {str(body)[:200]}")
     out = {}
@@ -55,8 +70,9 @@ async def fetch_closed(session: aiohttp.ClientSession, rest_url: str, symbol: st
 async def fetch_with_retry(session: aiohttp.ClientSession, rest_url: str, symbol: str,
                            attempts: int = 5, timeout_s: float = 10.0,
                            now_ms: int | None = None) -> dict:
-    """:func:`fetch_closed`, retried with backoff (1, 2, 4, ... s); {} after the last
-    failure (logged): the pair then waits for 100 bars of its own."""
+    """:func:`fetch_closed`, retried with backoff (1, 2, 4, ... s, or the exchange's
+    Retry-After when it rate-limits); {} after the last failure (logged): the pair then
+    waits for 100 bars of its own."""
     delay = 1.0
     for attempt in range(1, attempts + 1):
         try:
@@ -66,7 +82,7 @@ async def fetch_with_retry(session: aiohttp.ClientSession, rest_url: str, symbol
             log.warning("klines_failed", symbol=symbol, attempt=attempt,
                         error=f"{type(exc).__name__}: {exc}")
             if attempt < attempts:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(exc.retry_after_s if isinstance(exc, RateLimited) else delay)
                 delay = min(delay * 2, 30.0)
     log.error("klines_unavailable", symbol=symbol,
               consequence="no warm-up rows: the first frame waits for 100 bars")

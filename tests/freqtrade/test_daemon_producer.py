@@ -108,5 +108,27 @@ def test_rtaid_run_serves_freqtrade_across_a_restart(ft_python, sim_port, tmp_pa
     out = "\n".join(logs)
     assert TOKEN not in out
     assert '"event": "freqtrade_token_refused"' in out
+    assert "freqtrade_poll_failed" not in out and "freqtrade_history_failed" not in out
     assert '"event": "freqtrade_history"' in out and '"from_dataset": 0' in out
     assert "HTTP 403" in (tmp_path / "consumer.log").read_text()
+
+
+def test_a_busy_freqtrade_port_stops_the_daemon_at_start(tmp_path):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
+        env["RTAID_FREQTRADE_TOKEN"] = TOKEN
+        done = subprocess.run(daemon_args(free_port(), tmp_path) + [
+            "--set", "freqtrade.enabled=true", "--set", f"freqtrade.port={port}",
+            "--set", "exchange.request_timeout_s=1"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=60)
+    finally:
+        busy.close()
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert '"event": "freqtrade_producer_failed"' in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout

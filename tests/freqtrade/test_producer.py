@@ -219,3 +219,21 @@ def test_a_port_in_use_fails_at_start(run, dataset):
             with pytest.raises(ProducerError, match=f"127.0.0.1:{producer.port}"):
                 await other.start()
     run(main())
+
+
+def test_klines_are_retried_and_a_rate_limit_is_honoured(run):
+    from rtaid.freqtrade import klines as klinelib
+
+    async def main():
+        async with SimExchange(quiet_config()) as sim, aiohttp.ClientSession() as http:
+            sim.faults.fail_rest("status", status=503, count=1, path="/fapi/v1/klines")
+            got = await klinelib.fetch_with_retry(http, sim.rest_url, "BTCUSDT")
+            assert len(got) == 1500 and sim.faults.rest_faults == []
+            assert all(t % MINUTE == 0 for t in got)
+            sim.faults.fail_rest("status", status=429, count=1, path="/fapi/v1/klines")
+            with pytest.raises(klinelib.RateLimited) as err:
+                await klinelib.fetch_closed(http, sim.rest_url, "BTCUSDT")
+            assert err.value.retry_after_s == 60.0
+            with pytest.raises(ValueError, match="HTTP 400"):
+                await klinelib.fetch_closed(http, sim.rest_url, "NOPEUSDT")
+    run(main())
