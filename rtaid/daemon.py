@@ -84,7 +84,7 @@ class Daemon:
     async def _closed_bars(self) -> dict:
         """{symbol: bars_1m row} of each symbol's last closed bar, for the freqtrade
         producer. Until the engine exposes it (Engine.last_bar), the newest row the
-        store's writer has made visible: late by up to storage.rotate_s."""
+        store has made visible: late by its row-group interval (60 s) + storage.rotate_s."""
         from rtaid.freqtrade.bars import newest_bar
 
         data_dir = self.config.storage.data_dir

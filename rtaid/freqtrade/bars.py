@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -270,10 +270,10 @@ def resample(frame: BarFrame, tf_ms: int) -> BarFrame:
         values = frame.arrays[col]
         if col in FIRST_VALID or col in LAST_VALID:
             out[col] = _first_or_last_valid(values, starts, ends, col in LAST_VALID)
-        elif col in MAXIMUM:
-            out[col] = _reduce(np.fmax, values, starts)
+        elif col in MAXIMUM:        # fmax/fmin skip NaN unless every value is NaN
+            out[col] = np.fmax.reduceat(values, starts)
         elif col in MINIMUM:
-            out[col] = _reduce(np.fmin, values, starts)
+            out[col] = np.fmin.reduceat(values, starts)
         elif col in SUMS:
             out[col] = np.add.reduceat(values, starts)
         elif col == "vwap":
@@ -293,11 +293,6 @@ def resample(frame: BarFrame, tf_ms: int) -> BarFrame:
     return BarFrame(frame.columns, out)
 
 
-def _reduce(op, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    # fmax/fmin skip NaN unless every value is NaN
-    return op.reduceat(values, starts)
-
-
 def _first_or_last_valid(values, starts, ends, last: bool) -> np.ndarray:
     out = np.full(len(starts), np.nan)
     valid = ~np.isnan(values)
@@ -306,7 +301,3 @@ def _first_or_last_valid(values, starts, ends, last: bool) -> np.ndarray:
         if len(hits):
             out[i] = values[a + (hits[-1] if last else hits[0])]
     return out
-
-
-def utc_ms(moment: datetime) -> int:
-    return int((moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(milliseconds=1))

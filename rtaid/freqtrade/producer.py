@@ -14,8 +14,8 @@ source, once a second, appends each newly closed bar.
 
 The daemon's event loop is never blocked: the dataset is read and large frames are
 built in worker threads; each consumer has its own writer task with a bounded queue;
-a consumer that falls behind (queue full) or stops reading (a send not done within
-``send_timeout_s``) is dropped (close 1013) and counted. Pings are answered (aiohttp's
+a consumer that falls behind (about four minutes of rows queued) or stops reading (a
+send not done within ``send_timeout_s``) is dropped (close 1013) and counted. Pings are answered (aiohttp's
 autoping), and the server pings idle consumers itself to find dead ones.
 
 A wrong or missing token is refused as freqtrade refuses it: HTTP 403 with an empty
@@ -146,8 +146,9 @@ class Producer:
         Rows kept per symbol (freqtrade asks for 1500).
     poll_s : float
         How often ``latest_bars`` is called.
-    max_pending : int
-        Messages and requests a consumer may have queued before it is dropped.
+    max_pending : int or None
+        Messages and requests a consumer may have queued before it is dropped; default
+        about four minutes of rows (4 per pair) plus 16.
     send_timeout_s : float
         Longest wait for one message to leave; longer: the consumer is dropped.
     request_timeout_s : float
@@ -159,7 +160,7 @@ class Producer:
     def __init__(self, symbols: Sequence[str], token: Secret, latest_bars: LatestBars,
                  bar_columns: Sequence[str], data_dir: str, rest_url: str | None,
                  host: str = "127.0.0.1", port: int = 8080, history_rows: int = wire.MAX_LIMIT,
-                 poll_s: float = 1.0, max_pending: int = 256, send_timeout_s: float = 30.0,
+                 poll_s: float = 1.0, max_pending: int | None = None, send_timeout_s: float = 30.0,
                  request_timeout_s: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         if not token:
@@ -174,7 +175,7 @@ class Producer:
         self._port = port
         self.history_rows = min(history_rows, wire.MAX_LIMIT)
         self.poll_s = poll_s
-        self.max_pending = max_pending
+        self.max_pending = max_pending if max_pending is not None else 16 + 4 * len(symbols)
         self.send_timeout_s = send_timeout_s
         self.request_timeout_s = request_timeout_s
         self.clock = clock

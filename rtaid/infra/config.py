@@ -753,6 +753,15 @@ def _check_freqtrade(config: Config, env, checker: _Checker) -> FreqtradeConfig:
     if ft.enabled and config.metrics.port == ft.port and config.metrics.host == ft.host:
         checker.add("freqtrade.port", f"freqtrade.port: {ft.port} is also metrics.port on "
                                       f"{ft.host}; give them different ports")
+    if ft.enabled and "feed.symbols" not in checker.bad:
+        from rtaid.freqtrade.pairs import symbol_to_pair
+
+        for symbol in config.feed.symbols:
+            try:
+                symbol_to_pair(symbol)
+            except ValueError as exc:
+                checker.add("feed.symbols", f"feed.symbols: freqtrade.enabled needs freqtrade "
+                                            f"pairs: {exc}")
     missing = [t for t in ("bars_1m", "signals") if t not in config.storage.tables]
     if ft.enabled and missing and "storage.tables" not in checker.bad:
         checker.add("storage.tables", f"storage.tables: freqtrade.enabled needs the "

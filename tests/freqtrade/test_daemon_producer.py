@@ -8,10 +8,8 @@ appears in the daemon's output.
 """
 import asyncio
 import json
-import math
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 

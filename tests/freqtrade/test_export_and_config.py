@@ -95,6 +95,8 @@ def test_the_token_comes_from_the_environment_or_a_private_file(tmp_path):
     (lambda p: (["metrics.port=8080"], {"RTAID_FREQTRADE_TOKEN": "x"}), "freqtrade.port: 8080 is also metrics.port"),
     (lambda p: (['storage.tables=["trades","bars_1m"]'], {"RTAID_FREQTRADE_TOKEN": "x"}),
      "needs the signals table"),
+    (lambda p: (['feed.symbols=["BTCUSDT","ETHBTC"]'], {"RTAID_FREQTRADE_TOKEN": "x"}),
+     "'ETHBTC' is not a USD-M perpetual symbol"),
 ])
 def test_bad_token_setups_are_refused_without_echoing_the_token(tmp_path, setup, message):
     overrides, env = setup(tmp_path)
