@@ -206,8 +206,29 @@ def add_dashboard_parser(sub, common: argparse.ArgumentParser) -> None:
     add_parser(sub, common)
 
 
+def add_export_parser(sub, common: argparse.ArgumentParser) -> None:
+    """``rtaid export freqtrade DATADIR``."""
+    p = sub.add_parser("export", parents=[common], help="write rtaid's data for other programs")
+    esub = p.add_subparsers(dest="export_command", metavar="{freqtrade}", required=True)
+    ft = esub.add_parser(
+        "freqtrade", parents=[common],
+        help="rtaid's bars (storage.data_dir) as freqtrade OHLCV files in a freqtrade datadir")
+    ft.add_argument("datadir", metavar="DATADIR",
+                    help="freqtrade's datadir (e.g. user_data/data/binance); files go to "
+                         "DATADIR/futures/BTC_USDT_USDT-1m-futures.feather")
+    ft.add_argument("--pairs", metavar="A,B", default=None,
+                    help="pairs (BTC/USDT:USDT) or symbols (BTCUSDT); default: every symbol "
+                         "with bars in the dataset")
+    ft.add_argument("--timeframes", metavar="TF,TF", default="1m",
+                    help="timeframes to write, e.g. 1m,5m,1h (default 1m)")
+    ft.add_argument("--data-format", choices=("feather", "parquet"), default="feather",
+                    help="freqtrade's dataformat_ohlcv (default feather, freqtrade's default)")
+    ft.set_defaults(handler="rtaid.freqtrade.export:main")
+
+
 PARSERS: list[Callable] = [add_config_parser, add_run_parser, add_demo_parser,
-                           add_replay_parser, add_dashboard_parser, add_train_parser]
+                           add_replay_parser, add_dashboard_parser, add_train_parser,
+                           add_export_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,6 +77,23 @@ class Daemon:
         self._tasks: list[asyncio.Task] = []
         self.exit_code = 0
         self._status_frames = (time.monotonic(), 0)
+        # the freqtrade producer endpoint (rtaid/freqtrade), fed the engine's closed bars
+        self.freqtrade = None
+        if config.freqtrade.enabled:
+            from rtaid.freqtrade.producer import Producer
+            from rtaid.store.tables import TABLES
+
+            ft = config.freqtrade
+            self.freqtrade = Producer(symbols, ft.token, self._closed_bars,
+                                      [c for c, *_ in TABLES["bars_1m"].columns],
+                                      config.storage.data_dir, config.exchange.rest_url,
+                                      host=ft.host, port=ft.port)
+
+    def _closed_bars(self) -> dict:
+        """{symbol: bars_1m row} of each symbol's last closed bar (the engine's; called on
+        the event loop once a second by the freqtrade producer)."""
+        return {s: bar for i, s in enumerate(self.engine.symbols)
+                if (bar := self.engine.last_bar(i)) is not None}
 
     # ------------------------------------------------------------------ signals
     def signal_params(self, config, sym: int) -> SignalParams | None:
@@ -109,6 +126,8 @@ class Daemon:
         Until an execution venue is configured the targets are logged and recorded
         (the engine writes each change to the ``signals`` table).
         """
+        if self.freqtrade is not None:
+            self.freqtrade.note_targets(rows)
         for row in rows:
             self.targets[row["symbol"]] = row["target"]
             self.target_changes += 1
@@ -254,6 +273,13 @@ class Daemon:
         if self.config.storage.raw_journal and self.exchange_info is not None:
             path = save_exchange_info(self.config.storage.data_dir, self.exchange_info)
             log.info("exchange_info_saved", path=path)
+        if self.freqtrade is not None:
+            from rtaid.freqtrade.producer import ProducerError
+            try:
+                await self.freqtrade.start()
+            except ProducerError as exc:
+                log.error("freqtrade_producer_failed", error=str(exc))
+                return 1
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
@@ -277,6 +303,8 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.freqtrade is not None:
+            await self.freqtrade.stop()
         try:
             await asyncio.wait_for(self.feed.stop(), self.config.daemon.shutdown_timeout_s)
         except asyncio.TimeoutError:

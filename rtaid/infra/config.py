@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from rtaid._kernels.records import TABLES as TABLE_REGISTRY
-from rtaid.infra.secrets import REDACTED, Secret, resolve_credentials
+from rtaid.infra.secrets import REDACTED, Secret, resolve_credentials, resolve_freqtrade_token
 
 DEFAULT_CONFIG_PATH = "/etc/rtaid/rtaid.toml"
 # New names first: when both are set the new one wins.
@@ -178,6 +178,19 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class FreqtradeConfig:
+    """[freqtrade]: the producer endpoint freqtrade's external_message_consumer reads."""
+
+    enabled: bool = setting(False, "bool")
+    host: str = setting("127.0.0.1", "str", nonempty=True)
+    port: int = setting(8080, "int", lo=1, hi=65535)
+    # The consumer's ws_token comes from RTAID_FREQTRADE_TOKEN, else this 0600 file.
+    token_file: str | None = setting(None, "path", optional=True)
+    # Resolved from those two; refused in the TOML file and on the command line.
+    token: Secret | None = setting(None, "secret", optional=True)
+
+
+@dataclass(frozen=True)
 class ExecutionConfig:
     """[execution]: where and how orders go."""
 
@@ -317,6 +330,7 @@ SECTIONS: dict[str, type] = {
     "storage": StorageConfig,
     "control": ControlConfig,
     "metrics": MetricsConfig,
+    "freqtrade": FreqtradeConfig,
     "execution": ExecutionConfig,
     "risk": RiskConfig,
     "strategy": StrategyConfig,
@@ -413,6 +427,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    freqtrade: FreqtradeConfig = field(default_factory=FreqtradeConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -750,7 +765,35 @@ def _validate(tree, origins, problems, path, file_private, env) -> Config:
     )
     problems.extend(cred_problems)
     exchange = dataclasses.replace(exchange, api_key=creds.api_key, api_secret=creds.api_secret)
-    return dataclasses.replace(config, exchange=exchange)
+    return dataclasses.replace(config, exchange=exchange, freqtrade=_check_freqtrade(config, env, checker))
+
+
+def _check_freqtrade(config: Config, env, checker: _Checker) -> FreqtradeConfig:
+    """[freqtrade] with its token resolved (RTAID_FREQTRADE_TOKEN or freqtrade.token_file)."""
+    ft = config.freqtrade
+    if ft.token is not None:
+        checker.add("freqtrade.token", "freqtrade.token: the token is not accepted in the config "
+                    "file or on the command line; set RTAID_FREQTRADE_TOKEN or "
+                    "freqtrade.token_file (a file of mode 0600)")
+    token, token_problems = resolve_freqtrade_token(ft.token_file, env, required=ft.enabled)
+    checker.problems.extend(token_problems)
+    if ft.enabled and config.metrics.port == ft.port and config.metrics.host == ft.host:
+        checker.add("freqtrade.port", f"freqtrade.port: {ft.port} is also metrics.port on "
+                                      f"{ft.host}; give them different ports")
+    if ft.enabled and "feed.symbols" not in checker.bad:
+        from rtaid.freqtrade.pairs import symbol_to_pair
+
+        for symbol in config.feed.symbols:
+            try:
+                symbol_to_pair(symbol)
+            except ValueError as exc:
+                checker.add("feed.symbols", f"feed.symbols: freqtrade.enabled needs freqtrade "
+                                            f"pairs: {exc}")
+    missing = [t for t in ("bars_1m", "signals") if t not in config.storage.tables]
+    if ft.enabled and missing and "storage.tables" not in checker.bad:
+        checker.add("storage.tables", f"storage.tables: freqtrade.enabled needs the "
+                                      f"{' and '.join(missing)} table(s): the producer's rows")
+    return dataclasses.replace(ft, token=token)
 
 
 def _check_secret_sources(tree, origins, path, file_private, checker: _Checker) -> None:

@@ -200,3 +200,59 @@ def _first(env_value: str | None, *others: Secret | None) -> Secret | None:
         if value:
             return value
     return None
+
+
+ENV_FREQTRADE_TOKEN = "RTAID_FREQTRADE_TOKEN"
+# freqtrade's consumer puts the token in its URL unescaped (?token=...): only characters
+# that need no escaping there work
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def resolve_freqtrade_token(
+    token_file: str | None, env: Mapping[str, str], required: bool,
+    what: str = "freqtrade.token_file",
+) -> tuple[Secret | None, list[str]]:
+    """The freqtrade producer's token: ``RTAID_FREQTRADE_TOKEN``, else ``token_file``.
+
+    The file holds the token alone (surrounding whitespace is ignored) and must not be
+    readable by group or others.
+
+    Parameters
+    ----------
+    token_file : str or None
+        ``freqtrade.token_file``.
+    env : mapping
+        The environment.
+    required : bool
+        Whether a missing token is a problem (``freqtrade.enabled``).
+
+    Returns
+    -------
+    tuple of (Secret or None, list of str)
+        The token and the problems met; no problem text contains the token.
+    """
+    problems: list[str] = []
+    value = env.get(ENV_FREQTRADE_TOKEN) or None
+    source = ENV_FREQTRADE_TOKEN
+    if value is None and token_file:
+        source = what
+        problem = file_mode_problem(token_file, what)
+        if problem:
+            return None, [problem]
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                value = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, [f"{what}: cannot read {token_file}: {exc}"]
+        if not value:
+            return None, [f"{what}: {token_file} is empty"]
+    if value is None:
+        if required:
+            problems.append(f"freqtrade.enabled: the producer needs a token: set "
+                            f"{ENV_FREQTRADE_TOKEN} or {what} (a file of mode 0600)")
+        return None, problems
+    if not set(value) <= _URL_SAFE:
+        problems.append(f"{source}: the token may only contain letters, digits and - . _ ~ "
+                        f"(freqtrade sends it unescaped in its URL)")
+        return None, problems
+    return Secret(value), problems

@@ -16,6 +16,7 @@ import orjson
 from rtaid.sim.book import ASK, BID, OrderBook
 from rtaid.sim.fanout import StreamHub
 from rtaid.sim.instruments import Instrument
+from rtaid.sim.klines import KlineSeries
 from rtaid.sim.latency import LatencyRecorder
 
 # (market, price_ticks, lots, buyer_is_maker)
@@ -86,6 +87,10 @@ class SymbolMarket:
         self.agg_id = 0
         self.last_trade_price: int | None = None
         self.trade_listeners: list[TradeListener] = []
+        # GET /fapi/v1/klines; its synthetic history has its own seed (the symbol), so
+        # it never shifts this market's update-id sequence
+        self.klines = KlineSeries(inst, random.Random(inst.symbol))
+        self.last_event_ms: int | None = None
         s = inst.lower
         self.s_depth0 = f"{s}@depth@0ms"
         self.s_ticker = f"{s}@bookTicker"
@@ -189,6 +194,7 @@ class SymbolMarket:
             (bids if side == BID else asks).set(price, lots)
         prev_u = self.book.last_update_id
         self.book.last_update_id = last_u
+        self.last_event_ms = event_ms
         if last_u > self.next_id:
             self.next_id = last_u
         self.events_applied += 1
@@ -250,6 +256,8 @@ class SymbolMarket:
         self.agg_id += 1
         self.trades += 1
         self.last_trade_price = price
+        self.last_event_ms = event_ms
+        self.klines.add_trade(tx_ms, price, lots, buyer_is_maker)
         hub = self.hub
         if data is None and hub.has_subscribers(self.s_trade):
             data = orjson.dumps({

@@ -1,4 +1,4 @@
-"""Public REST: ping, time, exchangeInfo, depth, bookTicker, premiumIndex."""
+"""Public REST: ping, time, exchangeInfo, depth, klines, bookTicker, premiumIndex."""
 from __future__ import annotations
 
 import time
@@ -8,6 +8,7 @@ from aiohttp import web
 
 from rtaid.sim.errors import BinanceError, invalid_symbol, missing
 from rtaid.sim.instruments import exchange_symbol_entry
+from rtaid.sim.klines import INTERVALS_MS, MAX_LIMIT, klines_weight
 from rtaid.sim.rest_common import endpoint
 
 if TYPE_CHECKING:
@@ -76,6 +77,38 @@ def register(app: web.Application, sim: "SimExchange") -> None:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
         return market.depth_snapshot(limit, for_rest=True)
 
+    def optional_int(params: dict, name: str) -> int | None:
+        text = params.get(name)
+        if text is None or text == "":
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; "
+                                      f"legal range is '^[0-9]{{1,20}}$'.") from None
+
+    @endpoint(sim, klines_weight)
+    def klines(params, ctx):
+        market = market_of(params)
+        interval = params.get("interval")
+        if not interval:
+            raise missing("interval")
+        if interval not in INTERVALS_MS:
+            raise BinanceError(-1120, "Invalid interval.")
+        limit = optional_int(params, "limit")
+        limit = 500 if limit is None else limit
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        series = market.klines
+        if series.last_minute is None:
+            # no trade yet: the history ends now, at the mid (or the configured price)
+            b, a = market.book.best_bid(), market.book.best_ask()
+            price = ((b[0] + a[0]) // 2 if b and a
+                     else max(1, round(float(market.inst.spec.initial_price) / market.inst.tick)))
+            series.anchor(market.last_event_ms or int(time.time() * 1000), price)
+        return series.klines(interval, optional_int(params, "startTime"),
+                             optional_int(params, "endTime"), limit)
+
     def ticker_of(market) -> dict:
         i = market.inst
         b, a = market.book.best_bid(), market.book.best_ask()
@@ -111,5 +144,6 @@ def register(app: web.Application, sim: "SimExchange") -> None:
     app.router.add_get("/fapi/v1/time", server_time)
     app.router.add_get("/fapi/v1/exchangeInfo", info)
     app.router.add_get("/fapi/v1/depth", depth)
+    app.router.add_get("/fapi/v1/klines", klines)
     app.router.add_get("/fapi/v1/ticker/bookTicker", book_ticker)
     app.router.add_get("/fapi/v1/premiumIndex", premium_index)
