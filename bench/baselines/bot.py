@@ -62,16 +62,17 @@ def scaler(decimals: int):
 
 
 class Market:
-    """One symbol: its parsers, book and signal state."""
+    """One symbol: its parsers, book and signal state (``signals=False``: decode and
+    book only, for bench/kernels.py)."""
 
     __slots__ = ("symbol", "px", "qty", "book", "sig")
 
-    def __init__(self, symbol, px_dec, qty_dec, cfg, tick, l1_from_book):
+    def __init__(self, symbol, px_dec, qty_dec, cfg, tick, l1_from_book, signals: bool = True):
         self.symbol = symbol
         self.px = scaler(px_dec)
         self.qty = scaler(qty_dec)
         self.book = DictBook()
-        self.sig = SymbolSignals(symbol, cfg, px_dec, qty_dec, tick, l1_from_book)
+        self.sig = SymbolSignals(symbol, cfg, px_dec, qty_dec, tick, l1_from_book) if signals else None
 
     def levels(self, pairs):
         px, qty = self.px, self.qty
@@ -129,7 +130,9 @@ class Bot:
         m = self.markets.get(data["s"])
         if m is None:
             return
-        if kind == "bookTicker":
+        if m.sig is None:
+            self._book_only(m, kind, data)
+        elif kind == "bookTicker":
             px, qty = m.px, m.qty
             row = m.sig.on_bbo(data["T"], data["u"], px(data["b"]), qty(data["B"]),
                                px(data["a"]), qty(data["A"]))
@@ -142,6 +145,17 @@ class Bot:
                                  m.px(data["p"]), m.qty(data["q"]), data["m"])
             self._out(m, row)
 
+    @staticmethod
+    def _book_only(m: Market, kind: str, data: dict) -> None:
+        px, qty = m.px, m.qty
+        if kind == "bookTicker":
+            px(data["b"]), qty(data["B"]), px(data["a"]), qty(data["A"])
+        elif kind == "depthUpdate":
+            m.book.on_depth((data["T"], data["U"], data["u"], data["pu"], m.levels(data["b"]),
+                             m.levels(data["a"])))
+        elif kind == "trade" or kind == "aggTrade":
+            px(data["p"]), qty(data["q"])
+
     def on_snapshot(self, symbol: str, snap: dict) -> None:
         """Load a REST depth snapshot and replay the buffered diffs through it; the book
         is then synced, or waits for the diff that bridges the snapshot, or (the stream
@@ -149,8 +163,12 @@ class Bot:
         m = self.markets[symbol]
         pending = m.book.load_snapshot(snap["lastUpdateId"], m.levels(snap["bids"]),
                                        m.levels(snap["asks"]))
-        m.sig.book_synced = m.book.synced
         self.want_snapshot.discard(symbol)
+        if m.sig is None:
+            for ev in pending:
+                m.book.replay(ev)
+            return
+        m.sig.book_synced = m.book.synced
         for ev in pending:
             self._depth(m, ev, replay=True)
 

@@ -63,6 +63,12 @@ def settings(overrides: dict | None = None) -> dict:
     return out
 
 
+def settings_from_params(params) -> dict:
+    """Settings read from any object with an attribute per config key ('.' -> '_'), such
+    as the Params of rtaid's reference (tests use it to give both sides the same values)."""
+    return {key: getattr(params, key.replace(".", "_")) for key in DEFAULTS}
+
+
 def tick_in_units(tick: float, px_dec: int) -> float:
     """The tick in price units (10**-px_dec), snapped to an integer when within 1e-9."""
     raw = tick * 10**px_dec

@@ -194,6 +194,7 @@ class Generator:
 
     def stats(self) -> dict:
         return {"written": self.written, "loop": self.loop_k, "pos": self.pos, "frames_per_loop": self.rec.n,
+                "loop_ms": self.rec.time_step,
                 "stream_names": self.rec.stream_names,
                 "rate": None if self.rate == float("inf") else self.rate,
                 "time_ns": time.time_ns(), "mono_ns": time.monotonic_ns(),

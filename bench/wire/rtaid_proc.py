@@ -9,7 +9,6 @@ and the final ``stopped`` counters.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
 import socket
