@@ -60,7 +60,7 @@ import numpy as np  # noqa: E402
 from bench._machine import machine_info  # noqa: E402
 from bench.baselines.indicators import DEFAULTS, settings_from_params  # noqa: E402
 from bench.wire import metrics, report  # noqa: E402
-from bench.wire.clients import NullReader, rtaid_urls  # noqa: E402
+from bench.wire.clients import rtaid_urls  # noqa: E402
 from bench.wire.rtaid_proc import RtaidProcess  # noqa: E402
 from tests.signals.conftest import ACTIVE  # noqa: E402
 
@@ -84,6 +84,7 @@ PENDING = {
     "tick_to_order": "an execution venue, paper and ccxt against rtaid-sim (issue 12)",
     "wire_to_wire": "an execution venue and rtaid-sim's order stamps (issue 12)",
 }
+MAX_WINDOW_FRAMES = 1_500_000     # a latency window ends after this many frames (memory)
 MODES = {
     # seconds: saturation window, latency window, warm-up before each window
     "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None},
@@ -193,13 +194,14 @@ def saturation(gen: Generator, cfg: dict) -> float:
 
 
 def paced(gen: Generator, rate: float, cfg: dict, scrape=None) -> dict:
-    """A window at ``rate`` frames/s: the generator's send log (+ metrics deltas)."""
+    """A window at ``rate`` frames/s (at most MAX_WINDOW_FRAMES frames long): the
+    generator's send log (+ metrics deltas)."""
     gen.mode(rate)
     time.sleep(cfg["warm_s"])
     before = scrape() if scrape else None
     gen.record(True)
     clients = gen.stats()["clients"]
-    time.sleep(cfg["lat_s"])
+    time.sleep(min(cfg["lat_s"], MAX_WINDOW_FRAMES / rate))
     gen.record(False)
     after = scrape() if scrape else None
     sent = gen.sent()
@@ -252,18 +254,25 @@ def took_in_window(window: dict, stamps: dict, urls: dict) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- receivers
 def run_generator_alone(gen: Generator, cfg: dict) -> float:
-    reader = NullReader([u for _, u in rtaid_urls(gen.ws_url, SYMBOLS)])
+    proc = subprocess.Popen([sys.executable, "-m", "bench.wire.clients", "null", "--ws", gen.ws_url,
+                             "--symbols", ",".join(SYMBOLS)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
+        if proc.stdout.readline().strip() != "connected":
+            raise RuntimeError("the null client did not connect")
         gen.wait_clients(2)
         return saturation(gen, cfg)
     finally:
-        reader.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
         gen.wait_clients(0)
 
 
 def ring_size(gen_rate: float, fixed: float, cfg: dict) -> int:
-    """Frames a receiver must keep stamps of: both latency windows and their warm-ups."""
-    return int(1.5 * (fixed + gen_rate / 2) * (cfg["warm_s"] + cfg["lat_s"] + 1.0)) + 100_000
+    """Frames a receiver must keep stamps of: from the first frame of the fixed-rate
+    window to the end of the half-saturation one (half of any receiver's saturation is
+    at most half the generator's rate)."""
+    fixed_window = min(fixed * cfg["lat_s"], MAX_WINDOW_FRAMES)
+    return int(1.5 * (fixed_window + gen_rate / 2 * cfg["warm_s"] + MAX_WINDOW_FRAMES)) + 100_000
 
 
 def run_floor(gen: Generator, cfg: dict, fixed: float, ring: int, work: pathlib.Path) -> dict:
@@ -448,7 +457,7 @@ def main(argv=None) -> int:
             print(f"work directory kept: {work}")
     results = report.results(machine_info(), mode, cfg, args.rate, gen.frames_per_loop, SIGNAL_SETTINGS,
                              gen_rate, floor, rtaid, baseline, STAGES, PENDING,
-                             time.monotonic() - t_start)
+                             time.monotonic() - t_start, MAX_WINDOW_FRAMES, RTAID_SETTINGS)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     plotted = report.plot_cdfs(png_path, floor, rtaid, baseline, args.rate, results["machine"])

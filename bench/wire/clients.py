@@ -7,9 +7,10 @@
 
   runs until SIGTERM/SIGINT, then writes FILE (JSON: frames per connection) and
   FILE.<name>.npz (frame numbers and receive times of the last N frames).
-- ``NullReader``: the do-nothing client that measures the generator's own rate: plain
-  sockets, the WebSocket handshake, then ``recv_into`` and forget (no frame parsing),
-  in a thread of the bench driver.
+- ``null``: the do-nothing client that measures the generator's own rate: plain
+  sockets, the WebSocket handshake, then ``recv_into`` and forget (no frame parsing):
+
+      python -m bench.wire.clients null --ws WS_URL --symbols A,B      (until SIGTERM)
 """
 from __future__ import annotations
 
@@ -117,18 +118,34 @@ class NullReader:
             s.close()
 
 
+def _null(urls) -> None:
+    reader = NullReader(urls)
+    print("connected", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    reader.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="bench receivers")
     sub = parser.add_subparsers(dest="what", required=True)
+    null = sub.add_parser("null", help="read and discard bytes (the generator's own rate)")
+    null.add_argument("--ws", required=True)
+    null.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
     floor = sub.add_parser("floor", help="picows + a Cython listener that discards frames")
     floor.add_argument("--ws", required=True)
     floor.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
     floor.add_argument("--ring", type=int, default=0, help="keep the receive times of the last N frames")
     floor.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    if args.what == "null":
+        _null([u for _, u in rtaid_urls(args.ws, symbols)])
+        return 0
     import uvloop
 
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     uvloop.run(_floor(rtaid_urls(args.ws, symbols), args.ring, args.out))
     return 0
 

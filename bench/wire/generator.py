@@ -44,7 +44,7 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CHUNK_FRAMES = 2048            # timeline frames per write at full speed
 HIGH_WATER = 4 << 20           # a transport holding more than this waits for its client
 TICK_S = 0.001                 # paced mode: frames due are written every tick
-MAX_LOG = 8_000_000            # frames of send-time log kept (POST /bench/record)
+MAX_LOG = 4_000_000            # frames of send-time log kept (POST /bench/record)
 
 
 class WsClient:

@@ -27,7 +27,7 @@ def _public(entry: dict) -> dict:
 
 
 def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor, rtaid, baseline,
-            stages, pending, elapsed_s) -> dict:
+            stages, pending, elapsed_s, max_window_frames, rtaid_settings) -> dict:
     runs = []
     for name, res in (("floor", floor), ("rtaid", rtaid), ("baseline", baseline)):
         for label, entry in zip(("fixed", "half_saturation"), res["latency"]):
@@ -53,10 +53,12 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
         "mode": mode,
         "parameters": {
             "fixed_rate_msgs_per_s": rate, "saturation_window_s": cfg["sat_s"],
-            "latency_window_s": cfg["lat_s"], "warmup_s": cfg["warm_s"],
+            "latency_window_s": cfg["lat_s"], "latency_window_max_frames": max_window_frames,
+            "warmup_s": cfg["warm_s"],
             "timeline_frames_per_loop": frames_per_loop,
             "recordings_lines_per_file": cfg["max_lines"] or "all",
             "paced_write_interval_ms": 1, "signal_settings": settings,
+            "rtaid_settings": rtaid_settings,
             "receivers": RECEIVERS,
             "latency_us_is": "rtaid at the fixed rate",
         },
@@ -98,7 +100,11 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
         f"receiver at a time, subscribed as rtaid is (depth@0ms + bookTicker, trade; two "
         f"connections). rtaid and the baseline: indicator settings {settings}. Windows: "
         f"{p['saturation_window_s']:g} s at saturation, {p['latency_window_s']:g} s per latency "
-        f"rate, after {p['warmup_s']:g} s of warm-up.",
+        f"rate (at most {p['latency_window_max_frames']:,} frames), after {p['warmup_s']:g} s of warm-up"
+        + (f"; quick: the first {p['recordings_lines_per_file']:,} lines of each recording"
+           if res["mode"] == "quick" else "")
+        + ". rtaid's store: " + ", ".join(f"{k}={v}" for k, v in p["rtaid_settings"].items())
+        + " (rings that hold 200 ms of every record at the latency rates).",
         "",
         "| throughput at saturation | frames/s | vs floor |",
         "|---|---|---|",
@@ -110,6 +116,11 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
         "",
         f"rtaid / baseline: **{r['rtaid_vs_baseline']:.1f}x** (target >= 20x); "
         f"rtaid / floor: **{r['rtaid_vs_floor']:.2f}x** (target >= 0.2x); same run.",
+    ]
+    if r["floor_vs_generator"] > 0.8:
+        lines += ["", f"The floor reached {r['floor_vs_generator']:.0%} of the generator's own rate: "
+                  "the generator may be what limits it (the floor figure is then a lower bound)."]
+    lines += [
         "",
         f"Latency in microseconds at {p['fixed_rate_msgs_per_s']:,.0f} frames/s and at half of "
         "each receiver's own saturation rate (the generator writes every "
@@ -126,12 +137,18 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
         for stage, q in run["stages_us"].items():
             if q is None:
                 continue
+            frames = f"{q['count']:,}"
+            if "matched_frames" in run:      # rtaid: the frames it recorded, of those sent
+                frames += f" of {sum(m[1] for m in run['matched_frames'].values()):,}"
             lines.append(f"| {run['receiver']}{mark} | {run['rate_msgs_per_s']:,.0f} | {stage} | "
                          + " | ".join(_fmt(q[k]) for k in ("p50", "p90", "p99", "p999", "max"))
-                         + f" | {q['count']:,} |")
+                         + f" | {frames} |")
     if over:
         lines += ["", "\\* more than 80 % of that receiver's own saturation rate: frames queue behind "
                   "each other (above 100 % the backlog grows through the window)."]
+    lines += ["", "rtaid's `send_to_recv` is read from the `recv_ns` of the rows it recorded "
+              "(bbo, trades, depth), matched to the generator's log by update or trade id: a frame "
+              "whose rows a full ring dropped has no receive time."]
     lines += ["", "Stages: " + "; ".join(f"`{k}`: {v}" for k, v in STAGE_TEXT.items()
                                           if any(k in run["stages_us"] for run in res["latency_runs"])) + "."]
     if res["latency_pending"]:
