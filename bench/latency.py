@@ -18,8 +18,11 @@ One run, on this machine, all on 127.0.0.1:
      same indicators and strategy, equal to rtaid's within 1e-9 on the recordings).
    rtaid and the baseline run with the same indicator settings (SIGNAL_SETTINGS).
 3. Per receiver: throughput at saturation (timeline frames/s taken by the receiver;
-   the generator waits whenever a client's socket is full), then latency at a fixed
-   rate (``--rate``) and at half of the receiver's own saturation rate.
+   the generator waits whenever a client's socket is full), latency at a fixed rate
+   (``--rate``) and at half of the receiver's own saturation rate. Between phases the
+   generator pauses until the receiver has read everything sent. rtaid runs the fixed
+   rate first (its writer has no backlog yet) and, after saturation, waits for its
+   writer to work off the backlog before the half-saturation window.
 4. rtaid only: RSS after every book synced and at the end; reconnect time from a
    generator-side drop (TCP abort) to every book synced again (the daemon's log).
 
@@ -88,7 +91,7 @@ MAX_WINDOW_FRAMES = 1_500_000     # a latency window ends after this many frames
 MODES = {
     # seconds: saturation window, latency window, warm-up before each window
     "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None},
-    "quick": {"sat_s": 1.5, "lat_s": 1.5, "warm_s": 0.4, "max_lines": 30_000},
+    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000},
 }
 
 
@@ -181,16 +184,29 @@ def receive_queues() -> dict:
 
 
 # ---------------------------------------------------------------------------- phases
+def taken(gen: Generator) -> tuple[float, int]:
+    """(frames the clients have read, monotonic ns): frames written minus those still in
+    flight (the generator's buffer, its socket's send queue, the client socket's receive
+    queue), converted at each connection's mean frame size."""
+    stats = gen.stats()
+    queued = receive_queues()
+    frames = 0.0
+    for c in stats["clients"]:
+        in_flight = c["unsent"] + queued.get(c["peer_port"], 0)
+        frames += c["frames"] - (in_flight * c["frames"] / c["bytes"] if c["bytes"] else 0)
+    return frames, stats["mono_ns"]
+
+
 def saturation(gen: Generator, cfg: dict) -> float:
-    """Frames/s the connected clients take with the generator writing flat out."""
+    """Frames/s the connected clients read with the generator writing flat out (what a
+    slow client has not read yet is still in flight, not counted)."""
     gen.mode("max")
     time.sleep(cfg["warm_s"])
-    s0 = gen.stats()
+    f0, t0 = taken(gen)
     time.sleep(cfg["sat_s"])
-    s1 = gen.stats()
+    f1, t1 = taken(gen)
     gen.settle()
-    frames = sum(c["frames"] for c in s1["clients"]) - sum(c["frames"] for c in s0["clients"])
-    return frames / ((s1["mono_ns"] - s0["mono_ns"]) / 1e9)
+    return (f1 - f0) / ((t1 - t0) / 1e9)
 
 
 def paced(gen: Generator, rate: float, cfg: dict, scrape=None) -> dict:
@@ -202,6 +218,7 @@ def paced(gen: Generator, rate: float, cfg: dict, scrape=None) -> dict:
     gen.record(True)
     clients = gen.stats()["clients"]
     time.sleep(min(cfg["lat_s"], MAX_WINDOW_FRAMES / rate))
+    gen.mode(0)
     gen.record(False)
     after = scrape() if scrape else None
     sent = gen.sent()
@@ -218,24 +235,23 @@ def percentiles_us(values_ns) -> dict | None:
     return {"p50": q[0], "p90": q[1], "p99": q[2], "p999": q[3], "max": v.max() / 1e3, "count": int(len(v))}
 
 
-def by_connection(window: dict, stamps: dict, urls: dict) -> np.ndarray:
-    """send_to_recv (ns) of a window's frames, matched by connection and frame number.
+def by_connection(window: dict, stamps: dict, urls: dict) -> tuple:
+    """send_to_recv (ns) of a window's frames, matched by connection and frame number,
+    and {connection: [matched, sent]}.
 
     ``stamps`` {name: {"frame", "recv_ns"}}: the receiver's own stamps per connection;
     ``urls`` {name: url}: the generator knows each connection by its streams."""
     sent = window["sent"]
-    out = []
+    out, counts = [], {}
     for name, st in stamps.items():
         streams = urllib.parse.parse_qs(urllib.parse.urlsplit(urls[name]).query)["streams"][0].split("/")
         cid = next(c["id"] for c in window["clients"] if c["streams"] == streams)
         m = sent["client"] == cid
-        frames = sent["frame"][m]
-        if not len(st["frame"]):
-            continue
-        at = frames - st["frame"][0]
+        at = sent["frame"][m] - (st["frame"][0] if len(st["frame"]) else 0)
         ok = (at >= 0) & (at < len(st["frame"]))
         out.append(st["recv_ns"][at[ok]] - sent["send_ns"][m][ok])
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+        counts[name] = [int(ok.sum()), int(m.sum())]
+    return (np.concatenate(out) if out else np.zeros(0, np.int64)), counts
 
 
 def took_in_window(window: dict, stamps: dict, urls: dict) -> np.ndarray:
@@ -272,7 +288,7 @@ def ring_size(gen_rate: float, fixed: float, cfg: dict) -> int:
     window to the end of the half-saturation one (half of any receiver's saturation is
     at most half the generator's rate)."""
     fixed_window = min(fixed * cfg["lat_s"], MAX_WINDOW_FRAMES)
-    return int(1.5 * (fixed_window + gen_rate / 2 * cfg["warm_s"] + MAX_WINDOW_FRAMES)) + 100_000
+    return int(1.5 * (fixed_window + gen_rate * cfg["warm_s"] + MAX_WINDOW_FRAMES)) + 100_000
 
 
 def run_floor(gen: Generator, cfg: dict, fixed: float, ring: int, work: pathlib.Path) -> dict:
@@ -294,8 +310,9 @@ def run_floor(gen: Generator, cfg: dict, fixed: float, ring: int, work: pathlib.
     stamps = {name: dict(np.load(f"{out}.{name}.npz")) for name in urls}
     lat = []
     for w in windows:
-        s2r = by_connection(w, stamps, urls)
-        lat.append({"rate": w["rate"], "send_to_recv": percentiles_us(s2r), "_cdf": {"send_to_recv": s2r}})
+        s2r, matched = by_connection(w, stamps, urls)
+        lat.append({"rate": w["rate"], "send_to_recv": percentiles_us(s2r), "_cdf": {"send_to_recv": s2r},
+                    "matched_frames": matched})
     return {"saturation": sat, "latency": lat}
 
 
@@ -330,10 +347,10 @@ def run_baseline(gen: Generator, cfg: dict, fixed: float, ring: int, work: pathl
     stamps = {name: dict(np.load(f"{out}.{name}.npz")) for name in urls}
     lat = []
     for w in windows:
-        s2r = by_connection(w, stamps, urls)
+        s2r, matched = by_connection(w, stamps, urls)
         took = took_in_window(w, stamps, urls)
         lat.append({"rate": w["rate"], "send_to_recv": percentiles_us(s2r),
-                    "frame_to_signal": percentiles_us(took),
+                    "frame_to_signal": percentiles_us(took), "matched_frames": matched,
                     "_cdf": {"send_to_recv": s2r, "frame_to_signal": took}})
     return {"saturation": sat, "latency": lat, "rows": result["rows"], "signals": result["signals"],
             "snapshots": result["snapshots"]}
@@ -379,9 +396,12 @@ def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> di
         def scrape():
             return metrics.scrape(daemon.metrics_url)
 
+        # the fixed rate first, while the writer has no backlog; after the saturation
+        # phase (where full rings drop records) the writer catches up before the next
+        windows = [paced(gen, fixed, cfg, scrape if has_metrics else None)]
         sat = saturation(gen, cfg)
-        windows = [paced(gen, fixed, cfg, scrape if has_metrics else None),
-                   paced(gen, sat / 2, cfg, scrape if has_metrics else None)]
+        writer_catch_up_s = daemon.wait_writer_idle(quiet_s=min(1.0, cfg["sat_s"] / 2))
+        windows.append(paced(gen, sat / 2, cfg, scrape if has_metrics else None))
         # reconnect: a drop on the generator's side while data flows at the fixed rate
         gen.mode(fixed)
         time.sleep(cfg["warm_s"])
@@ -413,6 +433,7 @@ def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> di
     stopped = stop["stopped"]
     return {"saturation": sat, "latency": lat, "rss_mb": {"start": rss_start, "end": rss_end},
             "reconnect_ms": (t_synced - t_drop) / 1e6, "metrics_served": has_metrics,
+            "writer_catch_up_s": writer_catch_up_s,
             "exit_code": stop["exit_code"], "target_changes": stop["target_changes"],
             "store": stopped.get("store", {}), "feed_counters": stopped.get("counters", {}),
             "log_warnings": stop["warnings"]}

@@ -32,11 +32,9 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
     for name, res in (("floor", floor), ("rtaid", rtaid), ("baseline", baseline)):
         for label, entry in zip(("fixed", "half_saturation"), res["latency"]):
             stages_here = {k: v for k, v in _public(entry).items() if k not in ("rate", "matched_frames")}
-            run = {"receiver": name, "window": label, "rate_msgs_per_s": entry["rate"],
-                   "near_saturation": entry["rate"] > 0.8 * res["saturation"], "stages_us": stages_here}
-            if "matched_frames" in entry:
-                run["matched_frames"] = entry["matched_frames"]
-            runs.append(run)
+            runs.append({"receiver": name, "window": label, "rate_msgs_per_s": entry["rate"],
+                         "near_saturation": entry["rate"] > 0.8 * res["saturation"],
+                         "matched_frames": entry["matched_frames"], "stages_us": stages_here})
     fixed = _public(rtaid["latency"][0])
     latency = {}
     pending_now = {}
@@ -72,7 +70,7 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
         "rss_mb": rtaid["rss_mb"],
         "reconnect_ms": rtaid["reconnect_ms"],
         "rtaid": {k: rtaid[k] for k in ("exit_code", "target_changes", "metrics_served", "store",
-                                        "feed_counters", "log_warnings")},
+                                        "feed_counters", "log_warnings", "writer_catch_up_s")},
         "baseline": {k: baseline[k] for k in ("rows", "signals", "snapshots")},
         "elapsed_s": elapsed_s,
     }
@@ -110,7 +108,8 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
         "|---|---|---|",
     ]
     for name in ("generator", "floor", "rtaid", "baseline"):
-        ratio = "" if name == "generator" else f"{thr[name] / thr['floor']:.2f}x"
+        x = thr[name] / thr["floor"]
+        ratio = "" if name == "generator" else (f"{x:.2f}x" if x >= 0.1 else f"{x:.3f}x")
         lines.append(f"| {RECEIVERS[name]} | {thr[name]:,.0f} | {ratio} |")
     lines += [
         "",
@@ -138,8 +137,9 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
             if q is None:
                 continue
             frames = f"{q['count']:,}"
-            if "matched_frames" in run:      # rtaid: the frames it recorded, of those sent
-                frames += f" of {sum(m[1] for m in run['matched_frames'].values()):,}"
+            sent = sum(m[1] for m in run["matched_frames"].values())
+            if sent != q["count"]:      # frames without a receive time (see below)
+                frames += f" of {sent:,}"
             lines.append(f"| {run['receiver']}{mark} | {run['rate_msgs_per_s']:,.0f} | {stage} | "
                          + " | ".join(_fmt(q[k]) for k in ("p50", "p90", "p99", "p999", "max"))
                          + f" | {frames} |")
@@ -169,7 +169,9 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
     if any(dropped.values()):
         lines += ["", "rtaid's rings overflowed during the run (records dropped and counted, by "
                   "table: " + ", ".join(f"{t} {n:,}" for t, n in dropped.items() if n)
-                  + "): at saturation the Parquet writer thread does not keep up with every record."]
+                  + f"): the Parquet writer thread did not keep up with every record at saturation "
+                  f"(after it, {res['rtaid']['writer_catch_up_s']:.0f} s to work off its backlog), nor "
+                  "in a window where the frames column shows fewer frames recorded than sent."]
     if png is not None:
         try:
             rel = png.resolve().relative_to(ROOT)

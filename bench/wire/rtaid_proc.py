@@ -131,6 +131,21 @@ class RtaidProcess:
             last[sym] = _log_time(e["timestamp"])
         return max(last.values())
 
+    def wait_writer_idle(self, quiet_s: float = 1.0, timeout: float = 300.0) -> float:
+        """Wait until the dataset (part files being written included) has not grown for
+        ``quiet_s``: the writer thread has worked off its backlog. Returns the wait."""
+        start = time.monotonic()
+        last, since = -1, start
+        while time.monotonic() - start < timeout:
+            size = sum(f.stat().st_size for f in self.data_dir.rglob("*") if f.is_file())
+            now = time.monotonic()
+            if size != last:
+                last, since = size, now
+            elif now - since >= quiet_s:
+                return now - start
+            time.sleep(0.1)
+        raise TimeoutError(f"rtaid's writer still writing after {timeout:.0f} s")
+
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as fh:
             for line in fh:
