@@ -27,11 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import fcntl
 import hashlib
 import io
 import os
 import signal
+import struct
 import sys
+import termios
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -221,6 +224,7 @@ class Conn(asyncio.Protocol):
         self.buf = b""
         self.client: WsClient | None = None
         self.paused = False
+        self.peer_port = None
 
     def connection_made(self, transport):
         self.transport = transport
@@ -242,10 +246,6 @@ class Conn(asyncio.Protocol):
 
     def unsent(self) -> int:
         """Bytes not yet taken by the client: our buffer + the kernel's send queue."""
-        import fcntl
-        import struct
-        import termios
-
         n = self.transport.get_write_buffer_size()
         sock = self.transport.get_extra_info("socket")
         if sock is not None:

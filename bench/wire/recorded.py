@@ -80,8 +80,8 @@ class LoopedRecordings:
         Stream name of each stream code (``btcusdt@depth@0ms`` ...).
     code : numpy int16 array (n,)
         Stream code of each frame; ``sym``/``kind`` its symbol and kind index.
-    ids : numpy int64 array (n,)
-        Loop-0 id of each frame (u of bbo/depth, t of trades); ``id_step`` per frame.
+    ids, id_steps : numpy int64 arrays (n,)
+        Loop-0 id of each frame (u of bbo/depth, t of trades) and what it gains per loop.
     """
 
     def __init__(self, paths, start_ms: int | None = None, max_lines: int | None = None):
