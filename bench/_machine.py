@@ -1,16 +1,25 @@
-"""Name the machine a benchmark ran on (for the README's performance table)."""
+"""Name the machine a benchmark ran on (for the README's performance tables)."""
 import os
 import platform
 
 
-def machine_name() -> str:
+def cpu_model() -> str:
     model = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    return model
+
+
+def machine_info() -> dict:
+    """cpu, cores, python, system: the ``machine`` of a benchmark's JSON."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+def machine_name() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"

@@ -119,3 +119,18 @@ def make_recording(path, seed=0, n_events=3000, with_bbo=True, symbol="TSTUSDT")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     return counts
+
+
+# Parameter sets (config keys) for the synthetic recordings: windows, warm-ups and rings
+# short enough that every path of the kernels runs within a few thousand events.
+SHORT = {
+    "tobi.trade_window_ms": 500, "ofi.window_ms": 700, "kyle.interval_ms": 100,
+    "kyle.window": 25, "kyle.min_intervals": 5, "lpi.horizon_ms": 300,
+    "lpi.half_life_ms": 2000, "norm.warmup": 3, "norm.tau_ms": 5000, "dev.ema_ms": 3000,
+    "vpin.calibration_ms": 2000, "vpin.buckets": 5, "strategy.toxic_max": 100.0,
+    "strategy.max_hold_ms": 3000, "strategy.cooldown_ms": 500, "strategy.stale_ms": 200,
+    "strategy.stop_bps": 3.0, "tobi.levels": 5, "ofi.levels": 4, "wall.levels": 7,
+    "strategy.entry_low": 25.0, "strategy.entry_high": 75.0,
+}
+CONFIGURED_BUCKET = {**SHORT, "vpin.bucket_volume": 0.5, "tobi.decay": 0.7,
+                     "lpi.maker_fee_bps": 0.5}
