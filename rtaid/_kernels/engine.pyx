@@ -509,11 +509,14 @@ cdef class Engine:
 
     def run_frames_paced(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
                          const int64_t[::1] recv_ns, int default_sym, Py_ssize_t start,
-                         int64_t reserve):
+                         int64_t reserve, bint stop_on_exec=False):
         """Process frames from ``start`` while every attached ring has ``reserve`` free slots.
 
         For offline replay, which must lose nothing: the caller drains the rings
-        whenever this stops early and calls again from the returned index.
+        whenever this stops early and calls again from the returned index. With
+        ``stop_on_exec`` it also stops after a frame that queued execution events (a
+        target change, a paper fill), so that the order manager handles them before the
+        next frame, as deterministically as the paper venue's exchange-time model needs.
 
         Returns
         -------
@@ -525,13 +528,17 @@ cdef class Engine:
         if recv_ns.shape[0] < n:
             raise ValueError("recv_ns shorter than the frames")
         cdef int64_t broken = book_invariant_violations()
+        cdef int64_t head
         with nogil:
             while i < n:
                 if reserve > 0 and 0 <= self.min_free_slots() < reserve:
                     break
+                head = self.exec_head
                 self.on_frame(base + offsets[i], offsets[i + 1] - offsets[i], recv_ns[i],
                               default_sym)
                 i += 1
+                if stop_on_exec and self.exec_head != head:
+                    break
         check_books(broken)
         return i
 
