@@ -179,6 +179,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
                 f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false",
+                f"control.socket={control_socket_path()}",
                 *DEMO_SETTINGS, *user_sets]          # the user's --set last: they win
         config = load_config(config_path, sets, env={})
         data_dir = config.storage.data_dir
@@ -217,6 +218,13 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         print("  rows written: " + ", ".join(f"{t} {n:,}" for t, n in rows.items() if n))
         print(f"  Parquet dataset: {data_dir}  (<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/)")
         return rc
+
+
+def control_socket_path() -> str:
+    """The demo daemon's control socket: a fresh short path (rtaidctl --socket PATH)."""
+    import tempfile
+
+    return os.path.join(tempfile.mkdtemp(prefix="rtaid-demo-ctl-", dir="/tmp"), "rtaid.sock")
 
 
 def run_live(args) -> int:
