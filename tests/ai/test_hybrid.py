@@ -10,7 +10,6 @@
 """
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from rtaid.reference.pipeline import run_recording
 from rtaid.replay import replay_tables
 from rtaid.sim.record import record
 from tests.helpers import (
-    ROOT, NotifySocket, config_from_keys, daemon_args, daemon_env, records_to_columns,
+    ROOT, config_from_keys, records_to_columns, run_daemon,
 )
 from tests.signals.compare import compare_tables
 
@@ -143,20 +142,7 @@ def test_live_probabilities_equal_the_replay_of_the_journal(sim_port, trained, t
     # closes seconds after the books sync
     while time.time() % 60 < 45 or time.time() % 60 > 52:
         time.sleep(0.5)
-    notify = NotifySocket(tmp_path / "notify")
-    proc = subprocess.Popen(daemon_args(sim_port, tmp_path, config), cwd=ROOT,
-                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        assert notify.wait_for("READY=1"), notify.messages
-        time.sleep(30)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out[-3000:]
+    run_daemon(sim_port, tmp_path, config, seconds=30)
     data = tmp_path / "data"
     journals = sorted((data / "raw").rglob("*.gz"))
     again = tmp_path / "replayed"
