@@ -34,6 +34,7 @@ HISTOGRAMS = {
     "decode": "decode", "book": "book", "signals": "signals", "frame": "frame",
     "frame_to_signal": "frame_to_signal", "lag": "exchange_lag",
     "tick_to_order": "tick_to_order", "order_round_trip": "order_round_trip",
+    "model_inference": "model_inference",
 }
 HELP = {
     "decode": "Decoding one frame (every decoded frame)",
@@ -44,6 +45,7 @@ HELP = {
     "exchange_lag": "Exchange event time E to local receipt (clock skew included)",
     "tick_to_order": "Receipt of the frame that changed a target to its order handed to the transport",
     "order_round_trip": "An order request sent to the venue's acknowledgement",
+    "model_inference": "The hybrid strategy's features and model for one closed bar (on the event loop)",
 }
 
 
