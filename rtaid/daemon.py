@@ -29,6 +29,7 @@ from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
 from rtaid.infra import preflight
 from rtaid.infra.config import ConfigError, reload_config
+from rtaid.ai.model import ModelError
 from rtaid.control import ControlServer
 from rtaid.feed import Feed
 from rtaid.metrics import MetricsServer
@@ -68,6 +69,12 @@ class Daemon:
         self.engine.queue_exec_events(True)
         self._targets_wake = asyncio.Event()
         self.enable_signals()
+        # the hybrid strategy's model (ModelError: the caller says why and exits 2)
+        self.model = None
+        from rtaid.ai.live import hybrid_symbols
+        if hybrid_symbols(config, symbols):
+            from rtaid.ai.live import ModelRunner
+            self.model = ModelRunner(self.engine, config)
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
@@ -149,6 +156,10 @@ class Daemon:
             await self._targets_wake.wait()
             self._targets_wake.clear()
             events = self.engine.drain_exec_events()
+            if self.model is not None:
+                for event in events:
+                    if event["type"] == "bar":
+                        self.model.on_bar(event)
             rows = [e for e in events if e["type"] == "target"]
             if not rows:
                 continue
@@ -357,6 +368,8 @@ class Daemon:
             log.warning("reload_needs_restart", keys=list(plan.restart))
         if new.log.level != self.config.log.level:
             setup_logging(new.log.level, new.log.format)
+        if self.model is not None and new.strategy.model_path:
+            self.model.reload(new.strategy.model_path)
         if not plan.restart:
             self.config = new
             for sym in range(len(self.engine.symbols)):
@@ -417,7 +430,12 @@ def main(args) -> int:
         log.error("startup_failed", reason=str(exc))
         print(f"rtaid run: {exc}", file=sys.stderr)
         return 2
-    daemon = Daemon(config, scales=scales, ticks=ticks, exchange_info=info)
+    try:
+        daemon = Daemon(config, scales=scales, ticks=ticks, exchange_info=info)
+    except ModelError as exc:          # an unusable model file
+        log.error("startup_failed", reason=str(exc))
+        print(f"rtaid run: strategy.model_path: {exc}", file=sys.stderr)
+        return 2
     if config.daemon.event_loop == "uvloop":
         import uvloop
 

@@ -158,10 +158,14 @@ def plan(paths, config: Config | None = None, exchange_info=None,
 
 
 def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
-        damage: list) -> int:
+        damage: list, on_exec=None) -> int:
     """Feed every file of the plan through ``engine``, calling ``drain()`` whenever the
     rings may be short of room; returns the frames processed. Damaged lines are added to
-    ``damage``: what the reader could not read, and frames the decoder rejected."""
+    ``damage``: what the reader could not read, and frames the decoder rejected.
+    ``on_exec(events)``: the execution events of each frame that made any, handled
+    before the next frame (the hybrid strategy's model, the paper venue)."""
+    if on_exec is not None:
+        engine.queue_exec_events(True)
     if rings_capacity < 2 * FRAME_RESERVE:
         raise ValueError(f"ring_records must be at least {2 * FRAME_RESERVE}")
     frames = 0
@@ -173,13 +177,32 @@ def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
             errors = _decode_errors(engine)
             i = 0
             while i < n:
-                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE)
+                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE,
+                                            on_exec is not None)
+                if on_exec is not None and engine.exec_pending:
+                    on_exec(engine.drain_exec_events())
                 drain()
             if _decode_errors(engine) != errors:
                 damage.extend(_name_bad_frames(engine, path, buf, offsets, sym, lines))
             frames += n
         damage.extend(d for d in reader.damage if d not in damage)
     return frames
+
+
+def model_hook(engine: Engine, config: Config, model=None):
+    """The hybrid strategy's model over a replay (None when no symbol is hybrid): each
+    frame's closed bars get their probability before the next frame, as live."""
+    from rtaid.ai.live import ModelRunner, hybrid_symbols
+
+    if not hybrid_symbols(config, engine.symbols):
+        return None
+    runner = ModelRunner(engine, config, model)
+
+    def on_exec(events):
+        for event in events:
+            if event["type"] == "bar":
+                runner.on_bar(event)
+    return on_exec
 
 
 def _decode_errors(engine: Engine) -> int:
@@ -253,7 +276,8 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
     options.update(rotate_s=None, row_group_s=None, retention_days=0, raw_journal=False)
     store = Store(engine, str(out_dir), ring_records=ring_records, **options)
     damage = list(replay_plan.damage)
-    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage)
+    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage,
+                 model_hook(engine, config) if signals else None)
     engine.finish_signals()
     store.stop()
     summary = _summary(engine, replay_plan, frames, t0, damage)
@@ -267,13 +291,14 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
 
 def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
                   tables=SIGNAL_TABLES, capacities=None, ring_records: int = 1 << 16,
-                  engine_out: list | None = None):
+                  engine_out: list | None = None, model=None):
     """Replay recordings through the daemon's engine into memory.
 
     Same input and engine as :func:`replay`; returns ``(arrays, summary)`` with
     ``arrays = {table: numpy records}`` in the registry's dtypes (rtaid/store/tables.py)
     and rows in the order the engine produced them. ``engine_out`` (a list), if given,
-    receives the engine (its books and signal state after the input).
+    receives the engine (its books and signal state after the input). ``model``: the
+    hybrid strategy's model object (``predict_proba``) instead of strategy.model_path's.
     """
     from rtaid.store.memory import MemoryTables
 
@@ -282,7 +307,8 @@ def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
     engine = replay_plan.engine()
     memory = MemoryTables(engine, tables, ring_records)
     damage = list(replay_plan.damage)
-    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage)
+    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage,
+                 model_hook(engine, config if config is not None else Config(), model))
     engine.finish_signals()
     memory.drain()
     summary = _summary(engine, replay_plan, frames, t0, damage)
