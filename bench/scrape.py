@@ -44,6 +44,7 @@ import json
 import math
 import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -308,6 +309,10 @@ def run(args) -> dict:
                 lo, hi = wanted.get(key, (int(ids.min()), int(ids.max())))
                 wanted[key] = (min(lo, int(ids.min())), max(hi, int(ids.max())))
     received = daemon.received(wanted)
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"the daemon's data and log: {tmp}")
     for w in windows:
         w["sends_ns"], w["send_to_recv_ns"], w["unmatched"] = delays_ns(w["sent"], received)
     return result(args, windows, stopped["exit_code"])
@@ -455,6 +460,8 @@ def main(argv=None) -> int:
                         help="extra config override for the daemon (repeatable)")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "bench/results/scrape.json")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the daemon's data directory and log (deleted by default)")
     parser.add_argument("--from-json", type=pathlib.Path, metavar="JSON",
                         help="no run: the tables of a saved result (e.g. bench/results/scrape.json)")
     args = parser.parse_args(argv)

@@ -42,3 +42,7 @@ def test_quick_run_measures_both_arms(tmp_path):
     assert frames["during a scrape"]["count"] > 0 and frames["other frames"]["count"] > 1000
     assert res["scrape"]["get_wall"]["n"] >= 6 and res["scrape"]["daemon_cpu"]["p50_ms"] > 0
     assert "| scraper | " in run.stdout and "rtaid_metrics_scrape_cpu_seconds" in run.stdout
+    # the README's tables again from the saved result: the same text
+    again = subprocess.run([sys.executable, "bench/scrape.py", "--from-json", str(out)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.strip() and again.stdout.strip() in run.stdout

@@ -8,7 +8,6 @@ evaluates, returns data wherever the daemon exports its inputs, every rule evalu
 without error and none is pending or firing on a healthy daemon."""
 import http.client
 import json
-import os
 import shutil
 import signal
 import subprocess
