@@ -135,10 +135,11 @@ cdef class RecordRings:
     Parameters
     ----------
     tables : dict
-        ``{name: (index, record_size)}``; indices below ``MAX_TABLES``. The engine's
-        tables are ``ENGINE_TABLES``; later kernels add theirs at higher indices.
+        ``{name: (index, record_size)}`` or ``{name: (index, record_size, capacity)}``;
+        indices below ``MAX_TABLES``. The engine's tables are ``ENGINE_TABLES``; later
+        kernels add theirs at higher indices.
     capacity : int
-        Records per ring (rounded up to a power of two).
+        Records per ring of the tables that give none (rounded up to a power of two).
 
     Notes
     -----
@@ -151,10 +152,11 @@ cdef class RecordRings:
         memset(self.rings, 0, sizeof(self.rings))
         self.names = {}
         self.n = 0
-        for name, (idx, size) in tables.items():
+        for name, spec in tables.items():
+            idx, size = spec[0], spec[1]
             if not 0 <= idx < TBL_MAX or self.rings[idx].buf != NULL:
                 raise ValueError(f"bad or duplicate ring index {idx} for {name!r}")
-            if ring_init(&self.rings[idx], size, capacity):
+            if ring_init(&self.rings[idx], size, spec[2] if len(spec) > 2 else capacity):
                 raise MemoryError()
             self.names[name] = idx
             self.n = max(self.n, idx + 1)
@@ -206,9 +208,12 @@ cdef class RecordRings:
 
     @property
     def capacity(self):
-        for idx in self.names.values():
-            return self.rings[<int32_t>idx].cap
-        return 0
+        """Records of the smallest ring (all rings, when built with one capacity)."""
+        return min([self.rings[<int32_t>idx].cap for idx in self.names.values()] or [0])
+
+    def capacity_of(self, str name):
+        """Records of one table's ring."""
+        return self._ring(name).cap
 
     @property
     def min_free(self):
