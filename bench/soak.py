@@ -226,7 +226,8 @@ def by_minute(samples):
     return peaks, lows
 
 
-def report(run, samples, memory, end, json_path, update_readme):
+def report(run, samples, memory, end, json_path, update_readme,
+           results=ROOT / "bench" / "results"):
     peaks, lows = by_minute(samples)
     warmup = run["warmup_minutes"]
     minutes = sorted(peaks)
@@ -261,10 +262,9 @@ def report(run, samples, memory, end, json_path, update_readme):
         "end": end, "checks": checks, "verdict": verdict,
         "samples": samples, "memory": memory,
     }
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2) + "\n"
-    (out / "soak.json").write_text(text)
+    (results / "soak.json").write_text(text)
     if json_path:
         pathlib.Path(json_path).write_text(text)
     table = readme_table(result)
