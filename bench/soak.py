@@ -192,7 +192,8 @@ def main(argv=None):
     for event in tail.lines():
         if event.get("event") == "stopped":
             store = event.get("store", {})
-            end["rows_written"] = sum(store.get("rows_written", {}).values())
+            end["rows_written"] = sum(int(re.findall(r"\d+", str(v))[-1])
+                                      for v in store.get("rows_written", {}).values())
             end["rows_dropped"] = store.get("rows_dropped_total")
             end["compaction"] = store.get("compaction")
     end["files"] = dataset_files(tmp / "data")

@@ -48,7 +48,8 @@ KEY_SCALE = 10_000_000   # sym * KEY_SCALE + hour: hours since 1970 stay below i
 # Of max_loss_s, what a row may spend before its part file is due: the rest covers the
 # ring (one flush interval), the flush that notices it is due (another) and writing it.
 PUBLISH_MARGIN_S = 2.0
-# Share of each flush interval given to compaction.
+# Share of each flush interval given to compaction (after the flush; ~7,500 parts an
+# hour for ten busy symbols take a few minutes of it).
 COMPACT_SHARE = 0.25
 # A part's deadline falls at random in the last PUBLISH_SPREAD of the allowed time.
 PUBLISH_SPREAD = 0.2
@@ -343,7 +344,6 @@ class StoreWriter:
     def flush(self, final: bool = False) -> None:
         """Drain every ring and write what is due (everything and close files if final)."""
         with self._lock:
-            started = self.clock()
             self._drain_all()
             now = self.clock()
             self._write_due(now, final)
@@ -356,7 +356,8 @@ class StoreWriter:
                 elif self._failed_until is None:
                     busy = set(self._parts) | set(self._pending)
                     rows = self.compactor.rows_compacted
-                    self.compactor.step(busy, started + COMPACT_SHARE * self.flush_interval_s)
+                    # after the flush's own work: a merge must keep up with the hours
+                    self.compactor.step(busy, self.clock() + COMPACT_SHARE * self.flush_interval_s)
                     if self.compactor.rows_compacted != rows or self.compactor.job is not None:
                         self._wrote = True   # memory to give back (see release)
 
@@ -407,7 +408,7 @@ class StoreWriter:
             order = np.argsort(key, kind="stable")
             keys, starts = np.unique(key[order], return_index=True)
             bounds = list(starts[1:]) + [len(order)]
-            groups = [(int(k), order, s, e) for k, s, e in zip(keys, starts, bounds)]
+            groups = [(int(k), order, int(s), int(e)) for k, s, e in zip(keys, starts, bounds)]
         itemsize = records.dtype.itemsize
         for k, order, start, end in groups:
             sym, hour = divmod(k, KEY_SCALE)
