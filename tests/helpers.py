@@ -4,6 +4,7 @@ dataset reading and starting rtaid/rtaid-sim processes. Fixtures are in conftest
 test modules import helpers from here, never from each other."""
 from __future__ import annotations
 
+import ast
 import os
 import pathlib
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "rtaid"
 SHARED_DATA = pathlib.Path(
     os.environ.get("RTAID_SHARED_DATA", ROOT.parent / "shared" / "data" / "binance-usdm")
 )
@@ -330,3 +332,37 @@ class EngineDriver:
     def tables(self) -> dict:
         arrays = self.memory.arrays()
         return {n: records_to_columns(n, arrays[n], self.symbols) for n in SIGNAL_TABLES}
+
+
+# ------------------------------------------------------------------ sources
+def imported_modules(path: pathlib.Path) -> set[str]:
+    """Every module a Python or Cython file imports or cimports (top-level or not)."""
+    text = path.read_text()
+    found = set()
+    if path.suffix == ".py":
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module if node.level == 0 else f"<relative>.{node.module}"
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in node.names)
+        return found
+    # Cython: `import x`, `from x import/cimport y`, `cimport x` lines
+    for line in text.splitlines():
+        words = line.strip().split()
+        if len(words) >= 2 and words[0] in ("import", "cimport"):
+            found.add(words[1].rstrip(","))
+        elif len(words) >= 4 and words[0] == "from" and words[2] in ("import", "cimport"):
+            found.add(words[1])
+            found.update(f"{words[1]}.{w.strip('(,)')}" for w in words[3:] if w.strip("(,)"))
+    return found
+
+
+def production_sources():
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix not in (".py", ".pyx", ".pxd", ".pxi"):
+            continue
+        if "reference" in path.relative_to(PACKAGE).parts:
+            continue
+        yield path

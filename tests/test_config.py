@@ -72,7 +72,8 @@ def test_defaults_match_the_indicator_spec_and_the_issue():
     assert c.exchange.ws_api_url == "wss://ws-fapi.binance.com/ws-fapi/v1"
     assert c.exchange.recv_window_ms == 5000
     assert (c.storage.data_dir, c.storage.ring_records, c.storage.retention_days) == (
-        "/var/lib/rtaid", 1 << 16, 30)
+        "/var/lib/rtaid", 0, 30)
+    assert (c.storage.max_loss_s, c.storage.flush_interval_ms) == (60, 100)
     assert c.control.socket == "/run/rtaid/rtaid.sock"
     assert (c.metrics.host, c.metrics.port) == ("127.0.0.1", 9464)
     assert (c.execution.venue, c.execution.on_shutdown) == ("off", "leave")
@@ -232,6 +233,10 @@ def test_unparsable_toml_reports_line_and_column(tmp_path):
     ("exchange.ws_url=https://x", "exchange.ws_url: 'https://x' is not a ws/wss URL"),
     ("storage.compression=gzip", "storage.compression: 'gzip' is not one of 'zstd', 'snappy'"),
     ("storage.ring_records=3000", "storage.ring_records: 3000 is not a power of two"),
+    ("storage.ring_records=512", "storage.ring_records: 512 is below 1024"),
+    ("storage.max_loss_s=4", "storage.max_loss_s: 4 is out of range"),
+    ("storage.flush_interval_ms=30000", "storage.max_loss_s (60) must be at least 2 x "
+                                        "storage.flush_interval_ms (30000 ms) + 3 s"),
     ("storage.tables=[\"trades\", \"nope\"]", "storage.tables: item 1: 'nope' is not one of"),
     ("execution.venue=live", "execution.venue: 'live' is not one of 'off', 'paper', 'ccxt'"),
     ("tobi.decay=1.5", "tobi.decay: 1.5 is out of range (must be > 0 and <= 1)"),

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from tests.helpers import ROOT
-from tests.test_layout import imported_modules, production_sources
+from tests.helpers import imported_modules, production_sources
 
 @pytest.mark.slow
 def test_install_script_stages_a_working_installation(tmp_path):

@@ -1,44 +1,6 @@
 """The house rules of the layout, checked on the source: the reference is test-only,
 production never imports the tests' twins, bench-only code stays out of the package."""
-import ast
-import pathlib
-
-from tests.helpers import ROOT
-
-PACKAGE = ROOT / "rtaid"
-
-
-def imported_modules(path: pathlib.Path) -> set[str]:
-    """Every module a Python or Cython file imports or cimports (top-level or not)."""
-    text = path.read_text()
-    found = set()
-    if path.suffix == ".py":
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                base = node.module if node.level == 0 else f"<relative>.{node.module}"
-                found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names)
-        return found
-    # Cython: `import x`, `from x import/cimport y`, `cimport x` lines
-    for line in text.splitlines():
-        words = line.strip().split()
-        if len(words) >= 2 and words[0] in ("import", "cimport"):
-            found.add(words[1].rstrip(","))
-        elif len(words) >= 4 and words[0] == "from" and words[2] in ("import", "cimport"):
-            found.add(words[1])
-            found.update(f"{words[1]}.{w.strip('(,)')}" for w in words[3:] if w.strip("(,)"))
-    return found
-
-
-def production_sources():
-    for path in sorted(PACKAGE.rglob("*")):
-        if path.suffix not in (".py", ".pyx", ".pxd", ".pxi"):
-            continue
-        if "reference" in path.relative_to(PACKAGE).parts:
-            continue
-        yield path
+from tests.helpers import PACKAGE, ROOT, imported_modules, production_sources
 
 
 def test_nothing_outside_the_reference_and_the_tests_imports_the_reference():
@@ -73,3 +35,17 @@ def test_bench_only_code_is_not_in_the_package():
     assert "run_frames_timed" not in engine
     signals = (PACKAGE / "_kernels" / "signals.pyx").read_text()
     assert "RTAID_PROFILE_BUILD and st.profile" in signals
+
+
+def test_test_modules_share_through_helpers_not_through_each_other():
+    """A test module imports what it shares from a helpers module, never from another
+    test module or a conftest (pytest loads those itself; importing them twice runs
+    their module code twice and couples unrelated tests)."""
+    offenders = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        bad = {m for m in imported_modules(path)
+               if m.startswith("tests.") and (m.rsplit(".", 1)[-1].startswith("test_")
+                                              or m.rsplit(".", 1)[-1] == "conftest")}
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert not offenders, offenders

@@ -69,10 +69,11 @@ cdef class RecordRings:
     ----------
     tables : iterable of str, or dict
         Table names of the registry (rtaid/_kernels/records.pyx: each table's ring
-        index and record size come from there), or ``{name: (index, record_size)}``
-        for rings of records that are not tables (tests).
+        index and record size come from there), or ``{name: (index, record_size)}`` /
+        ``{name: (index, record_size, capacity)}`` for rings of records that are not
+        tables (tests) or rings sized per table; indices below ``MAX_TABLES``.
     capacity : int
-        Records per ring (rounded up to a power of two).
+        Records per ring of the tables that give none (rounded up to a power of two).
 
     Notes
     -----
@@ -87,10 +88,11 @@ cdef class RecordRings:
         self.n = 0
         if not isinstance(tables, dict):
             tables = {name: (_REGISTRY[name].ring, _REGISTRY[name].size) for name in tables}
-        for name, (idx, size) in tables.items():
+        for name, spec in tables.items():
+            idx, size = spec[0], spec[1]
             if not 0 <= idx < TBL_MAX or self.rings[idx].buf != NULL:
                 raise ValueError(f"bad or duplicate ring index {idx} for {name!r}")
-            if ring_init(&self.rings[idx], size, capacity):
+            if ring_init(&self.rings[idx], size, spec[2] if len(spec) > 2 else capacity):
                 raise MemoryError()
             self.names[name] = idx
             self.n = max(self.n, idx + 1)
@@ -142,9 +144,12 @@ cdef class RecordRings:
 
     @property
     def capacity(self):
-        for idx in self.names.values():
-            return self.rings[<int32_t>idx].cap
-        return 0
+        """Records of the smallest ring (all rings, when built with one capacity)."""
+        return min([self.rings[<int32_t>idx].cap for idx in self.names.values()] or [0])
+
+    def capacity_of(self, str name):
+        """Records of one table's ring."""
+        return self._ring(name).cap
 
     @property
     def min_free(self):

@@ -152,9 +152,12 @@ class StorageConfig:
     compression: str = setting("zstd", "enum", choices=("zstd", "snappy"))
     rotate_mb: int = setting(256, "int", lo=1, hi=1_000_000)
     rotate_s: int = setting(3600, "int", lo=1, hi=7 * 86400)
+    # A kill -9 loses at most this much of any table: part files are published within it.
+    max_loss_s: int = setting(60, "int", lo=5, hi=7 * 86400)
     retention_days: int = setting(30, "int", lo=0, hi=100_000)  # 0 = keep forever
-    ring_records: int = setting(1 << 16, "int", lo=1 << 10, hi=1 << 26)  # power of two
-    flush_interval_ms: int = setting(1000, "int", lo=10, hi=3_600_000)
+    # 0 = sized from the expected rates (rtaid/store/rings.py); else a power of two >= 1024
+    ring_records: int = setting(0, "int", lo=0, hi=1 << 26)
+    flush_interval_ms: int = setting(100, "int", lo=10, hi=3_600_000)
     raw_journal: bool = setting(False, "bool")
     tables: tuple[str, ...] = setting(list(STORAGE_TABLES), "str_list", choices=STORAGE_TABLES)
 
@@ -895,6 +898,16 @@ def _cross_check_global(config: Config, checker: _Checker) -> None:
     if storage.ring_records & (storage.ring_records - 1):
         checker.add("storage.ring_records",
                     f"storage.ring_records: {storage.ring_records} is not a power of two")
+    elif 0 < storage.ring_records < 1 << 10:
+        checker.add("storage.ring_records",
+                    f"storage.ring_records: {storage.ring_records} is below 1024 (0 = sized "
+                    f"from the expected rates)")
+    # the writer drains the rings every flush interval: a row waits up to two of them
+    # before the flush that publishes it notices it is due, plus a margin for the write
+    if storage.max_loss_s * 1000 < 2 * storage.flush_interval_ms + 3000:
+        checker.add("storage.max_loss_s",
+                    f"storage.max_loss_s ({storage.max_loss_s}) must be at least 2 x "
+                    f"storage.flush_interval_ms ({storage.flush_interval_ms} ms) + 3 s")
     if len(set(storage.tables)) != len(storage.tables):
         checker.add("storage.tables", "storage.tables: duplicate table names")
     if len(set(config.daemon.cpu_affinity)) != len(config.daemon.cpu_affinity):

@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", nargs="+", metavar="FILE", help="recordings to replay instead of a synthetic market")
     p.add_argument("--speed", type=float, help="replay speed multiple, 0 = as fast as possible (default 1)")
     p.add_argument("--rate", type=float, help="synthetic events per second per symbol (default 50)")
+    p.add_argument("--rates", metavar="SYMBOL=RATE,...",
+                   help="per-symbol rates overriding --rate, e.g. BTCUSDT=2000,ETHUSDT=2000")
     p.add_argument("--seed", type=int, help="random seed of the synthetic market")
     p.add_argument("--log-level", help="debug, info, warning, error (default info)")
     p.add_argument("--log-format", choices=("json", "console"), default="json",
@@ -43,6 +45,16 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         cfg.speed = args.speed
     if args.rate is not None:
         cfg.rate = args.rate
+    if args.rates:
+        cfg.rates = dict(cfg.rates)
+        for item in args.rates.split(","):
+            symbol, sep, rate = item.partition("=")
+            try:
+                cfg.rates[symbol.strip().upper()] = float(rate)
+            except ValueError:
+                raise ValueError(f"--rates: {item!r} is not SYMBOL=RATE") from None
+            if not sep or not symbol.strip():
+                raise ValueError(f"--rates: {item!r} is not SYMBOL=RATE")
     if args.seed is not None:
         cfg.seed = args.seed
     if args.log_level:

@@ -50,6 +50,12 @@ KNOWN_SYMBOLS: dict[str, SymbolSpec] = {
     "ETHUSDT": SymbolSpec("ETHUSDT", "0.01", "0.001", 2, 3, "2600.00"),
     "SOLUSDT": SymbolSpec("SOLUSDT", "0.010", "1", 3, 0, "150.000"),
     "BNBUSDT": SymbolSpec("BNBUSDT", "0.010", "0.01", 3, 2, "580.000"),
+    "XRPUSDT": SymbolSpec("XRPUSDT", "0.0001", "0.1", 4, 1, "0.6000"),
+    "DOGEUSDT": SymbolSpec("DOGEUSDT", "0.00001", "1", 5, 0, "0.10000"),
+    "ADAUSDT": SymbolSpec("ADAUSDT", "0.0001", "1", 4, 0, "0.3500"),
+    "AVAXUSDT": SymbolSpec("AVAXUSDT", "0.001", "1", 3, 0, "25.000"),
+    "LINKUSDT": SymbolSpec("LINKUSDT", "0.001", "0.01", 3, 2, "11.000"),
+    "LTCUSDT": SymbolSpec("LTCUSDT", "0.01", "0.001", 2, 3, "65.00"),
 }
 
 
@@ -77,6 +83,8 @@ class SimConfig:
         Stop reading each recording after this many lines (tests).
     rate : float
         Synthetic book events per second per symbol.
+    rates : dict of str to float
+        Per-symbol rates overriding ``rate`` (a busy symbol beside quieter ones).
     api_key, api_secret : str
         Credentials of the single simulated account.
     connection_lifetime_factor : float
@@ -90,6 +98,7 @@ class SimConfig:
     speed: float = 1.0
     replay_max_lines: int | None = None
     rate: float = 50.0
+    rates: dict[str, float] = dataclasses.field(default_factory=dict)
     seed: int | None = None
     synthetic_levels: int = 200
     api_key: str = "sim-key"
@@ -112,6 +121,10 @@ class SimConfig:
     latency_capacity: int = 100_000
     slow_client_buffer_bytes: int = 8 * 1024 * 1024
     log_level: str = "info"
+
+    def rate_of(self, symbol: str) -> float:
+        """Synthetic events per second of one symbol."""
+        return float(self.rates.get(symbol, self.rate))
 
     @property
     def max_connection_age_s(self) -> float:
@@ -146,6 +159,8 @@ def config_from_mapping(sim: dict[str, Any], base: SimConfig | None = None) -> S
         replay = sim.pop("replay")
         cfg.replay = (replay,) if isinstance(replay, str) else tuple(replay)
     known = {f.name for f in dataclasses.fields(SimConfig)}
+    if "rates" in sim:
+        cfg.rates = {str(k).upper(): float(v) for k, v in dict(sim.pop("rates")).items()}
     for key, value in sim.items():
         if key not in known:
             raise ValueError(f"unknown [sim] key: {key}")

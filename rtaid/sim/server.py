@@ -107,7 +107,7 @@ class SimExchange:
                 model.seed_book()
                 self.markets[spec.symbol] = market
                 self.models[spec.symbol] = model
-                self.drivers[spec.symbol] = SyntheticDriver(model, cfg.rate)
+                self.drivers[spec.symbol] = SyntheticDriver(model, cfg.rate_of(spec.symbol))
 
     async def start(self) -> None:
         """Build the market, bind the port and start generating/replaying."""

@@ -86,6 +86,7 @@ class RawJournal:
         n_max = ring_bytes // 16 + 1
         self._stamps = np.empty(n_max, dtype=np.int64)
         self._ends = np.empty(n_max, dtype=np.int64)
+        self.buffer_bytes = self._out.nbytes + self._stamps.nbytes + self._ends.nbytes
         self._files: dict[int, _HourFile] = {}
         self._seq: dict[tuple, int] = {}
         self._failed_until = 0.0

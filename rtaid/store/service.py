@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from rtaid._kernels.mem import allocation_counts
 from rtaid._kernels.ring import ByteRings, RecordRings
+from rtaid.store import footprint
 from rtaid.store.journal import RawJournal
+from rtaid.store.rings import JOURNAL_RING_BYTES, ring_sizes
 from rtaid.store.tables import TABLES, reason_code
 from rtaid.store.writer import StoreWriter
 
 # Tables the engine always records even if storage.tables does not list them: the
 # config's table list predates them.
 ALWAYS_RECORDED = ("book_top", "book_events")
-JOURNAL_RING_BYTES = 1 << 24
 
 
 def select_tables(names: Iterable[str] | None) -> list[str]:
@@ -37,7 +39,8 @@ class Store:
     tables : iterable of str, optional
         ``storage.tables``; None records every engine table.
     ring_records : int
-        Records per table ring.
+        Records per table ring; 0 sizes each ring from its table's expected rate and
+        the number of symbols (:mod:`rtaid.store.rings`; the daemon's default).
     raw_journal : bool
         Also keep every received frame in hourly gzip files.
     journal_ring_bytes : int
@@ -45,7 +48,7 @@ class Store:
     journal_now_ns : callable, optional
         Wall clock of the journal's hourly rotation (tests replaying old data).
     **writer_options
-        Passed to :class:`StoreWriter` (compression, rotate_mb, rotate_s,
+        Passed to :class:`StoreWriter` (compression, rotate_mb, rotate_s, max_loss_s,
         flush_interval_ms, retention_days, ...).
     """
 
@@ -54,17 +57,25 @@ class Store:
                  journal_ring_bytes: int = JOURNAL_RING_BYTES, journal_now_ns=None,
                  **writer_options) -> None:
         names = select_tables(tables)
+        footprint.arrow_without_pandas()
+        footprint.tune_allocator()
         self.engine = engine
-        self.rings = RecordRings({n: (TABLES[n].ring, TABLES[n].dtype.itemsize) for n in names},
-                                 ring_records)
-        self.journal = None
-        journal_rings = None
         symbols = engine.symbols
+        drain_s = writer_options.get("flush_interval_ms", 1000) / 1000.0
+        sizes = ring_sizes(names, len(symbols), ring_records, drain_s)
+        self.rings = RecordRings({n: (TABLES[n].ring, TABLES[n].dtype.itemsize, sizes[n])
+                                  for n in names}, max(sizes.values()))
+        self.journal = None
+        self.journal_ring_bytes = 0
+        journal_rings = None
         if raw_journal:
+            self.journal_ring_bytes = journal_ring_bytes
             journal_rings = ByteRings(len(symbols) + 1, journal_ring_bytes)
             clock = {"now_ns": journal_now_ns} if journal_now_ns is not None else {}
             self.journal = RawJournal(journal_rings, symbols, data_dir, journal_ring_bytes,
                                       **clock)
+        writer_options.setdefault("report", self._report_memory)
+        writer_options.setdefault("release", footprint.release)
         self.writer = StoreWriter(self.rings, {n: TABLES[n] for n in names}, symbols,
                                   engine.decoder.scales, data_dir, journal=self.journal,
                                   **writer_options)
@@ -77,7 +88,7 @@ class Store:
             tables=storage.tables, ring_records=storage.ring_records,
             raw_journal=storage.raw_journal, compression=storage.compression,
             rotate_mb=storage.rotate_mb, rotate_s=storage.rotate_s,
-            flush_interval_ms=storage.flush_interval_ms,
+            max_loss_s=storage.max_loss_s, flush_interval_ms=storage.flush_interval_ms,
             retention_days=storage.retention_days,
         )
         options.update(overrides)
@@ -105,3 +116,29 @@ class Store:
         if self.journal is not None:
             stats["journal"] = self.journal.stats()
         return stats
+
+    def rows_dropped(self) -> int:
+        """Rows lost so far, every table (full rings, I/O errors); journal lines too.
+        A daemon that lost rows says so at exit and exits non-zero."""
+        total = sum(self.writer.rows_dropped().values())
+        if self.journal is not None:
+            journal = self.journal.stats()
+            total += journal["lines_dropped_io"] + journal["lines_dropped_ring"]
+        return total
+
+    def memory(self, python_heap: bool = True) -> dict[str, int]:
+        """Where the process's memory is, in bytes (see :func:`rtaid.store.footprint.breakdown`)."""
+        writer = self.writer.memory()
+        rings = writer["rings"] + self.journal_ring_bytes * (len(self.engine.symbols) + 1)
+        buffered = writer["buffered"]
+        if self.journal is not None:
+            buffered += self.journal.buffer_bytes
+        return footprint.breakdown(rings=rings, buffered=buffered, arrow=writer["arrow"],
+                                metadata=writer["part_metadata"],
+                                kernels=allocation_counts()[2], python_heap=python_heap)
+
+    def _report_memory(self) -> None:
+        """The writer thread, once a minute: give back free memory, log the breakdown."""
+        footprint.release()
+        parts = {k: round(v / footprint.MIB, 2) for k, v in self.memory().items()}
+        self.writer.log.info("store_memory", files_open=len(self.writer._parts), **parts)

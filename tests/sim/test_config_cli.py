@@ -36,6 +36,27 @@ def test_toml_then_cli_overrides(tmp_path):
     assert cfg.rate == 123.0
 
 
+def test_per_symbol_rates_from_toml_and_cli(tmp_path, run):
+    path = tmp_path / "sim.toml"
+    path.write_text('[sim]\nrate = 50.0\nsymbols = ["BTCUSDT", "XRPUSDT", "DOGEUSDT"]\n'
+                    '[sim.rates]\nBTCUSDT = 2000\n')
+    cfg = load_config(path)
+    assert (cfg.rate_of("BTCUSDT"), cfg.rate_of("XRPUSDT")) == (2000.0, 50.0)
+    cfg = config_from_args(build_parser().parse_args(
+        ["--config", str(path), "--port", "0", "--rates", "xrpusdt=300,DOGEUSDT=7.5"]))
+    assert cfg.rates == {"BTCUSDT": 2000.0, "XRPUSDT": 300.0, "DOGEUSDT": 7.5}
+    # the grids of the added known symbols are Binance's
+    assert [s.tick_size for s in cfg.symbols] == ["0.10", "0.0001", "0.00001"]
+
+    async def scenario():
+        async with SimExchange(cfg) as sim:
+            return {s: d.rate for s, d in sim.drivers.items()}
+
+    assert run(scenario()) == {"BTCUSDT": 2000.0, "XRPUSDT": 300.0, "DOGEUSDT": 7.5}
+    assert main(["--port", "0", "--rates", "BTCUSDT"]) == 2
+    assert main(["--port", "0", "--rates", "BTCUSDT=fast"]) == 2
+
+
 def test_bad_config_is_an_error(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[sim]\nno_such_key = 1\n")

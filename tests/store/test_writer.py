@@ -10,34 +10,7 @@ from rtaid._kernels.ring import RecordRings
 from rtaid.store import partfile
 from rtaid.store.tables import TABLES
 from rtaid.store.writer import StoreWriter
-
-BBO = TABLES["bbo"]
-DAY_MS = 86_400_000
-T0 = 19_943 * DAY_MS  # 2024-08-08 00:00 UTC
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-def push_bbo(rings, start_u, n, E=T0 + 1000, sym=0):
-    rec = np.zeros(n, dtype=BBO.dtype)
-    rec["u"] = np.arange(start_u, start_u + n)
-    rec["E"] = E
-    rec["T"] = E
-    rec["recv_ns"] = E * 1_000_000
-    rec["bid_px"] = 6180020
-    rec["bid_qty"] = 2507
-    rec["ask_px"] = 6180030
-    rec["ask_qty"] = 2510
-    rec["sym"] = sym
-    for r in rec:
-        assert rings.push("bbo", r.tobytes())
-
+from tests.store.helpers import BBO, DAY_MS, T0, Clock, push_bbo
 
 def make_writer(tmp_path, capacity=1 << 12, data_dir=None, **kw):
     rings = RecordRings(["bbo"], capacity)
@@ -213,3 +186,78 @@ def test_a_row_group_is_written_once_its_bytes_reach_the_limit(tmp_path):
     files = visible(tmp_path)
     assert read_u(files) == list(range(10))
     assert pq.ParquetFile(files[0]).metadata.num_row_groups == 1
+
+
+def test_every_row_is_visible_within_max_loss_s(tmp_path):
+    """With max_loss_s, every row pushed is in a published file within max_loss_s of
+    its arrival (a kill -9 loses at most that much), however the rows trickle in."""
+    max_loss = 10.0
+    rings, writer, clock = make_writer(tmp_path, max_loss_s=max_loss, row_group_s=60.0,
+                                       rotate_s=3600, flush_interval_ms=500, compact=False)
+    pushed = []   # (u, time pushed)
+    for tick in range(200):
+        clock.now = tick * 0.5
+        if tick % 3 == 0:   # sym 0 busy, sym 1 now and then
+            push_bbo(rings, tick * 10, 5, E=T0 + tick * 500)
+            pushed += [(tick * 10 + k, clock.now) for k in range(5)]
+        if tick % 17 == 0:
+            push_bbo(rings, tick * 10 + 5, 1, E=T0 + tick * 500, sym=1)
+            pushed.append((tick * 10 + 5, clock.now))
+        writer.flush()
+        seen = set(read_u(visible(tmp_path)))
+        due = {u for u, t in pushed if t <= clock.now - max_loss}
+        assert due <= seen, (clock.now, sorted(due - seen)[:5])
+    assert len(seen) < len(pushed)            # the newest are still being written
+    assert len(visible(tmp_path)) > 10        # many small parts (compacted later)
+
+
+def test_a_part_holds_one_hour(tmp_path):
+    rings, writer, clock = make_writer(tmp_path)
+    push_bbo(rings, 0, 3, E=T0 + 3_599_999)
+    push_bbo(rings, 3, 3, E=T0 + 3_600_000)
+    writer.stop()
+    assert [f.name for f in visible(tmp_path)] == [
+        f"part-{T0 + 3_599_999}-0000.parquet", f"part-{T0 + 3_600_000}-0000.parquet"]
+
+
+def test_buffered_records_are_bounded_largest_partition_written_first(tmp_path):
+    size = BBO.dtype.itemsize
+    rings, writer, clock = make_writer(tmp_path, row_group_s=None, buffer_bytes=60 * size)
+    push_bbo(rings, 0, 50, sym=0)
+    push_bbo(rings, 50, 20, sym=1)
+    writer.flush()         # 70 records > 60: the largest (sym 0) goes out as a row group
+    assert writer.stats()["rows_written"]["bbo"] == 50
+    assert writer._pending_bytes == 20 * size        # sym 1 waits for its row group
+    writer.stop()
+    assert sorted(read_u(visible(tmp_path))) == list(range(70))
+
+
+def test_a_part_closes_before_its_footer_metadata_grows_large(tmp_path):
+    """An open Parquet writer keeps every row group's column metadata in memory until
+    the file closes: part files close at part_metadata_bytes."""
+    per_group = len(BBO.schema) * partfile.COLUMN_CHUNK_METADATA_BYTES
+    rings, writer, clock = make_writer(tmp_path, part_metadata_bytes=3 * per_group)
+    for i in range(7):
+        push_bbo(rings, i * 10, 10)
+        writer.flush()     # one row group each
+    assert len(visible(tmp_path)) == 2 and writer.memory()["part_metadata"] == per_group
+    writer.stop()
+    assert [pq.ParquetFile(f).metadata.num_row_groups for f in visible(tmp_path)] == [3, 3, 1]
+    assert read_u(visible(tmp_path)) == list(range(70))
+
+
+def test_restart_removes_what_a_killed_writer_left(tmp_path):
+    rings, writer, clock = make_writer(tmp_path, max_loss_s=10)
+    push_bbo(rings, 0, 10)
+    writer.flush()                      # a temporary part file, as a kill leaves it
+    assert len(temporaries(tmp_path)) == 1
+    other = tmp_path / "bbo" / "symbol=OTHER" / "date=2024-08-08"
+    other.mkdir(parents=True)
+    (other / ".part-1-0000.parquet.tmp").write_bytes(b"another shard's")
+    staging = tmp_path / ".compact" / "bbo~BTCUSDT~2024-08-08"
+    staging.mkdir(parents=True)
+    (staging / "part-1-hour.parquet").write_bytes(b"half a merge")
+    again = make_writer(tmp_path, max_loss_s=10)[1]
+    assert again.recover() == {"temporaries": 1, "staging": 1, "hours_to_compact": 0}
+    assert temporaries(tmp_path) == [other / ".part-1-0000.parquet.tmp"]   # not ours
+    assert list((tmp_path / ".compact").iterdir()) == []

@@ -1,0 +1,394 @@
+"""Compaction: the short-lived part files of an hour become one file, atomically.
+
+The writer publishes a part file at least every ``storage.max_loss_s`` (that bounds
+what a kill -9 loses), so an hour of a busy table is ~60 files. Once the hour is over
+(``grace_s`` after its end by the wall clock, and the writer holds nothing of it), its
+files are merged into ``part-<first start>-hour.parquet`` in the same partition
+directory, rows in the order of the files, row groups of up to ``row_group_rows`` rows
+or ``row_group_bytes`` bytes.
+
+Crash safety (readers and a kill -9 see the parts or the compacted file, never both,
+never neither):
+
+1. the merged file is written as ``<data_dir>/.compact/<table>~<symbol>~<date>/
+   .compacted.tmp`` (outside every table directory; dot names), fsynced, and renamed to
+   its final name inside that staging directory;
+2. every other entry of the partition directory (files that stay, the writer's open
+   temporary) is hard-linked into the staging directory, which is fsynced;
+3. ``renameat2(RENAME_EXCHANGE)`` swaps the staging directory and the partition
+   directory in one step (:mod:`rtaid.store.dirswap`), and both parents are fsynced;
+4. the staging name now holds the old directory: it is deleted.
+
+A kill before step 3 leaves the partition untouched; after it, the partition is
+complete. Either way the staging directory is garbage, removed by :meth:`recover` at
+the next start, and an hour left with several files is found by :meth:`scan` and
+compacted again. The work is done in steps of one input row group, inside the
+writer's thread between its flushes (``step(until)``), so it never delays a flush by
+more than one row group and needs no lock: only that thread changes the partitions.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from typing import Callable, Collection, Iterable, Mapping, Sequence
+
+import pyarrow as pa
+
+from rtaid.infra.log import RateLimitedLog, get_logger
+from rtaid.store.dirswap import PROBE_NAME, exchange, exchange_supported
+from rtaid.store.partfile import fsync_path, parquet_reader, parquet_writer
+from rtaid.store.tables import Table
+
+HOUR_MS = 3_600_000
+STAGING_DIR = ".compact"
+PART_NAME = re.compile(r"^part-(\d+)-([0-9A-Za-z]+)\.parquet$")
+COMPACTED_TAG = "hour"
+SEP = "~"   # in staging names: table~symbol~date (none of them contains it)
+
+
+def part_start(name: str) -> int | None:
+    """The start (exchange ms) in a part file's name, None if not a part file."""
+    match = PART_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+def hour_files(directory: str, hour: int) -> list[str]:
+    """Names of the visible part files of ``hour`` in a partition directory, in order."""
+    found = []
+    for name in os.listdir(directory):
+        match = PART_NAME.match(name)
+        if match and int(match.group(1)) // HOUR_MS == hour:
+            found.append((int(match.group(1)), match.group(2) != COMPACTED_TAG,
+                          match.group(2), name))
+    return [entry[-1] for entry in sorted(found)]
+
+
+def partition_dirs(data_dir: str, tables: Iterable[str], symbols: Sequence[str]):
+    """``(table, symbol index, partition directory)`` of every existing partition of
+    these tables and symbols."""
+    for name in tables:
+        for sym, symbol in enumerate(symbols):
+            sym_dir = os.path.join(data_dir, name, f"symbol={symbol}")
+            try:
+                dates = sorted(os.listdir(sym_dir))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for date in dates:
+                if date.startswith("date="):
+                    yield name, sym, os.path.join(sym_dir, date)
+
+
+def _dead_probe(entry: str) -> bool:
+    """A directory of :func:`exchange_supported` whose process is gone."""
+    match = re.match(PROBE_NAME, entry)
+    if match is None:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class _Job:
+    """One hour being merged: where it is in its inputs, and the output so far."""
+
+    def __init__(self, key: tuple, directory: str, inputs: list[str], staging: str,
+                 table: Table, compression: str) -> None:
+        self.key = key
+        self.directory = directory
+        self.inputs = inputs
+        self.staging = staging
+        self.table = table
+        self.tmp_path = os.path.join(staging, ".compacted.tmp")
+        start = min(part_start(name) for name in inputs)
+        self.final_name = f"part-{start}-{COMPACTED_TAG}.parquet"
+        self.file_index = 0
+        self.group_index = 0
+        self.current = None   # the input being read (parquet_reader)
+        self.buffer: list[pa.Table] = []
+        self.buffered_rows = 0
+        self.buffered_bytes = 0
+        self.rows = 0
+        self.sink = pa.OSFile(self.tmp_path, "wb")
+        try:
+            self.writer = parquet_writer(self.sink, table.schema, compression)
+        except BaseException:
+            self.sink.close()
+            raise
+
+    def close_inputs(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    def discard(self) -> None:
+        self.close_inputs()
+        for closer in (self.writer.close, self.sink.close):
+            try:
+                closer()
+            except Exception:
+                pass
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class Compactor:
+    """Merge the closed hours of one writer's partitions (its tables and symbols).
+
+    Parameters
+    ----------
+    data_dir : str
+        Root of the dataset.
+    tables : mapping of str to Table
+    symbols : sequence of str
+        This process's symbols: only their partitions are touched (shards may share
+        ``data_dir``; each owns its symbols).
+    compression : str
+    row_group_rows, row_group_bytes : int
+        A row group of the merged file is written once this many rows, or Arrow bytes,
+        are buffered (bounds the memory a merge needs).
+    grace_s : float
+        An hour is merged this long after its end by the wall clock (late rows, such as
+        the bar of the hour's last minute, arrive after the hour), and this long after
+        its last part file was published (rows of an hour that is over by the wall
+        clock, as with a skewed exchange clock, are not merged again with every part).
+    wall_ms : callable
+        Wall clock in ms.
+    """
+
+    def __init__(self, data_dir: str, tables: Mapping[str, Table], symbols: Sequence[str], *,
+                 compression: str = "zstd", row_group_rows: int = 1 << 17,
+                 row_group_bytes: int = 2 << 20, grace_s: float = 120.0,
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 retry_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 logger=None) -> None:
+        self.data_dir = str(data_dir)
+        self.tables = dict(tables)
+        self.symbols = list(symbols)
+        self.compression = compression
+        self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
+        self.grace_s = grace_s
+        self.grace_ms = int(grace_s * 1000)
+        self.wall_ms = wall_ms
+        self.retry_s = retry_s
+        self.clock = clock
+        self.log = logger or get_logger("rtaid.store.compaction")
+        self.rate_log = RateLimitedLog(self.log, 60.0, clock)
+        self.staging_root = os.path.join(self.data_dir, STAGING_DIR)
+        self.disabled: str | None = None
+        # (table, symbol index, hour) -> partition directory, hours that may need a merge
+        self.candidates: dict[tuple, str] = {}
+        self._retry_at: dict[tuple, float] = {}   # also: not before grace_s after a part
+        self.job: _Job | None = None
+        self.compactions = 0
+        self.files_compacted = 0
+        self.rows_compacted = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ start-up
+    def recover(self) -> int:
+        """Remove the staging directories a killed process left (of our partitions);
+        returns how many. Then check that directories can be exchanged here."""
+        removed = 0
+        ours = {f"{name}{SEP}{symbol}{SEP}" for name in self.tables for symbol in self.symbols}
+        try:
+            entries = os.listdir(self.staging_root)
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if any(entry.startswith(prefix) for prefix in ours) or _dead_probe(entry):
+                shutil.rmtree(os.path.join(self.staging_root, entry), ignore_errors=True)
+                removed += 1
+        os.makedirs(self.staging_root, exist_ok=True)
+        reason = exchange_supported(self.staging_root)
+        if reason is not None:
+            self.disabled = reason
+            self.log.warning("compaction_unavailable", reason=reason, data_dir=self.data_dir,
+                             consequence="part files are kept as written (one per "
+                                         "storage.max_loss_s); the data is complete")
+        return removed
+
+    def scan(self) -> int:
+        """Queue every hour with more than one file (what an earlier run left)."""
+        queued = 0
+        for name, sym, directory in partition_dirs(self.data_dir, self.tables, self.symbols):
+            counts: dict[int, int] = {}
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for entry in names:
+                start = part_start(entry)
+                if start is not None:
+                    counts[start // HOUR_MS] = counts.get(start // HOUR_MS, 0) + 1
+            for hour, n in counts.items():
+                if n > 1:
+                    self.candidates[(name, sym, hour)] = directory
+                    queued += 1
+        return queued
+
+    # ------------------------------------------------------------------ work
+    def note(self, name: str, sym: int, hour: int, directory: str) -> None:
+        """The writer published a part file of this hour."""
+        key = (name, sym, hour)
+        self.candidates[key] = directory
+        self._retry_at[key] = max(self._retry_at.get(key, 0.0), self.clock() + self.grace_s)
+
+    def due(self, busy: Collection[tuple]) -> tuple | None:
+        """The oldest hour that can be merged now (over, grace passed, not being written)."""
+        now_ms = self.wall_ms()
+        now = self.clock()
+        best = None
+        for key in self.candidates:
+            hour = key[2]
+            if (hour + 1) * HOUR_MS + self.grace_ms > now_ms or key in busy:
+                continue
+            if self._retry_at.get(key, 0.0) > now:
+                continue
+            if best is None or hour < best[2]:
+                best = key
+        return best
+
+    def step(self, busy: Collection[tuple], until: float) -> None:
+        """Merge until the clock reaches ``until`` (at least one row group of work when
+        there is any); ``busy``: the (table, symbol, hour) keys the writer holds."""
+        if self.disabled is not None:
+            return
+        while True:
+            if self.job is None:
+                key = self.due(busy)
+                if key is None:
+                    return
+                directory = self.candidates.pop(key)
+                self.job = self._start(key, directory)
+                if self.job is None:
+                    continue
+            try:
+                if self._advance(self.job):
+                    self._finish(self.job)
+                    self.job = None
+            except OSError as exc:
+                self._fail(exc)
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                self._fail(exc, permanent=True)   # files it cannot read or convert
+            if self.clock() >= until:
+                return
+
+    def abort(self) -> None:
+        """Give up the merge in progress (stop): its hour is merged at the next start."""
+        if self.job is not None:
+            self.job.discard()
+            self.job = None
+
+    def _start(self, key: tuple, directory: str) -> _Job | None:
+        name, sym, hour = key
+        try:
+            inputs = hour_files(directory, hour)
+        except OSError:
+            return None   # the partition went away (retention)
+        if len(inputs) < 2:
+            return None
+        date = os.path.basename(directory)[len("date="):]
+        staging = os.path.join(self.staging_root, SEP.join((name, self.symbols[sym], date)))
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            os.makedirs(staging)
+            return _Job(key, directory, inputs, staging, self.tables[name], self.compression)
+        except (OSError, pa.ArrowException) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            self._fail(exc, key, directory)
+            return None
+
+    def _advance(self, job: _Job) -> bool:
+        """Move one row group of the inputs into the output; True when all are in."""
+        if job.current is None:
+            if job.file_index == len(job.inputs):
+                self._write_buffer(job)
+                return True
+            job.current = parquet_reader(os.path.join(job.directory, job.inputs[job.file_index]))
+            job.group_index = 0
+        if job.group_index >= job.current.num_row_groups:
+            job.close_inputs()
+            job.file_index += 1
+            return False
+        part = job.current.read_row_group(job.group_index, use_threads=False)
+        job.group_index += 1
+        if part.schema != job.table.schema:
+            part = part.cast(job.table.schema)   # ArrowInvalid if it cannot be: job fails
+        job.buffer.append(part)
+        job.buffered_rows += part.num_rows
+        job.buffered_bytes += part.nbytes
+        if job.buffered_rows >= self.row_group_rows or job.buffered_bytes >= self.row_group_bytes:
+            self._write_buffer(job)
+        return False
+
+    def _write_buffer(self, job: _Job) -> None:
+        if job.buffered_rows:
+            table = pa.concat_tables(job.buffer)
+            job.writer.write_table(table, row_group_size=job.buffered_rows)
+            job.rows += job.buffered_rows
+        job.buffer, job.buffered_rows, job.buffered_bytes = [], 0, 0
+
+    def _finish(self, job: _Job) -> None:
+        job.writer.close()
+        job.sink.close()
+        fsync_path(job.tmp_path)
+        os.rename(job.tmp_path, os.path.join(job.staging, job.final_name))
+        entries = os.listdir(job.directory)
+        missing = [name for name in job.inputs if name not in entries]
+        if missing:   # someone removed inputs meanwhile: merge again from what is there
+            raise FileNotFoundError(f"{job.directory}: {missing[0]} went away during compaction")
+        for entry in entries:
+            if entry in job.inputs:
+                continue
+            if entry == job.final_name:
+                raise FileExistsError(f"{job.directory}/{entry} exists and is not an input")
+            os.link(os.path.join(job.directory, entry), os.path.join(job.staging, entry))
+        fsync_path(job.staging, directory=True)
+        exchange(job.staging, job.directory)
+        # done: the partition holds the merged file. What follows makes it durable and
+        # removes the old directory; a failure there leaves garbage for recover().
+        try:
+            fsync_path(os.path.dirname(job.directory), directory=True)
+            fsync_path(self.staging_root, directory=True)
+            shutil.rmtree(job.staging)   # the old directory: the inputs and extra links
+        except OSError as exc:
+            self.rate_log.warning("compaction_cleanup", "compaction_cleanup_failed",
+                                  error=f"{type(exc).__name__}: {exc}")
+        self.compactions += 1
+        self.files_compacted += len(job.inputs)
+        self.rows_compacted += job.rows
+        self._retry_at.pop(job.key, None)
+        self.log.debug("compacted", table=job.key[0], symbol=self.symbols[job.key[1]],
+                       files=len(job.inputs), rows=job.rows, file=job.final_name)
+
+    def _fail(self, exc: Exception, key: tuple | None = None, directory: str | None = None,
+              permanent: bool = False) -> None:
+        """Give up a merge: its parts stay as they are (nothing was changed). An I/O
+        error is retried after ``retry_s``; files that cannot be merged are left alone
+        until the next start."""
+        job, self.job = self.job, None
+        if job is not None:
+            key, directory = job.key, job.directory
+            job.discard()
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if key is not None and not permanent:
+            self.candidates.setdefault(key, directory)
+            self._retry_at[key] = self.clock() + self.retry_s
+        self.rate_log.error("compaction", "compaction_failed", error=self.last_error,
+                            table=key[0] if key else None,
+                            symbol=self.symbols[key[1]] if key else None,
+                            retry_in_s=None if permanent else self.retry_s)
+
+    def stats(self) -> dict:
+        return {"compactions": self.compactions, "files_compacted": self.files_compacted,
+                "rows_compacted": self.rows_compacted, "errors": self.errors,
+                "last_error": self.last_error, "queued": len(self.candidates),
+                "disabled": self.disabled}

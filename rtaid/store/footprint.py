@@ -1,0 +1,190 @@
+"""Where the daemon's memory is (its footprint), and giving back what the allocators keep.
+
+:func:`breakdown` splits the resident set (``VmRSS``) into what the store can count
+exactly (its rings, the records it buffers, pyarrow's allocations, the kernels' own
+allocations) and what the allocators report (CPython's small-object arenas, the C heap
+in use and kept free), leaving "rest" as what none of them explains (thread stacks,
+the interpreter's static data, pages mimalloc keeps for reuse).
+
+:func:`release` hands free memory back to the OS: pyarrow's pool (mimalloc or jemalloc)
+and glibc's heaps (``malloc_trim``), whose free chunks otherwise stay resident after
+the writer's peaks (a large row group, a compaction).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import sys
+import tempfile
+
+import pyarrow as pa
+
+MIB = 1 << 20
+# what breakdown() splits the RSS into (its other keys are details of these)
+MAIN_PARTS = ("libraries", "rings", "writer", "python_heap", "rest")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+
+try:
+    _libc = ctypes.CDLL(None)
+    _mallinfo2 = _libc.mallinfo2
+    _mallinfo2.restype = _MallInfo2
+    _malloc_trim = _libc.malloc_trim
+    _malloc_trim.argtypes = [ctypes.c_size_t]
+    _mallopt = _libc.mallopt
+    _mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+except (OSError, AttributeError):  # pragma: no cover - not glibc >= 2.33
+    _mallinfo2 = _malloc_trim = _mallopt = None
+
+
+def arrow_without_pandas() -> bool:
+    """Keep pyarrow from importing pandas (~40 MB of RSS) for nothing.
+
+    The first ``pyarrow.array(numpy_array)`` asks pyarrow's lazy pandas importer whether
+    the array is a pandas object, which imports pandas when it is installed. Asked once
+    while ``import pandas`` fails, the importer remembers that there is none; an explicit
+    pandas conversion (``Table.to_pandas``) still imports it then. Returns False when
+    pandas is imported already (nothing to save) or pyarrow's internals differ.
+    """
+    if "pandas" in sys.modules:
+        return False
+    sys.modules["pandas"] = None   # makes ``import pandas`` raise ImportError
+    try:
+        return not pa.lib._pandas_api.have_pandas
+    except AttributeError:  # pragma: no cover - another pyarrow
+        return False
+    finally:
+        del sys.modules["pandas"]
+
+
+def status_kb(pid: int | str = "self") -> dict[str, int]:
+    """``VmRSS``, ``RssAnon``, ``RssFile``... of ``/proc/<pid>/status`` in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(("Vm", "Rss")):
+                key, _, value = line.partition(":")
+                out[key] = int(value.split()[0])
+    return out
+
+
+def pymalloc_bytes() -> int:
+    """Bytes of CPython's small-object arenas (objects of at most 512 bytes).
+
+    ``sys._debugmallocstats()`` is the only interface and prints to the C stderr: it
+    is pointed at a temporary file for the call (a few milliseconds)."""
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode("ascii", "replace")
+    match = re.search(r"\d+ arenas \* \d+ bytes/arena\s*=\s*([\d,]+)", text)
+    return int(match.group(1).replace(",", "")) if match else 0
+
+
+def malloc_info() -> tuple[int, int]:
+    """glibc heap bytes ``(in use, free but kept)``; (0, 0) without mallinfo2."""
+    if _mallinfo2 is None:
+        return 0, 0
+    info = _mallinfo2()
+    return info.uordblks + info.hblkhd, info.fordblks
+
+
+def release() -> None:
+    """Return free memory to the OS: pyarrow's pool, then glibc's heaps."""
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+# glibc mallopt parameters
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 64 << 10
+TRIM_THRESHOLD = 128 << 10
+
+
+def tune_allocator() -> bool:
+    """Make glibc give freed memory back (process-wide; the daemon's store calls it).
+
+    By default glibc raises its mmap threshold to the size of the largest block freed
+    (up to 32 MiB) and its trim threshold with it: after the writer's first large
+    arrays, every array of the writer is carved from a heap that only grows. Fixed
+    thresholds keep arrays above 64 KiB in their own mappings, unmapped when freed, and
+    trim the heaps' free tops above 128 KiB."""
+    if _mallopt is None:
+        return False
+    return bool(_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: int,
+              python_heap: bool = True) -> dict[str, int]:
+    """The resident set split by owner, in bytes.
+
+    Parameters
+    ----------
+    rings : int
+        The store's rings (record and journal rings; the kernels allocate them and
+        touch every page at start).
+    buffered : int
+        Drained records waiting for their row group (and the journal's drain buffer).
+    arrow : int
+        pyarrow's allocated bytes (encoding, compaction).
+    metadata : int
+        The open part files' footer metadata (an estimate: C++ objects on the heap).
+    kernels : int
+        Everything the Cython kernels allocated, rings included (their books are
+        allocated at full capacity and only partly touched: not a resident figure).
+    python_heap : bool
+        Also measure CPython's arenas (a few ms: not on a hot path).
+
+    Returns
+    -------
+    dict
+        ``rss``; ``libraries`` (resident pages of mapped files: the interpreter's and
+        shared libraries' code and data); ``rings``; ``writer`` (buffered records,
+        pyarrow's allocations, the open part files' metadata);
+        ``python_heap`` (CPython's small-object arenas plus the C heap in use outside
+        the kernels and the buffered records: Python's larger objects, libraries'
+        allocations); ``rest`` (the engine's books and signal state, thread stacks,
+        free memory the allocators keep).
+    """
+    status = status_kb()
+    rss = status.get("VmRSS", 0) * 1024
+    in_use, _ = malloc_info()
+    pymalloc = pymalloc_bytes() if python_heap else 0
+    # glibc counts the kernels' allocations (rings included), numpy's buffers and the
+    # open files' metadata as in use
+    if pa.default_memory_pool().backend_name == "system":
+        in_use -= arrow   # Arrow's buffers are malloc'd too
+    other_malloc = max(in_use - kernels - buffered - metadata, 0)
+    parts = {
+        "libraries": status.get("RssFile", 0) * 1024,
+        "rings": rings,
+        "writer": buffered + arrow + metadata,
+        "python_heap": pymalloc + other_malloc,
+    }
+    parts["rest"] = rss - sum(parts.values())
+    # details (already counted above)
+    details = {"writer_buffered": buffered, "writer_arrow": arrow, "writer_metadata": metadata,
+               "pymalloc": pymalloc}
+    return {"rss": rss, **parts, **details}
+
+
+def text(parts: dict[str, int]) -> str:
+    """``rss 112M = libraries 50M + rings 8M + ...`` for logs and the soak."""
+    items = " + ".join(f"{k} {parts[k] / MIB:.1f}M" for k in MAIN_PARTS)
+    return f"rss {parts['rss'] / MIB:.1f}M = {items}"

@@ -1,0 +1,43 @@
+"""Memory: rings sized from rates, the breakdown the store logs, pandas kept out."""
+import subprocess
+import sys
+
+from rtaid._kernels.engine import Engine
+from rtaid.store import Store
+from rtaid.store.footprint import MAIN_PARTS
+from rtaid.store.rings import ring_sizes
+from rtaid.store.tables import TABLES
+from tests.helpers import ROOT
+
+
+def test_rings_are_sized_from_the_rates_and_the_number_of_symbols(tmp_path):
+    assert ring_sizes(["depth", "indicators", "bars_1m"], 10) == {
+        "depth": 32768, "indicators": 8192, "bars_1m": 1024}      # 0.25 s at peak rates
+    assert ring_sizes(["depth"], 10, drain_s=1.0) == {"depth": 262144}   # 2 drains
+    assert ring_sizes(["depth"], 10, fixed=4096) == {"depth": 4096}
+    engine = Engine(["BTCUSDT", "ETHUSDT"])
+    store = Store(engine, str(tmp_path), ring_records=0, flush_interval_ms=100)
+    assert {n: store.rings.capacity_of(n) for n in ("depth", "trades", "bars_1m")} == {
+        "depth": 8192, "trades": 1024, "bars_1m": 1024}
+    rings = sum(store.rings.capacity_of(n) * TABLES[n].dtype.itemsize for n in store.writer.tables)
+    parts = store.memory()
+    assert parts["rings"] == rings
+    assert sum(parts[k] for k in MAIN_PARTS) == parts["rss"]
+    assert parts["libraries"] > 0 and parts["python_heap"] > parts["pymalloc"] > 0
+
+
+def test_pyarrow_is_kept_from_importing_pandas_until_asked():
+    code = (
+        "import sys, numpy as np\n"
+        "from rtaid.store import Store\n"
+        "from rtaid._kernels.engine import Engine\n"
+        "from rtaid.store.tables import TABLES\n"
+        "Store(Engine(['BTCUSDT']), '/tmp/unused')\n"
+        "t = TABLES['bbo'].to_arrow(np.zeros(3, TABLES['bbo'].dtype), 2, 3)\n"
+        "print('pandas' in sys.modules)\n"
+        "print(len(t.to_pandas()), 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "3", "True"]
