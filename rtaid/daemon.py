@@ -9,10 +9,16 @@ config file again and apply what can change live.
 Signals: the engine runs the signal kernels of every symbol whose decimals are known
 (exchangeInfo at start-up, else the data's own once its first message decoded); a
 one-second timer closes the one-minute bars no event closed. The execution seam: the
-engine queues the strategy's target changes in a ring of fixed records (and records
-them in the ``signals`` table); the listener only wakes the execution task, which
-drains the ring and hands the changes to ``on_target_changes`` (logged until an
-execution venue takes them).
+engine queues the strategy's target changes (and the paper venue's fills) in a ring of
+fixed records (and records the changes in the ``signals`` table); every drained event
+goes to the execution service (rtaid/exec, when ``execution.venue`` is not ``off``) and
+the target changes to ``on_target_changes`` (logged). With the ccxt venue (or none)
+the listener only wakes the execution task, which drains the ring; with the paper venue
+the listener's wake-up drains and handles the events at once, after the frame that
+queued them, as ``rtaid replay`` does: the paper venue's fills depend on the frame its
+orders follow, so the live run and a replay of its journal trade alike.
+``execution.on_shutdown = "flatten"`` flattens before the feed stops; SIGHUP applies
+the ``[risk]`` keys.
 """
 from __future__ import annotations
 
@@ -68,8 +74,16 @@ class Daemon:
         self.enable_signals()
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
+        self.execution = None
+        if config.execution.venue != "off":
+            from rtaid.exec.service import ExecutionService, default_state_file
+
+            self.execution = ExecutionService(config, self.engine, self.store.rings,
+                                              exchange_info=exchange_info,
+                                              state_path=default_state_file(config))
+        paper = self.execution is not None and self.execution.paper
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
-                         on_targets=self._targets_wake.set)
+                         on_targets=self.drain_exec_events if paper else self._targets_wake.set)
         self.started_mono = time.monotonic()
         self.ready_sent = False
         self.unsynced_since: dict[str, float] = {s: time.monotonic() for s in self.feed.symbols}
@@ -134,21 +148,35 @@ class Daemon:
             self.recent_targets.append(row)
             log.info("target_change", **row)
 
+    def drain_exec_events(self) -> None:
+        """Hand every queued execution event to the execution service and the target
+        changes to ``on_target_changes``; a failing hook is logged and counted, never
+        fatal (the engine's thread: the execution task, or the listener for paper)."""
+        events = self.engine.drain_exec_events()
+        if not events:
+            return
+        if self.execution is not None:
+            try:
+                self.execution.on_events(events)
+            except Exception as exc:   # noqa: BLE001 - keep trading's caller alive, say why
+                self.hook_errors += 1
+                log.exception("execution_failed", error=f"{type(exc).__name__}: {exc}")
+        rows = [e for e in events if e["type"] == "target"]
+        if not rows:
+            return
+        try:
+            self.on_target_changes(rows)
+        except Exception as exc:   # noqa: BLE001 - keep the task alive, say why
+            self.hook_errors += 1
+            log.error("execution_hook_failed", error=f"{type(exc).__name__}: {exc}")
+
     async def _execution_task(self) -> None:
-        """Drain the engine's target changes whenever the listener (or the bar timer)
-        says there are some; a failing hook is logged and counted, never fatal."""
+        """Drain the engine's execution events whenever the listener (or the bar timer)
+        says there are some."""
         while True:
             await self._targets_wake.wait()
             self._targets_wake.clear()
-            events = self.engine.drain_exec_events()
-            rows = [e for e in events if e["type"] == "target"]
-            if not rows:
-                continue
-            try:
-                self.on_target_changes(rows)
-            except Exception as exc:   # noqa: BLE001 - keep the task alive, say why
-                self.hook_errors += 1
-                log.error("execution_hook_failed", error=f"{type(exc).__name__}: {exc}")
+            self.drain_exec_events()
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""
@@ -235,10 +263,17 @@ class Daemon:
             "lag_ms": {s: v for s, v in lags.items() if v is not None},
             "latency_p99_ns": self.feed.latency.percentile(99),
             "targets": dict(self.targets),
+            **({"execution": self.execution_summary()} if self.execution is not None else {}),
             "rows_written": sum(stats["rows_written"].values()),
             "rows_dropped": sum(stats["rows_dropped_ring"].values())
             + sum(stats["rows_dropped_io"].values()),
         }
+
+    def execution_summary(self) -> dict:
+        """State, positions and PnL for the status line (the full status: ``status()``)."""
+        st = self.execution.status()
+        return {"state": st["state"], "positions": {s: v["position"] for s, v in st["symbols"].items()},
+                "orders": st["orders"], "pnl": {k: round(v, 6) for k, v in st["pnl"].items()}}
 
     async def _supervise(self) -> None:
         interval = self.notifier.watchdog_interval_s or 5.0
@@ -270,6 +305,16 @@ class Daemon:
                  ws=self.config.exchange.ws_url, pid=os.getpid())
         for setting in unimplemented_settings(self.config):
             log.warning("setting_not_implemented", setting=setting)
+        if self.execution is not None:
+            from rtaid.exec.service import ExecutionStartError
+
+            try:
+                await self.execution.start()
+            except ExecutionStartError as exc:
+                log.error("startup_failed", reason=f"execution: {exc}")
+                print(f"rtaid run: execution: {exc}", file=sys.stderr)
+                await self.execution.stop()
+                return 2
         if self.config.storage.raw_journal and self.exchange_info is not None:
             path = save_exchange_info(self.config.storage.data_dir, self.exchange_info)
             log.info("exchange_info_saved", path=path)
@@ -300,6 +345,9 @@ class Daemon:
 
     async def shutdown(self) -> None:
         self.notifier.stopping("stopping")
+        if self.execution is not None:
+            # before the feed stops: a paper flatten fills on the market's next events
+            await self._stop_execution()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -323,6 +371,19 @@ class Daemon:
         log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters),
                  store=stats, exit_code=self.exit_code)
 
+    async def _stop_execution(self) -> None:
+        flatten = self.config.execution.on_shutdown == "flatten"
+        budget = self.config.execution.flatten_timeout_s + self.config.daemon.shutdown_timeout_s
+        try:
+            result = await asyncio.wait_for(self.execution.stop(flatten=flatten), budget)
+        except asyncio.TimeoutError:
+            log.error("shutdown_timeout", what="execution")
+            self.exit_code = 1
+            return
+        if flatten and not (result or {}).get("ok"):
+            log.error("shutdown_flatten_failed", result=result)
+            self.exit_code = 1
+
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; apply what can change live."""
         self.notifier.reloading()
@@ -336,6 +397,10 @@ class Daemon:
             log.warning("reload_needs_restart", keys=list(plan.restart))
         if new.log.level != self.config.log.level:
             setup_logging(new.log.level, new.log.format)
+        if self.execution is not None:
+            # the [risk] keys apply even when other changes wait for a restart: a kill
+            # switch must not depend on what else the file changed
+            self.execution.reload(new)
         if not plan.restart:
             self.config = new
             for sym in range(len(self.engine.symbols)):
@@ -350,11 +415,6 @@ def unimplemented_settings(config) -> list[str]:
     """Settings this version accepts but does not act on yet: the daemon names each at
     start (a setting is implemented or refused, never silently ignored)."""
     found = []
-    if config.execution.venue != "off":
-        found.append(f"execution.venue = {config.execution.venue!r}: no order is sent "
-                     "(execution is not implemented yet; targets are logged and recorded)")
-    if config.execution.on_shutdown == "flatten":
-        found.append("execution.on_shutdown = 'flatten': nothing is flattened on stop")
     if config.metrics.port != 0:
         found.append(f"metrics.port = {config.metrics.port}: no Prometheus endpoint is served")
     found.append(f"control.socket = {config.control.socket!r}: no control socket is served "

@@ -22,6 +22,13 @@ are closed at the end of the input.
 Damaged input (a gzip cut short, a line cut mid-JSON, as a killed daemon's journal may
 end) is replayed as far as it is readable; every damaged place is named (file and line)
 and the exit status is 1.
+
+With ``execution.venue = "paper"`` the strategy trades on the paper venue
+(rtaid/exec): the engine stops after each frame that queued execution events and the
+execution service handles them before the next frame, as the live daemon does, so the
+``orders`` and ``fills`` tables are the same on every replay, and the same as the live
+run's for a replay of its journal (the symbols' files run one after another: only
+account-wide limits, orders per minute and the daily loss, couple the symbols).
 """
 from __future__ import annotations
 
@@ -60,6 +67,7 @@ class ReplaySummary:
     dropped: dict = field(default_factory=dict)
     files_written: int = 0
     damage: list = field(default_factory=list)
+    execution: dict | None = None
 
     @property
     def complete(self) -> bool:
@@ -79,6 +87,12 @@ class ReplaySummary:
                          f"crossed {stats['crossed']}, applied {stats['applied']:,}, "
                          f"state {stats['state']}")
         lines.append("rows: " + ", ".join(f"{k} {v:,}" for k, v in self.rows.items()))
+        if self.execution is not None:
+            ex = self.execution
+            orders = ex["orders"]
+            lines.append(f"paper trading: {orders['sent']} orders sent, {orders['filled']} filled, "
+                         f"rejected {orders['rejected'] or 0}; realised PnL "
+                         f"{ex['pnl']['realized']:.4f}, fees {ex['pnl']['fees']:.4f}, state {ex['state']}")
         lines.append(f"files written: {self.files_written}")
         if any(self.dropped.values()):
             lines.append("DROPPED rows: " + ", ".join(
@@ -158,10 +172,12 @@ def plan(paths, config: Config | None = None, exchange_info=None,
 
 
 def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
-        damage: list) -> int:
+        damage: list, on_exec=None) -> int:
     """Feed every file of the plan through ``engine``, calling ``drain()`` whenever the
     rings may be short of room; returns the frames processed. Damaged lines are added to
-    ``damage``: what the reader could not read, and frames the decoder rejected."""
+    ``damage``: what the reader could not read, and frames the decoder rejected. With
+    ``on_exec`` (paper trading), the engine stops after each frame that queued execution
+    events and ``on_exec()`` handles them before the next frame."""
     if rings_capacity < 2 * FRAME_RESERVE:
         raise ValueError(f"ring_records must be at least {2 * FRAME_RESERVE}")
     frames = 0
@@ -173,13 +189,32 @@ def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
             errors = _decode_errors(engine)
             i = 0
             while i < n:
-                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE)
+                i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE,
+                                            on_exec is not None)
+                if on_exec is not None and engine.exec_pending:
+                    on_exec()
                 drain()
             if _decode_errors(engine) != errors:
                 damage.extend(_name_bad_frames(engine, path, buf, offsets, sym, lines))
             frames += n
         damage.extend(d for d in reader.damage if d not in damage)
     return frames
+
+
+def paper_trading(config: Config | None, engine: Engine, rings, exchange_info):
+    """``(service, on_exec)`` of a replay that trades on the paper venue, else
+    ``(None, None)``; any other venue is refused (ValueError)."""
+    venue = config.execution.venue if config is not None else "off"
+    if venue == "off":
+        return None, None
+    if venue != "paper":
+        raise ValueError(f"execution.venue = {venue!r}: rtaid replay trades on the paper venue "
+                         f"only (--set execution.venue=paper)")
+    from rtaid.exec.service import ExecutionService
+
+    engine.queue_exec_events(True)
+    service = ExecutionService(config, engine, rings, exchange_info=exchange_info)
+    return service, lambda: service.on_events(engine.drain_exec_events())
 
 
 def _decode_errors(engine: Engine) -> int:
@@ -253,10 +288,13 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
     options.update(rotate_s=None, row_group_s=None, retention_days=0, raw_journal=False)
     store = Store(engine, str(out_dir), ring_records=ring_records, **options)
     damage = list(replay_plan.damage)
-    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage)
+    service, on_exec = paper_trading(config, engine, store.rings, exchange_info)
+    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage, on_exec)
     engine.finish_signals()
     store.stop()
     summary = _summary(engine, replay_plan, frames, t0, damage)
+    if service is not None:
+        summary.execution = service.status()
     stats = store.stats()
     summary.rows = stats["rows_written"]
     summary.dropped = {k: stats["rows_dropped_ring"][k] + stats["rows_dropped_io"][k]
@@ -282,10 +320,13 @@ def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
     engine = replay_plan.engine()
     memory = MemoryTables(engine, tables, ring_records)
     damage = list(replay_plan.damage)
-    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage)
+    service, on_exec = paper_trading(config, engine, memory.rings, exchange_info)
+    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage, on_exec)
     engine.finish_signals()
     memory.drain()
     summary = _summary(engine, replay_plan, frames, t0, damage)
+    if service is not None:
+        summary.execution = service.status()
     arrays = memory.arrays()
     summary.rows = {name: len(records) for name, records in arrays.items()}
     summary.dropped = memory.dropped()
@@ -303,6 +344,10 @@ def main(args) -> int:
 
     config = load_config_from_args(args)
     out = args.out or DEFAULT_OUT
+    if config.execution.venue not in ("off", "paper"):
+        print(f"rtaid replay: execution.venue = {config.execution.venue!r}: a replay trades on "
+              f"the paper venue only (--set execution.venue=paper)", file=sys.stderr)
+        return 2
     try:
         # before reading any input: a replay that cannot write its dataset is refused
         preflight.probe_data_dir(out)
