@@ -35,7 +35,9 @@ from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
 from rtaid.infra import preflight
 from rtaid.infra.config import ConfigError, reload_config
+from rtaid.control import ControlServer
 from rtaid.feed import Feed
+from rtaid.metrics import MetricsServer
 from rtaid.infra.log import get_logger, setup_logging
 from rtaid.infra.sdnotify import Notifier
 from rtaid.store import Store
@@ -90,7 +92,13 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.exit_code = 0
+        self.pid = os.getpid()
         self._status_frames = (time.monotonic(), 0)
+        # the stage histograms behind rtaidctl status and /metrics (C, per frame)
+        self.engine.set_timing(True)
+        self.control = ControlServer(self, config.control.socket, config.control.socket_mode)
+        self.metrics = (MetricsServer(self, config.metrics.host, config.metrics.port)
+                        if config.metrics.port != 0 else None)
         # the freqtrade producer endpoint (rtaid/freqtrade), fed the engine's closed bars
         self.freqtrade = None
         if config.freqtrade.enabled:
@@ -324,7 +332,21 @@ class Daemon:
                 await self.freqtrade.start()
             except ProducerError as exc:
                 log.error("freqtrade_producer_failed", error=str(exc))
+                if self.execution is not None:
+                    await self.execution.stop()
                 return 1
+        try:
+            await self.control.start()
+            if self.metrics is not None:
+                self.metrics.start()
+        except OSError as exc:
+            what = "control socket" if self.control.server is None else "metrics server"
+            log.error("listen_failed", what=what, error=f"{type(exc).__name__}: {exc}")
+            print(f"rtaid run: cannot open the {what}: {exc}", file=sys.stderr)
+            await self.control.stop()
+            if self.execution is not None:
+                await self.execution.stop()
+            return 1
         self.store.start()
         await self.feed.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervise"))
@@ -351,6 +373,9 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.control.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.freqtrade is not None:
             await self.freqtrade.stop()
         try:
@@ -415,10 +440,6 @@ def unimplemented_settings(config) -> list[str]:
     """Settings this version accepts but does not act on yet: the daemon names each at
     start (a setting is implemented or refused, never silently ignored)."""
     found = []
-    if config.metrics.port != 0:
-        found.append(f"metrics.port = {config.metrics.port}: no Prometheus endpoint is served")
-    found.append(f"control.socket = {config.control.socket!r}: no control socket is served "
-                 "(rtaidctl cannot reach this daemon)")
     return found
 
 

@@ -216,6 +216,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
                 f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false",
+                f"control.socket={control_socket_path()}",
                 f"execution.state_file={os.path.join(data_dir, 'execution', 'state.json')}",
                 *DEMO_SETTINGS, *demo_order_sizes(specs),
                 *user_sets]          # the user's --set last: they win
@@ -273,6 +274,13 @@ def demo_order_sizes(specs) -> list[str]:
         if need > Decimal(str(StrategyConfig().order_qty)):
             sets.append(f"symbols.{spec.symbol}.strategy.order_qty={need}")
     return sets
+
+
+def control_socket_path() -> str:
+    """The demo daemon's control socket: a fresh short path (rtaidctl --socket PATH)."""
+    import tempfile
+
+    return os.path.join(tempfile.mkdtemp(prefix="rtaid-demo-ctl-", dir="/tmp"), "rtaid.sock")
 
 
 def run_live(args) -> int:

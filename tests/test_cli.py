@@ -235,10 +235,14 @@ def test_secrets_are_never_logged(logbuf):
     assert "s3cr3t" not in logbuf.getvalue() and "hidden" not in logbuf.getvalue()
 
 
-def test_stdlib_logging_is_rendered_as_json(logbuf):
+def test_stdlib_logging_is_rendered_as_json_with_a_stable_event(logbuf):
+    """A library's message goes into a field; its event is the library's name."""
     logging.getLogger("aiohttp.client").warning("retry %d", 3)
-    [rec] = lines(logbuf)
-    assert (rec["event"], rec["level"], rec["logger"]) == ("retry 3", "warning", "aiohttp.client")
+    logging.getLogger("picows.rtaid.feed.public-0.15").info("WS connection established: x")
+    first, second = lines(logbuf)
+    assert (first["event"], first["message"], first["level"], first["logger"]) == \
+        ("aiohttp", "retry 3", "warning", "aiohttp.client")
+    assert (second["event"], second["message"]) == ("picows", "WS connection established: x")
 
 
 def test_rate_limited_log_counts_what_it_holds_back(logbuf):

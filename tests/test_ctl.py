@@ -1,4 +1,7 @@
-"""rtaidctl against a real unix-socket server speaking the control protocol."""
+"""rtaidctl's client side (request, formatting, exit codes, socket resolution) against a
+small socket server that can also misbehave (hang up, time out, answer garbage): what a
+real daemon never does on purpose. tests/test_control.py runs rtaidctl against the real
+daemon."""
 import json
 import os
 import shutil
@@ -47,9 +50,14 @@ class FakeDaemon:
 def protocol(request):
     cmd = request.get("cmd")
     if cmd == "status":
-        return {"ok": True, "state": "running", "paused": False, "uptime_s": 12.5,
-                "symbols": {"BTCUSDT": {"synced": True, "position": 0.001, "target": 1}}}
-    if cmd in ("pause", "resume"):
+        return {"ok": True, "state": "active", "uptime_s": 12.5, "version": "0.1.0",
+                "healthy": True,
+                "symbols": {"BTCUSDT": {"synced": True, "position": 0.001, "target": 1,
+                                        "bid": 61800.2, "ask": 61800.3, "lag_ms": 3.5,
+                                        "last_event_age_ms": 12,
+                                        "pnl": {"realized": 1.5, "unrealized": 0.5,
+                                                "fees": 0.25}}}}
+    if cmd in ("pause", "resume", "reload"):
         return {"ok": True}
     if cmd == "flatten":
         return {"ok": True, "message": f"flattening {request['symbol'] or 'all'}"}
@@ -84,16 +92,25 @@ def run(argv, env=None):
 def test_status_human_readable(daemon, capsys):
     assert run(["--socket", daemon.path, "status"]) == 0
     assert daemon.requests == [{"cmd": "status"}]
-    assert capsys.readouterr().out.splitlines() == [
-        "state: running",
-        "paused: no",
-        "uptime_s: 12.5",
-        "symbols:",
-        "  BTCUSDT:",
-        "    synced: yes",
-        "    position: 0.001",
-        "    target: 1",
-    ]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "rtaid 0.1.0  state active  up 12 s  healthy"
+    assert lines[2].split() == ["BTCUSDT", "synced", "61800.2", "61800.3", "3.5", "12", "1",
+                                "0.001", "1.75"]
+
+
+def test_status_of_a_degraded_daemon_exits_1(sockdir, capsys):
+    def halted(request):
+        answer = protocol(request)
+        answer.update(state="halted")
+        answer["symbols"]["BTCUSDT"]["synced"] = False
+        return answer
+    server = FakeDaemon(os.path.join(sockdir, "halted.sock"), halted)
+    try:
+        assert run(["--socket", server.path, "status"]) == 1
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    assert "degraded: BTCUSDT book unsynced; trading halted" in err
 
 
 def test_json_prints_the_raw_response(daemon, capsys):
@@ -102,11 +119,12 @@ def test_json_prints_the_raw_response(daemon, capsys):
 
 
 @pytest.mark.parametrize("argv, request_, out", [
-    (["flatten"], {"cmd": "flatten", "symbol": None}, "flatten: ok: flattening all\n"),
-    (["flatten", "btcusdt"], {"cmd": "flatten", "symbol": "BTCUSDT"},
+    (["flatten", "--yes"], {"cmd": "flatten", "symbol": None}, "flatten: ok: flattening all\n"),
+    (["flatten", "btcusdt", "--yes"], {"cmd": "flatten", "symbol": "BTCUSDT"},
      "flatten: ok: flattening BTCUSDT\n"),
     (["pause"], {"cmd": "pause"}, "pause: ok\n"),
     (["resume"], {"cmd": "resume"}, "resume: ok\n"),
+    (["reload"], {"cmd": "reload"}, "ok\n"),
 ])
 def test_commands_send_the_protocol_requests(daemon, capsys, argv, request_, out):
     assert run(["--socket", daemon.path] + argv) == 0
@@ -137,9 +155,15 @@ def test_request_api(daemon):
         ctl.request(daemon.path, {"cmd": "nope"})
 
 
+def test_flatten_without_yes_and_without_a_terminal_is_refused(daemon, capsys):
+    assert run(["--socket", daemon.path, "flatten"]) == 2
+    assert "confirm with --yes" in capsys.readouterr().err
+    assert daemon.requests == []
+
+
 def test_missing_socket(sockdir, capsys):
     path = os.path.join(sockdir, "absent.sock")
-    assert run(["--socket", path, "status"]) == 1
+    assert run(["--socket", path, "status"]) == 3
     assert capsys.readouterr().err == f"rtaidctl: no daemon at {path} (is rtaid running?)\n"
 
 
@@ -147,7 +171,7 @@ def test_stale_socket_refuses(sockdir, capsys):
     path = os.path.join(sockdir, "stale.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.bind(path)  # bound, never listening: connect() is refused
-        assert run(["--socket", path, "status"]) == 1
+        assert run(["--socket", path, "status"]) == 3
     err = capsys.readouterr().err
     assert err.startswith(f"rtaidctl: no daemon listening at {path}") and err.count("\n") == 1
 
@@ -157,7 +181,7 @@ def test_timeout(sockdir, capsys):
     answered = threading.Event()
     server = FakeDaemon(path, lambda request: answered.wait(5) and None)
     try:
-        assert run(["--socket", path, "--timeout", "0.2", "status"]) == 1
+        assert run(["--socket", path, "--timeout", "0.2", "status"]) == 3
     finally:
         answered.set()
         server.close()
@@ -188,7 +212,7 @@ def test_socket_resolution_order(daemon, sockdir, tmp_path, capsys, monkeypatch)
     assert run(["--config", str(cfg), "status"], env={"RTAID_CONTROL_SOCKET": elsewhere}) == 0
     assert run(["status"], env={"RTAID_CONTROL_SOCKET": daemon.path}) == 0
     assert run(["status"], env={"RTAID_CONFIG": str(cfg)}) == 0
-    assert run(["--socket", elsewhere, "--config", str(cfg), "status"]) == 1
+    assert run(["--socket", elsewhere, "--config", str(cfg), "status"]) == 3
     assert len(daemon.requests) == 3
     assert ctl.resolve_socket(None, None, {}) == ctl.DEFAULT_SOCKET == "/run/rtaid/rtaid.sock"
     unreadable = str(tmp_path / "missing.toml")

@@ -65,6 +65,12 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
     assert any('"event": "exchange_info"' in line and '"BTCUSDT": [2, 3]' in line for line in logs), out[-3000:]
     assert any('"event": "reload_rejected"' in line and "log.level" in line for line in logs), out[-3000:]
     assert all(line.isascii() for line in logs)
+    # every line is one JSON object with a stable event name; libraries' messages (picows:
+    # "WS connection established: ...") are a field under a fixed event
+    records = [json.loads(line) for line in logs]
+    assert all(isinstance(r.get("event"), str) and " " not in r["event"] for r in records)
+    picows = [r for r in records if r["event"] == "picows"]
+    assert picows and any("WS connection established" in r["message"] for r in picows)
 
 
 def test_daemon_with_a_bad_config_exits_2_with_a_clear_message(tmp_path):

@@ -8,12 +8,24 @@ from rtaid._kernels.records cimport TBL_N_ENGINE
 from rtaid._kernels.ring cimport RecordRing, RecordRings, ByteRing, ByteRings
 from rtaid._kernels.records cimport SignalRow
 from rtaid._kernels.signals cimport SymbolSignals
+from rtaid._kernels.hist cimport Hist
 
 cdef enum:
     EXEC_QUEUE = 1024    # execution events held until the execution task drains them
     MAX_STANDBY = 8      # connections being handed over at once
     PAPER_ORDERS = 256   # paper orders working at once (all symbols)
     PAPER_LEVELS = 64    # book levels a paper market order may walk
+
+# Per-stage latency histograms (Engine.stage), for Prometheus: timed with the TSC (or
+# the monotonic clock where the TSC is not invariant) only while Engine.timing is on
+cdef enum:
+    STAGE_DECODE = 0          # on_frame entry -> decoded (every frame)
+    STAGE_BOOK = 1            # the book's update (depth and snapshot frames)
+    STAGE_SIGNALS = 2         # the signal kernels and their records (frames that ran them)
+    STAGE_FRAME = 3           # receipt -> the engine done (the listener records it)
+    STAGE_FRAME_TO_SIGNAL = 4 # receipt -> the signal kernels done (frames that ran them)
+    STAGE_LAG = 5             # exchange event time E -> local receipt (decoded frames)
+    N_STAGES = 6
 
 # ExecEvent.type
 cdef enum:
@@ -84,6 +96,7 @@ cdef class Engine:
     cdef int64_t last_E[MAX_SYMBOLS] # exchange times last seen per symbol (Python rows)
     cdef int64_t last_T[MAX_SYMBOLS]
     cdef int64_t last_recv_ns[MAX_SYMBOLS] # local receive time of each symbol's last message
+    cdef int64_t sym_kind_counts[MAX_SYMBOLS][8]  # decoded frames by symbol and MSG_* kind
     # signal kernels (enable_signals): one state per symbol, NULL until enabled
     cdef SymbolSignals* sig
     cdef bint* sig_enabled
@@ -103,6 +116,17 @@ cdef class Engine:
     cdef public int64_t paper_latency_ms
     cdef int64_t paper_px[PAPER_LEVELS]
     cdef int64_t paper_qty[PAPER_LEVELS]
+    # stage timing (set_timing): histograms owned by LatencyHistogram objects
+    cdef Hist* stage[N_STAGES]
+    cdef object stage_hists
+    cdef public bint timing
+    cdef bint use_tsc
+    cdef double ns_per_tick              # clock ticks (TSC cycles, or ns) to ns
+    cdef public int64_t frame_ticks      # the listener's clock at receipt (0: none)
+
+    cdef int64_t ticks(self) noexcept nogil
+    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_dec, int64_t t_book,
+                          int64_t t_in) noexcept nogil
     # make-before-break: while a connection hands over to a new one (overlap_begin) both
     # deliver the same events; each is taken once, from whichever delivers it first
     cdef public int32_t source        # connection of the frame being processed

@@ -8,7 +8,8 @@ for the writer thread: a full ring drops the record and counts it.
 """
 from libc.stdint cimport int64_t, int32_t, int16_t, int8_t, INT64_MIN
 from libc.string cimport memset
-from rtaid._kernels.clock cimport monotonic_ns
+from rtaid._kernels.clock cimport monotonic_ns, rtaid_ticks
+from rtaid._kernels.hist cimport Hist, LatencyHistogram, hist_record
 from rtaid._kernels.mem cimport rt_calloc, rt_free
 from rtaid._kernels.decode cimport (
     Decoder, Msg, Level, DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MSG_BBO, MSG_TRADE, MSG_AGGTRADE,
@@ -42,6 +43,30 @@ from rtaid._kernels.records import (
     TABLES, RAW_COLUMNS, NORM_SERIES, EVENT_NAMES, REASON_NAMES, BOOK_EVENT_NAMES,
 )
 from rtaid._kernels.signals import FAMILIES, PROFILE_BUILD
+
+STAGE_NAMES = ("decode", "book", "signals", "frame", "frame_to_signal", "lag")
+
+
+def calibrate_ticks(double seconds=0.02):
+    """(use the TSC, ns per tick): the TSC where the CPU says it is invariant
+    (constant_tsc and nonstop_tsc in /proc/cpuinfo), measured against the monotonic
+    clock over ``seconds``; else the monotonic clock (1 ns per tick)."""
+    import time
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except OSError:
+        flags = []
+    if not (rtaid_ticks() and "constant_tsc" in flags and "nonstop_tsc" in flags):
+        return False, 1.0
+    cdef int64_t c0 = rtaid_ticks()
+    t0 = time.monotonic_ns()
+    while time.monotonic_ns() - t0 < seconds * 1e9:
+        pass
+    cdef int64_t c1 = rtaid_ticks()
+    t1 = time.monotonic_ns()
+    return True, (t1 - t0) / <double>(c1 - c0)
+
 
 # every table an engine fills (the registry's tables with an engine ring id)
 RECORDED_TABLES = {name: t for name, t in TABLES.items() if t.ring < TBL_N_ENGINE}
@@ -113,6 +138,7 @@ cdef class Engine:
         memset(self.last_E, 0, sizeof(self.last_E))
         memset(self.last_T, 0, sizeof(self.last_T))
         memset(self.last_recv_ns, 0, sizeof(self.last_recv_ns))
+        memset(self.sym_kind_counts, 0, sizeof(self.sym_kind_counts))
         self.sig = <SymbolSignals*>rt_calloc(self.n_books, sizeof(SymbolSignals))
         self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
         if self.sig == NULL or self.sig_enabled == NULL:
@@ -125,6 +151,13 @@ cdef class Engine:
         memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
         self.paper_n = 0
         self.paper_latency_ms = 0
+        self.stage_hists = tuple(LatencyHistogram() for _ in range(N_STAGES))
+        for k in range(N_STAGES):
+            self.stage[k] = &(<LatencyHistogram>self.stage_hists[k]).h
+        self.timing = False
+        self.use_tsc = False
+        self.ns_per_tick = 1.0       # the monotonic clock until set_timing calibrates
+        self.frame_ticks = 0
         self.source = 0
         self.overlaps = 0
         self.n_standby = 0
@@ -160,10 +193,17 @@ cdef class Engine:
         """Process one frame; returns the decoder's result (0 when decoded)."""
         cdef Msg* m = &self.msg
         cdef L2Book* book
+        cdef int64_t t_in = self.ticks() if self.timing else 0
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
         cdef int status = BOOK_NONE
         cdef int32_t jsym
         cdef SymbolSignals* st
+        cdef int64_t t_dec = 0, t_book = 0, t_sig = 0
+        if self.timing:
+            t_dec = self.ticks()
+            hist_record(self.stage[STAGE_DECODE], <int64_t>((t_dec - t_in) * self.ns_per_tick))
+            if rc == DEC_OK and m.E > 0:
+                hist_record(self.stage[STAGE_LAG], recv_ns - m.E * 1000000)
         self.frames += 1
         self.last_rc = rc
         self.last_kind = m.kind if rc == DEC_OK else 0
@@ -183,12 +223,15 @@ cdef class Engine:
             return rc
         self.last_E[m.sym] = m.E
         self.last_recv_ns[m.sym] = recv_ns
+        self.sym_kind_counts[m.sym][m.kind] += 1
         self.last_T[m.sym] = m.T
         self.record_msg(m)
         book = &self.books[m.sym]
         st = &self.sig[m.sym] if self.sig_enabled[m.sym] else NULL
         if m.kind == MSG_DEPTH:
             status = book_on_depth(book, m)
+            if self.timing:
+                t_book = self.ticks()
             self.on_depth_status(m.sym, m, status)
         elif m.kind == MSG_BBO:
             self.last_bbo_u[m.sym] = m.u
@@ -209,10 +252,55 @@ cdef class Engine:
                 if status == BOOK_NONE:
                     break
                 self.on_depth_status(m.sym, &self.replayed, status)
+            if self.timing:
+                t_book = self.ticks()
+        if self.timing:
+            self.time_stages(m, st != NULL, t_dec, t_book, t_in)
         if self.paper_by_sym[m.sym]:
             paper_on_event(self, m)
         self.last_status = status
         return rc
+
+    cdef inline int64_t ticks(self) noexcept nogil:
+        return rtaid_ticks() if self.use_tsc else monotonic_ns()
+
+    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_dec, int64_t t_book,
+                          int64_t t_in) noexcept nogil:
+        """Record the book, signals and frame-to-signal stages of the frame just done."""
+        cdef int64_t t_end = self.ticks()
+        cdef int64_t start = self.frame_ticks if self.frame_ticks else t_in
+        cdef bint depth = m.kind == MSG_DEPTH or m.kind == MSG_SNAPSHOT
+        if depth:
+            hist_record(self.stage[STAGE_BOOK], <int64_t>((t_book - t_dec) * self.ns_per_tick))
+        if signals and m.kind != MSG_MARK:
+            # depth: the kernels run after the book (to t_end); bbo/trade: after decode
+            hist_record(self.stage[STAGE_SIGNALS],
+                        <int64_t>((t_end - (t_book if depth else t_dec)) * self.ns_per_tick))
+            hist_record(self.stage[STAGE_FRAME_TO_SIGNAL],
+                        <int64_t>((t_end - start) * self.ns_per_tick))
+
+    def set_timing(self, bint on=True):
+        """Time every frame's stages into the stage histograms (the daemon; benchmarks
+        leave it off). The clock is the invariant TSC where the CPU has one, calibrated
+        against the monotonic clock once, else the monotonic clock itself."""
+        if on and not self.use_tsc:
+            self.use_tsc, self.ns_per_tick = calibrate_ticks()
+        self.timing = on
+
+    def record_frame(self, int64_t receipt_ticks):
+        """The listener's whole-frame sample (receipt to engine done), on the engine's
+        clock (``ticks``)."""
+        hist_record(self.stage[STAGE_FRAME],
+                    <int64_t>((self.ticks() - receipt_ticks) * self.ns_per_tick))
+
+    def now_ticks(self):
+        return self.ticks()
+
+    @property
+    def stages(self):
+        """``{stage: LatencyHistogram}``: decode, book, signals, frame, frame_to_signal,
+        lag (ns; what each counts: engine.pxd STAGE_*)."""
+        return dict(zip(STAGE_NAMES, self.stage_hists))
 
     cdef bint overlap_drop(self, const Msg* m) noexcept nogil:
         """During a handover: is this event one to skip (already taken, or a standby
@@ -874,6 +962,17 @@ cdef class Engine:
             raise ValueError("the book has no bids")
         b.bids.pool[b.bids.order[b.bids.n_blocks - 1]].qty[0] = 0
 
+    def frame_counts(self):
+        """Decoded frames by symbol and kind: ``{symbol: {kind: n}}`` (what the daemon
+        took: a handover's duplicates are not counted)."""
+        cdef int32_t i, k
+        out = {}
+        for i in range(self.n_books):
+            out[self.decoder.symbol_names[i]] = {
+                KIND_NAMES[k]: self.sym_kind_counts[i][k] for k in KIND_NAMES
+                if k and self.sym_kind_counts[i][k]}
+        return out
+
     def lag_ms(self, int sym):
         """Exchange event time to local receipt of the symbol's last message (ms), or
         None before its first (clock skew between the hosts included)."""
@@ -930,6 +1029,7 @@ cdef class Engine:
                 self.ahead_key[i][k] = INT64_MIN
         self.frames = 0
         memset(self.depth_status_counts, 0, sizeof(self.depth_status_counts))
+        memset(self.sym_kind_counts, 0, sizeof(self.sym_kind_counts))
         self.overlaps = self.n_standby = 0
         self.overlap_duplicates = self.overlap_ahead = 0
         self.exec_head = self.exec_tail = self.exec_woken = 0

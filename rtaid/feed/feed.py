@@ -7,7 +7,6 @@ import time
 from typing import Callable
 
 from rtaid._kernels.decode import result_name
-from rtaid._kernels.hist import LatencyHistogram
 from rtaid.feed.backoff import backoff_delay
 from rtaid.feed.connection import StreamConnection
 from rtaid.feed.snapshots import INVALID_SYMBOL, SnapshotClient, SnapshotError
@@ -48,7 +47,8 @@ class Feed:
         self.states = {s: "unsynced" for s in self.symbols}
         self.on_book_state_cb = on_book_state
         self.on_targets = on_targets
-        self.latency = LatencyHistogram()
+        # receipt -> engine done, per frame: the engine's "frame" stage histogram
+        self.latency = engine.stages["frame"]
         self.counters: collections.Counter = collections.Counter()
         self.connections = [StreamConnection(ss, self) for ss in stream_sets(
             config.exchange.ws_url, self.symbols, depth_speed=fc.depth_speed, trades=fc.trades,

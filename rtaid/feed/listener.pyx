@@ -9,7 +9,7 @@ target changes in the engine (the execution seam: the changes themselves stay in
 engine's ring until the task drains them; nothing is built or logged here).
 """
 from libc.stdint cimport int64_t, int32_t
-from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
+from rtaid._kernels.clock cimport monotonic_ns, realtime_ns, rtaid_ticks
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from rtaid._kernels.decode cimport DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MAX_SYMBOLS
 from rtaid._kernels.engine cimport Engine
@@ -36,7 +36,8 @@ cdef class FeedListener(WSListener):
         Wakes the execution task after a frame that queued target changes (once per
         batch: until it drains them, later frames do not call it again).
     latency : LatencyHistogram
-        Records each frame's processing time (receive to engine done).
+        Records each frame's processing time (receive to engine done): the engine's
+        ``frame`` stage histogram (the feed passes ``engine.stages["frame"]``).
     source : int
         This connection's id for the engine's handover deduplication.
     """
@@ -100,6 +101,8 @@ cdef class FeedListener(WSListener):
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int64_t t0 = monotonic_ns()
+        # the engine's clock (the TSC where invariant, else t0 itself) for the frame stage
+        cdef int64_t k0 = rtaid_ticks() if self.engine.use_tsc else t0
         cdef int rc, kind
         cdef int32_t sym, state
         self.last_frame_mono_ns = t0
@@ -109,6 +112,7 @@ cdef class FeedListener(WSListener):
             self.frames += 1
             self.engine.source = self.source
             self.engine.frame_mono_ns = t0
+            self.engine.frame_ticks = k0
             rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
                                       realtime_ns(), -1)
             if rc == DEC_OK:
@@ -125,7 +129,8 @@ cdef class FeedListener(WSListener):
                 if self.on_bad_frame is not None and t0 - self.last_bad_report_ns >= self.bad_frame_interval_ns:
                     self.last_bad_report_ns = t0
                     self.on_bad_frame(rc)
-            hist_record(&self.latency.h, monotonic_ns() - t0)
+            hist_record(&self.latency.h, <int64_t>((self.engine.ticks() - k0)
+                                                   * self.engine.ns_per_tick))
             if self.engine.exec_head != self.engine.exec_woken:
                 # a target changed or a paper order filled: wake the execution task
                 # (after the latency sample)

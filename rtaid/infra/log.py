@@ -79,6 +79,17 @@ def _shared_processors() -> list:
     ]
 
 
+def foreign_event(logger: Any, method: str, event: dict) -> dict:
+    """Processor for records of the logging module (libraries): a stable ``event``, the
+    library's name (the first part of the logger's: ``picows``, ``asyncio``, ``aiohttp``,
+    ``ccxt``; the whole name stays in ``logger``), and their text in ``message``, so that
+    ``jq 'select(.event == "picows")'`` works on every line."""
+    name = event.get("logger") or "logging"
+    event["message"] = event.get("event")
+    event["event"] = name.split(".", 1)[0]
+    return event
+
+
 def _renderer(fmt: str):
     if fmt == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
@@ -131,7 +142,8 @@ def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None 
                 _renderer(fmt),
             ],
             foreign_pre_chain=[
-                *shared, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info,
+                *shared, structlog.stdlib.add_logger_name, foreign_event,
+                structlog.processors.format_exc_info,
             ],
         )
     )
