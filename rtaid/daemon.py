@@ -159,16 +159,19 @@ class Daemon:
     def drain_exec_events(self) -> None:
         """Hand every queued execution event to the execution service and the target
         changes to ``on_target_changes``; a failing hook is logged and counted, never
-        fatal (the engine's thread: the execution task, or the listener for paper)."""
-        events = self.engine.drain_exec_events()
-        if not events:
-            return
-        if self.execution is not None:
+        fatal (the engine's thread: the listener, for the paper venue)."""
+        self._target_changes(self._execute(self.engine.drain_exec_events()))
+
+    def _execute(self, events: list[dict]) -> list[dict]:
+        if events and self.execution is not None:
             try:
                 self.execution.on_events(events)
             except Exception as exc:   # noqa: BLE001 - keep trading's caller alive, say why
                 self.hook_errors += 1
                 log.exception("execution_failed", error=f"{type(exc).__name__}: {exc}")
+        return events
+
+    def _target_changes(self, events: list[dict]) -> None:
         rows = [e for e in events if e["type"] == "target"]
         if not rows:
             return
@@ -184,7 +187,12 @@ class Daemon:
         while True:
             await self._targets_wake.wait()
             self._targets_wake.clear()
-            self.drain_exec_events()
+            events = self._execute(self.engine.drain_exec_events())
+            if events and self.execution is not None:
+                # the orders just decided go out (their tasks' first steps write the
+                # requests) before the changes are logged
+                await asyncio.sleep(0)
+            self._target_changes(events)
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""

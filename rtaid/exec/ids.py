@@ -50,13 +50,13 @@ class ClientIds:
 
     def next(self, sym: int, now_ms: int) -> str:
         """A new id for an order of symbol index ``sym`` decided at ``now_ms``."""
-        epoch = self._epochs.get(sym)
-        if epoch is None:
-            epoch = self._epochs[sym] = base36(self.epoch_ms if self.epoch_ms is not None
-                                              else max(now_ms, 0))
+        head = self._epochs.get(sym)
+        if head is None:
+            epoch = self.epoch_ms if self.epoch_ms is not None else max(now_ms, 0)
+            head = self._epochs[sym] = f"{PREFIX}{base36(epoch)}-{base36(sym)}-"
+            # base 36 digits and dashes: valid; at most 3 + 9 + 2 + 2 + 8 characters
+            if not VALID.match(head + "0"):
+                raise ValueError(f"client id {head!r}... is not valid for Binance")
         n = self._counters.get(sym, 0) + 1
         self._counters[sym] = n
-        cid = f"{PREFIX}{epoch}-{base36(sym)}-{base36(n)}"
-        if not VALID.match(cid):   # cannot happen for sane inputs; never send a bad id
-            raise ValueError(f"client id {cid!r} is not valid for Binance")
-        return cid
+        return head + base36(n)

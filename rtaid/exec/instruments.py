@@ -112,5 +112,8 @@ def _text(n: int, dec: int) -> str:
 
 
 def _units(value, dec: int) -> int:
+    if value.__class__ is float and abs(value) < 1e9:
+        # exact for every float that is a decimal of <= 15 significant digits
+        return round(value * 10 ** dec)
     d = value if isinstance(value, Decimal) else Decimal(str(value))
     return int(d.scaleb(dec).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

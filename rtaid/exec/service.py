@@ -31,10 +31,10 @@ from rtaid._kernels.hist import LatencyHistogram
 from rtaid.exec.ids import ClientIds, is_ours
 from rtaid.exec.instruments import Instrument
 from rtaid.exec.orders import Cause, OrderManager
-from rtaid.exec.pnl import PnlBook, utc_day
+from rtaid.exec.pnl import PnlBook
 from rtaid.exec.records import ExecRecorder
 from rtaid.exec.risk import RiskGate, RiskLimits
-from rtaid.exec.state import ACTIVE, HALTED, REDUCING, TradingState
+from rtaid.exec.state import HALTED, REDUCING, TradingState
 from rtaid.infra import exchange_info as xinfo
 from rtaid.infra.log import get_logger
 
@@ -129,6 +129,7 @@ class ExecutionService:
         for s in self.symbols:
             self._instrument(s)
         self.latency = {name: LatencyHistogram() for name in LATENCIES}
+        self._limits: dict[str, RiskLimits] = {}
         self.state = TradingState.load(state_path)
         ex = config.execution
         self.pnl = PnlBook(self.symbols, self.instruments,
@@ -181,7 +182,11 @@ class ExecutionService:
         return inst
 
     def limits(self, symbol: str) -> RiskLimits:
-        return RiskLimits.of(symbol_section(self.config, symbol, "risk"))
+        """A symbol's effective [risk] values (cached until a reload)."""
+        limits = self._limits.get(symbol)
+        if limits is None:
+            limits = self._limits[symbol] = RiskLimits.of(symbol_section(self.config, symbol, "risk"))
+        return limits
 
     async def start(self) -> None:
         """Connect the venue and take its state (ccxt); raises ExecutionStartError."""
@@ -273,7 +278,8 @@ class ExecutionService:
         if lost != self._exec_lost:
             self._exec_lost = lost
             self._targets_from_engine(now)
-        if now is not None:
+        if now is not None and self.paper:
+            # the paper venue's fills come with these events (ccxt: its timer checks)
             self.check_daily_loss(now)
 
     def _targets_from_engine(self, now: int | None) -> None:
@@ -599,6 +605,7 @@ class ExecutionService:
         """SIGHUP: apply the new ``[risk]`` values (the kill switch halts and flattens)."""
         before = self.config
         self.config = config
+        self._limits.clear()
         was_on = before.risk.kill_switch or any(RiskLimits.of(symbol_section(before, s, "risk")).kill_switch
                                                  for s in self.symbols)
         now_on = config.risk.kill_switch or any(self.limits(s).kill_switch for s in self.symbols)

@@ -38,8 +38,9 @@ def sim_config(**kw) -> SimConfig:
     return SimConfig(**base)
 
 
-def exec_config(sim, data_dir, *sets, venue="ccxt", env=None):
-    """A config for the daemon against ``sim`` (strategy off: the tests give targets)."""
+def exec_config(sim, data_dir, *sets, venue="ccxt", env=None, path=None):
+    """A config for the daemon against ``sim`` (strategy off: the tests give targets),
+    from the file ``path`` if given, with ``sets`` over it."""
     base = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
             f"exchange.user_ws_url={sim.ws_url}/private/ws", "exchange.recv_window_ms=1000",
             "exchange.request_timeout_s=3",
@@ -47,7 +48,7 @@ def exec_config(sim, data_dir, *sets, venue="ccxt", env=None):
             "storage.flush_interval_ms=100", "metrics.port=0", "daemon.gc_freeze=false",
             "daemon.event_loop=asyncio", f"execution.venue={venue}", "strategy.name=none",
             "execution.max_backoff_s=1", *OPEN_RISK, *sets]
-    return load_config(None, base, env=KEYS if env is None else env)
+    return load_config(str(path) if path else None, base, env=KEYS if env is None else env)
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,6 @@
 """The paper venue: the strategy's targets become orders priced at the book's touch and
 filled by the engine's fill model on exchange time; a replay gives the same orders and
 fills every time (and, in test_paper_live_vs_replay.py, those of the live run)."""
-import asyncio
 import subprocess
 import sys
 

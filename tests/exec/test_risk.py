@@ -143,14 +143,17 @@ def test_limits_at_the_exchange(tmp_path):
 
 def test_kill_switch_halts_and_flattens_until_resumed(tmp_path):
     data = tmp_path / "data"
+    conf = tmp_path / "rtaid.toml"
+    conf.write_text("[risk]\nkill_switch = false\n")
 
     async def scenario(sim):
-        async with daemon_at(sim, exec_config(sim, data)) as daemon:
+        async with daemon_at(sim, exec_config(sim, data, path=conf)) as daemon:
             svc = daemon.execution
             svc.on_events([target("BTCUSDT", 0.003), target("ETHUSDT", -0.01)])
             assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.003
                                and sim_position(sim, "ETHUSDT") == -0.01)
-            svc.reload(exec_config(sim, data, "risk.kill_switch=true"))     # SIGHUP
+            conf.write_text("[risk]\nkill_switch = true\n")
+            daemon.reload()                                   # what SIGHUP runs
             assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.0
                                and sim_position(sim, "ETHUSDT") == 0.0)
             assert await until(lambda: svc.status().get("last_flatten", {}).get("ok"))
@@ -162,7 +165,8 @@ def test_kill_switch_halts_and_flattens_until_resumed(tmp_path):
             assert len(sim_orders(sim)) == n and not sim_open(sim)
             refused = svc.resume()
             assert not refused["ok"] and "kill_switch" in refused["error"]
-            svc.reload(exec_config(sim, data))
+            conf.write_text("[risk]\nkill_switch = false\n")
+            daemon.reload()
             assert svc.resume()["ok"] and svc.status()["state"] == "active"
             assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.001)
 
