@@ -257,6 +257,8 @@ class Daemon:
         frames = sum(c.frames for c in self.feed.connections)
         p99 = self.feed.latency.percentile(99)
         targets = " ".join(f"{s}:{t:+d}" for s, t in self.targets.items())
+        if self.execution is not None:
+            targets += f", trading {self.execution.state.state}"
         return (f"{synced}/{len(states)} synced, {frames} frames, "
                 f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}, "
                 f"handovers {self.feed.counters['handovers']}, "

@@ -43,6 +43,7 @@ from rtaid.exec.risk import lots_limit
 from rtaid.exec.state import HALTED, REDUCING
 
 OPEN_STATUSES = ("sent", "accepted", "partially_filled")
+_RANK = {"sent": 0, "accepted": 1, "partially_filled": 2}
 TERMINAL_STATUSES = ("filled", "canceled", "rejected", "expired", "failed")
 REJECT_COOLOFF_MS = 1000
 KEEP_DONE = 2048          # terminal orders kept for late venue messages
@@ -308,6 +309,8 @@ class OrderManager:
             status = "filled" if filled >= order.qty else order.status
         if status == "partially_filled" and filled >= order.qty:
             status = "filled"
+        if status in _RANK and order.status in _RANK and _RANK[status] < _RANK[order.status]:
+            status = order.status     # an answer older than what the stream already said
         if status == order.status and filled == order.filled:
             return
         was_open = order.is_open

@@ -155,7 +155,8 @@ class ExecutionService:
         self.keepalive_s = keepalive_s
         self.user_stream = None
         self._exec_lost = engine.exec_lost
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []           # timers
+        self._side_tasks: set[asyncio.Task] = set()    # reconciliations, flattens
         self._flatten_lock: asyncio.Lock | None = None
         self._reconcile_lock: asyncio.Lock | None = None
         self._pending: set[str] = set()
@@ -243,9 +244,10 @@ class ExecutionService:
         result = None
         if flatten and self.started:
             result = await self.flatten(None)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._side_tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         if self.user_stream is not None:
             await self.user_stream.stop()
@@ -392,7 +394,12 @@ class ExecutionService:
     # ------------------------------------------------------------------ user stream (ccxt)
     def _on_stream_connected(self) -> None:
         if self.started:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._safe_reconcile()))
+            self._spawn(self._safe_reconcile())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     def _on_user_event(self, event: dict) -> None:
         kind = event.get("e")
@@ -476,6 +483,8 @@ class ExecutionService:
             await self._safe_reconcile()
 
     async def _safe_reconcile(self) -> None:
+        if wall_ms() < self.manager.hold_until_ms:
+            return              # the exchange asked to be left alone
         try:
             await self.reconcile()
         except Exception as exc:   # noqa: BLE001 - the next one tries again
@@ -598,8 +607,7 @@ class ExecutionService:
             self.state.halt(reason, self.symbols)
             self.decide_all()
         else:
-            task = asyncio.get_running_loop().create_task(self.flatten(None, reason=reason))
-            self._tasks.append(task)
+            self._spawn(self.flatten(None, reason=reason))
 
     def reload(self, config) -> None:
         """SIGHUP: apply the new ``[risk]`` values (the kill switch halts and flattens)."""

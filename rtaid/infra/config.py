@@ -202,7 +202,7 @@ class ExecutionConfig:
     reconcile_interval_s: float = setting(30.0, "float", lo=0, lo_open=True, hi=86400)
     # flatten: cancel, close, verify at the venue until flat or this deadline
     flatten_timeout_s: float = setting(30.0, "float", lo=0, lo_open=True, hi=3600)
-    # after HTTP 429 the venue is left alone for its Retry-After, at most this long
+    # after HTTP 429 (or a 418 ban) no order request for its Retry-After, at most this long
     max_backoff_s: float = setting(60.0, "float", lo=0, hi=3600)
     # the paper venue: exchange-time latency before an order works, fees, starting balance
     paper_latency_ms: int = _ms(20, lo=0)

@@ -223,6 +223,8 @@ class CcxtVenue:
                 self.sink.rejected(order, reason, wall_ms(), time.time_ns(), venue=True)
                 return
             if outcome == HALT:
+                if exc.status == 418:     # banned: not a request until the ban ends
+                    self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
                 self.sink.rejected(order, reason, wall_ms(), time.time_ns(), venue=True)
                 self.sink.halt(f"the exchange refuses orders: {reason} ({_short(exc)})")
                 return
@@ -271,7 +273,7 @@ class CcxtVenue:
             except Exception as exc:   # noqa: BLE001 - retried, then given up on
                 outcome, reason = classify(exc)
                 self._count(reason)
-                if outcome == BACKOFF:
+                if outcome == BACKOFF or getattr(exc, "status", None) == 418:
                     self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
                 if time.monotonic() + delay > deadline or outcome in (HALT, REJECT):
                     raise
@@ -287,7 +289,7 @@ class CcxtVenue:
         except Exception as exc:   # noqa: BLE001 - classified below
             outcome, reason = classify(exc)
             self._count(reason)
-            if outcome == BACKOFF:
+            if outcome == BACKOFF or getattr(exc, "status", None) == 418:
                 self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
             if outcome != NOT_FOUND:
                 log.warning("cancel_error", client_id=order.client_id, outcome=outcome,
