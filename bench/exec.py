@@ -19,8 +19,9 @@ Figures
 - ``tick_to_order``: the listener's monotonic stamp of the frame that changed the target
   to the moment the order is handed to the transport: the paper venue's fill call
   (``Engine.paper_submit``; the paper venue handles a frame's events right after it),
-  the ccxt venue's last request bytes written by aiohttp (ccxt signs and builds the
-  request in Python first; the execution task wakes after the listener's batch).
+  the ccxt venue's request handed by aiohttp to the transport (its trace hook, right
+  before headers and body go out in one write; ccxt signs and builds the request in
+  Python first; the execution task wakes after the listener's batch).
 - ``order_round_trip`` (ccxt): the send to the exchange's answer (RESULT), over REST.
 - ``sim_wire_to_wire`` (ccxt): rtaid-sim's own stamps: an order's arrival minus the last
   market-data frame the sim wrote before it (not necessarily the frame that caused it).
@@ -129,8 +130,8 @@ def table(results: dict, params: dict) -> str:
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
                          f"{h.get('p50', '-')} | {h.get('p99', '-')} | {h.get('p999', '-')} |")
     lines += ["", "tick_to_order: frame received (listener's monotonic stamp) to the order handed "
-              "to the transport (paper: the engine's fill call; ccxt: aiohttp wrote the request's "
-              "last bytes). order_round_trip: send to the exchange's answer over REST. "
+              "to the transport (paper: the engine's fill call; ccxt: aiohttp hands the request "
+              "to the transport). order_round_trip: send to the exchange's answer over REST. "
               "sim_wire_to_wire: rtaid-sim's stamps, order arrival minus the last frame it wrote "
               "before it."]
     return "\n".join(lines)

@@ -155,6 +155,7 @@ class ExecutionService:
         self.keepalive_s = keepalive_s
         self.user_stream = None
         self._exec_lost = engine.exec_lost
+        self._last_recv_ns = 0
         self._tasks: list[asyncio.Task] = []           # timers
         self._side_tasks: set[asyncio.Task] = set()    # reconciliations, flattens
         self._flatten_lock: asyncio.Lock | None = None
@@ -263,6 +264,7 @@ class ExecutionService:
         for ev in events:
             kind = ev["type"]
             symbol = ev["symbol"]
+            self._last_recv_ns = ev["recv_ns"]
             if kind == "target":
                 inst = self._instrument(symbol)
                 if inst is None:
@@ -320,9 +322,11 @@ class ExecutionService:
                 return
 
     def decide_all(self, symbols=None) -> None:
+        # paper: the receive time of the last frame handled (a replay writes the same rows)
+        recv_ns = self._last_recv_ns if self.paper else time.time_ns()
         for symbol in symbols or self.symbols:
             if symbol in self.instruments:
-                self._decide(symbol, self._now_ms(symbol), time.time_ns())
+                self._decide(symbol, self._now_ms(symbol), recv_ns)
 
     def poke(self, symbol: str) -> None:
         """Something changed for ``symbol`` at the venue: decide again soon (ccxt:
@@ -602,7 +606,6 @@ class ExecutionService:
                                       for s in self.instruments)
 
     def _halt_and_flatten(self, reason: str) -> None:
-        self.risk.count(reason)
         if self.paper or not self.started:
             self.state.halt(reason, self.symbols)
             self.decide_all()

@@ -117,3 +117,20 @@ def test_live_paper_fills_in_the_engine_and_flattens(tmp_path):
     assert run(with_sim(scenario)) == 0          # paper: nothing reached the exchange
     fills = table(data, "fills")
     assert len(fills) >= 4 and {f["venue"] for f in fills} == {"paper"}
+
+
+def test_replay_of_a_daily_loss_halt_is_the_same_every_time(shared_data, tmp_path):
+    """The halt and its flatten happen on exchange time too: two replays, one table."""
+    config = load_config(None, (*PAPER, "risk.max_daily_loss_usd=0.05"), env={})
+    runs = []
+    for name in ("a", "b"):
+        summary = replay([BTC_RECORDING], tmp_path / name, config=config)
+        assert summary.execution["state"] == "halted"
+        assert summary.execution["state_reason"] == "max_daily_loss_usd"
+        runs.append((table(tmp_path / name, "orders"), table(tmp_path / name, "fills")))
+    assert runs[0] == runs[1]
+    orders, fills = runs[0]
+    closes = [o for o in orders if o["type"] == "market" and o["reduce_only"]]
+    assert closes and closes[-1]["status"] == "filled"
+    position = sum(f["qty"] if f["side"] == "buy" else -f["qty"] for f in fills)
+    assert abs(position) < 1e-12

@@ -10,8 +10,9 @@ an order whose fate is unknown is looked up by its client id once the exchange c
 longer accept it (its recvWindow has passed), and sent again with the same id only when
 the exchange does not have it, so a timeout never doubles an order.
 
-Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment aiohttp wrote the
-request's last bytes (an aiohttp trace hook, found through a context variable set around
+Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment aiohttp hands the
+order request to the transport (its trace hook for the body, called right before the
+headers and the body go out in one write; found through a context variable set around
 the send); ``order_round_trip`` from just before the send to the answer.
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _trace_config() -> aiohttp.TraceConfig:
 
     trace = aiohttp.TraceConfig()
     trace.on_request_headers_sent.append(written)
-    trace.on_request_chunk_sent.append(written)   # the body: the request's last bytes
+    # the body's hook runs right before headers and body go to the transport together
+    trace.on_request_chunk_sent.append(written)
     return trace
 
 
