@@ -12,11 +12,12 @@ one-second timer closes the one-minute bars no event closed. The execution seam:
 engine queues the strategy's target changes (and the paper venue's fills) in a ring of
 fixed records (and records the changes in the ``signals`` table); every drained event
 goes to the execution service (rtaid/exec, when ``execution.venue`` is not ``off``) and
-the target changes to ``on_target_changes`` (logged). With the ccxt venue (or none)
-the listener only wakes the execution task, which drains the ring; with the paper venue
-the listener's wake-up drains and handles the events at once, after the frame that
-queued them, as ``rtaid replay`` does: the paper venue's fills depend on the frame its
-orders follow, so the live run and a replay of its journal trade alike.
+the target changes to ``on_target_changes`` (logged). Without a venue the listener only
+wakes the execution task, which drains the ring; with one, the listener's wake-up
+drains and handles the events at once, after the frame that queued them, as ``rtaid
+replay`` does: the paper venue's fills depend on the frame its orders follow (so the
+live run and a replay of its journal trade alike), and a ccxt order goes out one loop
+turn sooner.
 ``execution.on_shutdown = "flatten"`` flattens before the feed stops; SIGHUP applies
 the ``[risk]`` keys.
 """
@@ -83,9 +84,10 @@ class Daemon:
             self.execution = ExecutionService(config, self.engine, self.store.rings,
                                               exchange_info=exchange_info,
                                               state_path=default_state_file(config))
-        paper = self.execution is not None and self.execution.paper
+        # with a venue the listener hands the events over at once (see drain_exec_events)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
-                         on_targets=self.drain_exec_events if paper else self._targets_wake.set)
+                         on_targets=(self.drain_exec_events if self.execution is not None
+                                     else self._targets_wake.set))
         self.started_mono = time.monotonic()
         self.ready_sent = False
         self.unsynced_since: dict[str, float] = {s: time.monotonic() for s in self.feed.symbols}
@@ -157,10 +159,14 @@ class Daemon:
             log.info("target_change", **row)
 
     def drain_exec_events(self) -> None:
-        """Hand every queued execution event to the execution service and the target
-        changes to ``on_target_changes``; a failing hook is logged and counted, never
-        fatal (the engine's thread: the listener, for the paper venue)."""
-        self._target_changes(self._execute(self.engine.drain_exec_events()))
+        """The listener's wake-up when a venue trades: every queued execution event goes
+        to the execution service at once, after the frame that queued it (the paper
+        venue's fills depend on that frame; a ccxt order's send starts one loop turn
+        sooner than through the execution task); the target changes are logged
+        (``on_target_changes``) after the orders' first steps have run."""
+        events = self._execute(self.engine.drain_exec_events())
+        if any(e["type"] == "target" for e in events):
+            asyncio.get_running_loop().call_soon(self._target_changes, events)
 
     def _execute(self, events: list[dict]) -> list[dict]:
         if events and self.execution is not None:

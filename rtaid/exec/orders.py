@@ -22,12 +22,15 @@ again while its fill is missing.
    position is adopted and held; orders left by a previous run are cancelled).
 4. ``reducing``: the target is clamped so that orders only shrink the position.
 5. Resting limit orders older than ``execution.order_timeout_ms`` are cancelled.
-6. Working orders that do not add up to the target are cancelled (all of them; nothing
-   new is placed until the cancels are answered).
-7. One order for the difference, at most ``risk.max_order_qty`` (and the exchange's
-   maximum), rounded down to the step; priced at the touch (a GTX order at its own side,
-   other limits at the side they take); checked by :class:`rtaid.exec.risk.RiskGate`.
-   A rejection is recorded and counted once until something changes; after a venue
+6. Working orders that go the wrong way or beyond the target are cancelled (all of them;
+   nothing new is placed until the cancels are answered); working orders short of it
+   stay (a target larger than ``risk.max_order_qty`` is worked in several orders).
+7. One order for what the working orders leave to do, at most ``risk.max_order_qty``
+   (and the exchange's maximum), rounded down to the step; priced at the touch (a GTX
+   order at its own side, other limits at the side they take); reduce-only when, after
+   the working orders, it only shrinks the position; checked by
+   :class:`rtaid.exec.risk.RiskGate` (the position limit counts the working orders). A
+   rejection is recorded and counted once until something changes; after a venue
    rejection the symbol waits :data:`REJECT_COOLOFF_MS`.
 
 Time is the caller's clock (``now_ms``): exchange time for the paper venue, so that a
@@ -196,13 +199,14 @@ class OrderManager:
                    and now_ms - o.created_ms >= timeout]
         if intents or any(o.cancel_requested for o in orders):
             return intents
-        if position + self.working(symbol) == target:
+        gap, working = target - position, self.working(symbol)
+        if working == gap:
             return []
-        if orders:
+        if (working and (working > 0) != (gap > 0)) or abs(working) > abs(gap):
             return [self._cancel(o) for o in orders]
         if now_ms < self.retry_at[symbol]:
             return []
-        order = self._new_order(symbol, target - position, position, now_ms)
+        order = self._new_order(symbol, gap - working, position + working, now_ms)
         return [Intent("place", order)] if order is not None else []
 
     def _halted(self, symbol, orders, position, now_ms) -> list[Intent]:
@@ -222,6 +226,7 @@ class OrderManager:
         return [Intent("place", order)]
 
     def _new_order(self, symbol: str, diff: int, position: int, now_ms: int) -> Order | None:
+        """An order for ``diff`` lots from ``position`` (held plus working)."""
         inst = self.instruments[symbol]
         limits = self.limits(symbol)
         side = 1 if diff > 0 else -1

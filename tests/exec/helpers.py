@@ -33,7 +33,8 @@ def run(coro, timeout: float = 90.0):
 
 
 def sim_config(**kw) -> SimConfig:
-    base = dict(port=0, rate=300.0, seed=5, synthetic_levels=60)
+    # a calm market: a limit order at the touch meets the touch it was priced at
+    base = dict(port=0, rate=100.0, seed=5, synthetic_levels=60)
     base.update(kw)
     return SimConfig(**base)
 

@@ -28,10 +28,11 @@ def test_targets_become_orders_and_positions_match_the_exchange(tmp_path):
             assert await until(lambda: sim_position(sim, "BTCUSDT") == -0.004, 15)
             assert await until(lambda: rtaid_position(daemon, "BTCUSDT") == -0.004)
             sells = [o for o in sim_orders(sim, "BTCUSDT") if o.side == "SELL"]
-            # 0.005 to sell, at most 0.002 an order; the first closes the long and
-            # no order is larger than risk.max_order_qty
-            assert [sim.markets["BTCUSDT"].inst.qty_float(o.orig_lots) for o in sells] == [0.002, 0.002, 0.001]
-            assert all(o.status == "FILLED" for o in sells)
+            # 0.005 sold, in orders of at most 0.002 (risk.max_order_qty): three when each
+            # fills at once (an order that rests past its timeout is replaced)
+            assert sum(o.executed_lots for o in sells) == 5
+            assert max(o.orig_lots for o in sells) == 2 and len(sells) >= 3
+            assert all(o.status in ("FILLED", "CANCELED") for o in sells)
 
             svc.on_events([target("BTCUSDT", 0.0, 0)])
             assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.0, 15)
@@ -41,12 +42,14 @@ def test_targets_become_orders_and_positions_match_the_exchange(tmp_path):
             assert not sim_open(sim)
             st = svc.status()
             assert st["state"] == "active" and st["orders"]["rejected"] == {}
-            assert st["orders"]["sent"] == len(sim_orders(sim)) == st["orders"]["filled"]
+            assert st["orders"]["sent"] == len(sim_orders(sim))
+            assert st["orders"]["filled"] + st["orders"]["canceled"] == st["orders"]["sent"]
             # PnL is the exchange's: realised of every fill, fees of every fill
             pos = sim.account.positions["BTCUSDT"]
             assert abs(st["symbols"]["BTCUSDT"]["pnl"]["realized"] - pos.realized_pnl) < 1e-9
             assert abs(st["balance"] - sim.account.wallet) < 1e-6
-            assert st["latency_us"]["tick_to_order"]["count"] == 3   # one per target change
+            # one sample per target change (its first order)
+            assert st["latency_us"]["tick_to_order"]["count"] == 3
             return {o.client_order_id: o for o in sim_orders(sim)}
 
     orders = run(with_sim(scenario))
@@ -57,7 +60,7 @@ def test_targets_become_orders_and_positions_match_the_exchange(tmp_path):
     for r in rows:
         by_cid.setdefault(r["client_id"], []).append(r["status"])
     assert set(by_cid) == set(orders)
-    assert all(s[0] == "sent" and s[-1] == "filled" for s in by_cid.values())
+    assert all(s[0] == "sent" and s[-1] in ("filled", "canceled") for s in by_cid.values())
     assert sum(r["qty"] for r in fills if r["side"] == "sell") == 0.005
     assert round(sum(r["qty"] for r in fills if r["side"] == "buy"), 9) == 0.005
     assert all(r["venue"] == "ccxt" and r["trade_id"] > 0 for r in fills)

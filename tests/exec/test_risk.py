@@ -177,8 +177,9 @@ def test_daily_loss_halts_and_flattens(tmp_path):
     data = tmp_path / "data"
 
     async def scenario(sim):
-        # a round trip's fees alone (0.05 % of ~60 USD twice) exceed a 0.03 USD loss limit
-        config = exec_config(sim, data, "risk.max_daily_loss_usd=0.03")
+        # the fees of two market orders (0.05 % of ~26 and ~60 USD) exceed a 0.03 USD loss
+        config = exec_config(sim, data, "risk.max_daily_loss_usd=0.03",
+                             "execution.order_type=market")
         async with daemon_at(sim, config) as daemon:
             svc = daemon.execution
             svc.on_events([target("ETHUSDT", 0.01)])

@@ -1,8 +1,10 @@
 """The ccxt venue: ``ccxt.async_support.binanceusdm`` with its URLs taken from
 ``exchange.rest_url``, so the same code talks to Binance, its testnet or rtaid-sim.
 
-Orders go out as ``create_order`` with our client id (``newClientOrderId``), ``RESULT``
-answers, ``reduceOnly`` and the time in force; cancels by client id; cancel-all,
+Orders go out through binanceusdm's signed ``POST /fapi/v1/order`` (its implicit API:
+ccxt signs, sends and maps errors) with our client id (``newClientOrderId``), ``RESULT``
+answers, ``reduceOnly``, the time in force, and the exact decimal strings of our grid;
+cancels by client id (``cancel_order``); ``cancel_all_orders``,
 open orders, order lookups by client id, positions (``/fapi/v3/positionRisk``) and the
 balance (``/fapi/v2/balance``) serve reconciliation. Errors are mapped for every URL by
 :mod:`rtaid.exec.venues.binance_errors` (:func:`classify` says what each means):
@@ -235,21 +237,23 @@ class CcxtVenue:
             return
 
     async def _create(self, order, first: bool):
+        # binanceusdm's signed POST /fapi/v1/order with the exact decimal strings of our
+        # grid (create_order would go through floats and its market layer: slower, and
+        # rounding there is not ours)
         inst = self.instruments[order.symbol]
-        params = {"newClientOrderId": order.client_id, "newOrderRespType": "RESULT"}
-        if order.reduce_only:
-            params["reduceOnly"] = True
-        price = None
+        params = {"symbol": order.symbol, "side": "BUY" if order.side > 0 else "SELL",
+                  "type": order.type.upper(), "quantity": inst.qty_text(order.qty),
+                  "newClientOrderId": order.client_id, "newOrderRespType": "RESULT"}
         if order.type == "limit":
+            params["price"] = inst.price_text(order.px)
             params["timeInForce"] = order.tif
-            price = float(inst.price_text(order.px))
+        if order.reduce_only:
+            params["reduceOnly"] = "true"
         slot = [0]
         token = _SENDING.set(slot)
         t0 = time.monotonic_ns()
         try:
-            answer = await self.exchange.create_order(
-                self.market_symbol[order.symbol], order.type, "buy" if order.side > 0 else "sell",
-                float(inst.qty_text(order.qty)), price, params)
+            answer = await self.exchange.fapiPrivatePostOrder(params)
             exc = None
         except Exception as error:   # noqa: BLE001 - classified by the caller
             answer, exc = None, error
@@ -261,7 +265,7 @@ class CcxtVenue:
         cause = order.cause
         if first and slot[0] and cause is not None and cause.mono_ns:
             self.latency["tick_to_order"].record(slot[0] - cause.mono_ns)
-        return (answer["info"] if answer is not None else None), exc
+        return answer, exc
 
     async def _lookup(self, order):
         """The exchange's answer for ``order`` by client id; None when it has none.
