@@ -120,8 +120,9 @@ def sim_wire_to_wire(port: int) -> dict:
 def table(results: dict, params: dict) -> str:
     lines = [f"Tick-to-order, {params['seconds']:g} s of trading per venue, rtaid-sim at "
              f"{params['rate']:g} book events/s per symbol (BTCUSDT, ETHUSDT), seed "
-             f"{params['seed']}; {params['machine']}. `python bench/exec.py`; "
-             "µs, histogram bucket upper edges.", "",
+             f"{params['seed']}; {params['machine']} (1-min load average "
+             f"{params['load_average_1m'][0]:g} before, {params['load_average_1m'][1]:g} after: "
+             "the box is shared). `python bench/exec.py`; µs, histogram bucket upper edges.", "",
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
         stages = ["tick_to_order"] + (["order_round_trip", "sim_wire_to_wire"] if venue == "ccxt" else [])
@@ -149,9 +150,12 @@ def main(argv=None) -> int:
     params = {"seconds": args.seconds, "rate": args.rate, "seed": args.seed,
               "strategy": list(STRATEGY), "risk": list(RISK), "machine": machine_name()}
     results = {}
+    load = [os.getloadavg()[0]]
     for venue in args.venues.split(","):
         results[venue] = run_venue(venue, args.seconds, args.rate, args.seed)
         print(json.dumps(results[venue]))
+    load.append(os.getloadavg()[0])
+    params["load_average_1m"] = [round(x, 2) for x in load]
     doc = {"machine": machine_info(), "params": params, "results": results}
     pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     text = table(results, params)
