@@ -36,6 +36,7 @@ from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
 from rtaid.infra import preflight
 from rtaid.infra.config import ConfigError, reload_config
+from rtaid.ai.model import ModelError
 from rtaid.control import ControlServer
 from rtaid.feed import Feed
 from rtaid.metrics import MetricsServer
@@ -75,6 +76,12 @@ class Daemon:
         self.engine.queue_exec_events(True)
         self._targets_wake = asyncio.Event()
         self.enable_signals()
+        # the hybrid strategy's model (ModelError: the caller says why and exits 2)
+        self.model = None
+        from rtaid.ai.live import hybrid_symbols
+        if hybrid_symbols(config, symbols):
+            from rtaid.ai.live import ModelRunner
+            self.model = ModelRunner(self.engine, config)
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
         self.execution = None
@@ -163,10 +170,13 @@ class Daemon:
         to the execution service at once, after the frame that queued it (the paper
         venue's fills depend on that frame; a ccxt order's send starts one loop turn
         sooner than through the execution task); the target changes are logged
-        (``on_target_changes``) after the orders' first steps have run."""
+        (``on_target_changes``) and closed bars go to the hybrid strategy's model after
+        the orders' first steps have run."""
         events = self._execute(self.engine.drain_exec_events())
-        if any(e["type"] == "target" for e in events):
-            asyncio.get_running_loop().call_soon(self._target_changes, events)
+        if events:
+            # the model and the log: after the frame callback (a probability applies from
+            # a later exchange time, so a loop turn later changes nothing)
+            asyncio.get_running_loop().call_soon(self._after_orders, events)
 
     def _execute(self, events: list[dict]) -> list[dict]:
         if events and self.execution is not None:
@@ -177,7 +187,12 @@ class Daemon:
                 log.exception("execution_failed", error=f"{type(exc).__name__}: {exc}")
         return events
 
-    def _target_changes(self, events: list[dict]) -> None:
+    def _after_orders(self, events: list[dict]) -> None:
+        """The hybrid strategy's model at each closed bar, then the target changes."""
+        if self.model is not None:
+            for event in events:
+                if event["type"] == "bar":
+                    self.model.on_bar(event)
         rows = [e for e in events if e["type"] == "target"]
         if not rows:
             return
@@ -196,9 +211,9 @@ class Daemon:
             events = self._execute(self.engine.drain_exec_events())
             if events and self.execution is not None:
                 # the orders just decided go out (their tasks' first steps write the
-                # requests) before the changes are logged
+                # requests) before the model and the log
                 await asyncio.sleep(0)
-            self._target_changes(events)
+            self._after_orders(events)
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""
@@ -438,6 +453,8 @@ class Daemon:
             log.warning("reload_needs_restart", keys=list(plan.restart))
         if new.log.level != self.config.log.level:
             setup_logging(new.log.level, new.log.format)
+        if self.model is not None and new.strategy.model_path:
+            self.model.reload(new.strategy.model_path)
         if self.execution is not None:
             # the [risk] keys apply even when other changes wait for a restart: a kill
             # switch must not depend on what else the file changed
@@ -497,7 +514,12 @@ def main(args) -> int:
         log.error("startup_failed", reason=str(exc))
         print(f"rtaid run: {exc}", file=sys.stderr)
         return 2
-    daemon = Daemon(config, scales=scales, ticks=ticks, exchange_info=info)
+    try:
+        daemon = Daemon(config, scales=scales, ticks=ticks, exchange_info=info)
+    except ModelError as exc:          # an unusable model file
+        log.error("startup_failed", reason=str(exc))
+        print(f"rtaid run: strategy.model_path: {exc}", file=sys.stderr)
+        return 2
     if config.daemon.event_loop == "uvloop":
         import uvloop
 

@@ -175,9 +175,11 @@ def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
         damage: list, on_exec=None) -> int:
     """Feed every file of the plan through ``engine``, calling ``drain()`` whenever the
     rings may be short of room; returns the frames processed. Damaged lines are added to
-    ``damage``: what the reader could not read, and frames the decoder rejected. With
-    ``on_exec`` (paper trading), the engine stops after each frame that queued execution
-    events and ``on_exec()`` handles them before the next frame."""
+    ``damage``: what the reader could not read, and frames the decoder rejected.
+    ``on_exec(events)``: the execution events of each frame that made any, handled
+    before the next frame (the hybrid strategy's model, the paper venue)."""
+    if on_exec is not None:
+        engine.queue_exec_events(True)
     if rings_capacity < 2 * FRAME_RESERVE:
         raise ValueError(f"ring_records must be at least {2 * FRAME_RESERVE}")
     frames = 0
@@ -192,7 +194,7 @@ def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
                 i = engine.run_frames_paced(buf, offsets, recv_ns, sym, i, FRAME_RESERVE,
                                             on_exec is not None)
                 if on_exec is not None and engine.exec_pending:
-                    on_exec()
+                    on_exec(engine.drain_exec_events())
                 drain()
             if _decode_errors(engine) != errors:
                 damage.extend(_name_bad_frames(engine, path, buf, offsets, sym, lines))
@@ -201,20 +203,47 @@ def run(engine: Engine, replay_plan: ReplayPlan, drain, rings_capacity: int,
     return frames
 
 
+def model_hook(engine: Engine, config: Config, model=None):
+    """The hybrid strategy's model over a replay (None when no symbol is hybrid): each
+    frame's closed bars get their probability before the next frame, as live."""
+    from rtaid.ai.live import ModelRunner, hybrid_symbols
+
+    if not hybrid_symbols(config, engine.symbols):
+        return None
+    runner = ModelRunner(engine, config, model)
+
+    def on_exec(events):
+        for event in events:
+            if event["type"] == "bar":
+                runner.on_bar(event)
+    return on_exec
+
+
 def paper_trading(config: Config | None, engine: Engine, rings, exchange_info):
-    """``(service, on_exec)`` of a replay that trades on the paper venue, else
-    ``(None, None)``; any other venue is refused (ValueError)."""
+    """The execution service of a replay that trades on the paper venue, else None; any
+    other venue is refused (ValueError)."""
     venue = config.execution.venue if config is not None else "off"
     if venue == "off":
-        return None, None
+        return None
     if venue != "paper":
         raise ValueError(f"execution.venue = {venue!r}: rtaid replay trades on the paper venue "
                          f"only (--set execution.venue=paper)")
     from rtaid.exec.service import ExecutionService
 
-    engine.queue_exec_events(True)
-    service = ExecutionService(config, engine, rings, exchange_info=exchange_info)
-    return service, lambda: service.on_events(engine.drain_exec_events())
+    return ExecutionService(config, engine, rings, exchange_info=exchange_info)
+
+
+def exec_hook(model, service):
+    """One ``on_exec`` for the model (bars) and the paper venue (every event), or None."""
+    if service is None:
+        return model
+    if model is None:
+        return service.on_events
+
+    def on_exec(events):
+        model(events)                  # a probability applies from a later exchange time
+        service.on_events(events)
+    return on_exec
 
 
 def _decode_errors(engine: Engine) -> int:
@@ -288,8 +317,9 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
     options.update(rotate_s=None, row_group_s=None, retention_days=0, raw_journal=False)
     store = Store(engine, str(out_dir), ring_records=ring_records, **options)
     damage = list(replay_plan.damage)
-    service, on_exec = paper_trading(config, engine, store.rings, exchange_info)
-    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage, on_exec)
+    service = paper_trading(config, engine, store.rings, exchange_info)
+    frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage,
+                 exec_hook(model_hook(engine, config) if signals else None, service))
     engine.finish_signals()
     store.stop()
     summary = _summary(engine, replay_plan, frames, t0, damage)
@@ -305,13 +335,14 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
 
 def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
                   tables=SIGNAL_TABLES, capacities=None, ring_records: int = 1 << 16,
-                  engine_out: list | None = None):
+                  engine_out: list | None = None, model=None):
     """Replay recordings through the daemon's engine into memory.
 
     Same input and engine as :func:`replay`; returns ``(arrays, summary)`` with
     ``arrays = {table: numpy records}`` in the registry's dtypes (rtaid/store/tables.py)
     and rows in the order the engine produced them. ``engine_out`` (a list), if given,
-    receives the engine (its books and signal state after the input).
+    receives the engine (its books and signal state after the input). ``model``: the
+    hybrid strategy's model object (``predict_proba``) instead of strategy.model_path's.
     """
     from rtaid.store.memory import MemoryTables
 
@@ -320,8 +351,10 @@ def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
     engine = replay_plan.engine()
     memory = MemoryTables(engine, tables, ring_records)
     damage = list(replay_plan.damage)
-    service, on_exec = paper_trading(config, engine, memory.rings, exchange_info)
-    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage, on_exec)
+    service = paper_trading(config, engine, memory.rings, exchange_info)
+    frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage,
+                 exec_hook(model_hook(engine, config if config is not None else Config(), model),
+                           service))
     engine.finish_signals()
     memory.drain()
     summary = _summary(engine, replay_plan, frames, t0, damage)

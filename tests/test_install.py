@@ -44,17 +44,32 @@ def test_install_script_stages_a_working_installation(tmp_path):
 
 
 
+# The optional parts and the extra that installs what they import: a module of such a
+# part may import its extra's packages (the command says how to install them when
+# missing); the rest of the package only the [project] dependencies.
+OPTIONAL_PARTS = {"rtaid/dashboard/": "dashboard", "rtaid/ai/": "ai", "rtaid/freqtrade/": "freqtrade"}
+
+
+def _names(requirements) -> set[str]:
+    return {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower().replace("_", "-")
+            for d in requirements}
+
+
 def test_every_third_party_import_of_the_package_is_a_declared_dependency():
-    """What production code imports must be in [project] dependencies, not merely
-    installed because something else (the test extras, ccxt) happens to pull it in."""
+    """What production code imports must be in [project] dependencies (or, in an
+    optional part, its extra), not merely installed because something else (the test
+    extras, ccxt) happens to pull it in."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower().replace("_", "-")
-                for d in project["dependencies"]}
+    core = _names(project["dependencies"])
+    extras = {name: _names(reqs) for name, reqs in project["optional-dependencies"].items()}
     build_time = {"cython", "libc", "cpython"}          # cimports, compile time only
     dists = importlib.metadata.packages_distributions()
     stdlib = set(sys.stdlib_module_names)
     missing = {}
     for path in production_sources():
+        rel = str(path.relative_to(ROOT))
+        extra = next((e for prefix, e in OPTIONAL_PARTS.items() if rel.startswith(prefix)), None)
+        declared = core | extras.get(extra, set())
         for module in imported_modules(path):
             top = module.split(".")[0]
             if top in stdlib or top in ("rtaid", "<relative>") or top in build_time:

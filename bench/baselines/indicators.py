@@ -33,7 +33,7 @@ BAR_COLUMNS = (("symbol", "minute_ms", "open", "high", "low", "close", "volume",
                 "sell_volume", "trade_count", "vwap", "spread_mean", "mid_last")
                + tuple(f"{c}_last" for c in RAW + NORMALISED))
 SIGNAL_COLUMNS = ("symbol", "ts_ms", "seq", "prev_target", "target", "target_qty", "reason",
-                  "mid", "dev_osc", "ofi_osc", "vpin_osc")
+                  "mid", "dev_osc", "ofi_osc", "vpin_osc", "model_p")   # no model: NaN
 
 # the defaults of indicators.md section 11 (+ strategy keys), by config key
 DEFAULTS = {
@@ -555,7 +555,7 @@ class SymbolSignals:
             new = 0
             self.exit_T = T
         self.signals_out.append((self.symbol, T, row[4], self.target, new, new * self.order_qty,
-                                 reason, mid, dev, ofi, vpin))
+                                 reason, mid, dev, ofi, vpin, NAN))
         self.target = new
 
     # ------------------------------------------------------------------ L1 (sections 1-3, 5, 6, 9)

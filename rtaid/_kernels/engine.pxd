@@ -6,7 +6,7 @@ from rtaid._kernels.decode cimport Decoder, Msg, MAX_SYMBOLS
 from rtaid._kernels.book cimport L2Book
 from rtaid._kernels.records cimport TBL_N_ENGINE
 from rtaid._kernels.ring cimport RecordRing, RecordRings, ByteRing, ByteRings
-from rtaid._kernels.records cimport SignalRow
+from rtaid._kernels.records cimport SignalRow, BarRow
 from rtaid._kernels.signals cimport SymbolSignals
 from rtaid._kernels.hist cimport Hist
 
@@ -33,6 +33,7 @@ cdef enum:
     EXEC_FILL = 1        # a paper order filled (partly: remaining > 0)
     EXEC_DONE = 2        # a paper order left the book unfilled (remaining): a market
                          # order with no liquidity left, or a book that cannot be trusted
+    EXEC_BAR = 3         # a one-minute bar closed (bar; queued with queue_bars only)
 
 # One event on its way to the execution task, in the order the engine produced them, and
 # when the frame that caused it was received (recv_ns: wall clock, as recorded; mono_ns:
@@ -44,6 +45,7 @@ cdef struct ExecEvent:
     int64_t recv_ns
     int64_t mono_ns
     SignalRow row        # EXEC_TARGET
+    BarRow bar           # EXEC_BAR
     int64_t order_id     # EXEC_FILL / EXEC_DONE: the paper order
     int32_t side         # +1 buy, -1 sell
     int32_t maker        # EXEC_FILL: 1 resting order filled by a trade, 0 taker
@@ -109,6 +111,7 @@ cdef class Engine:
     cdef public int64_t exec_woken    # head when the listener last woke the task
     cdef public int64_t exec_lost     # events that found the ring full (counted)
     cdef bint queue_exec              # a consumer is attached (the daemon, a paper replay)
+    cdef public bint queue_bars       # also queue closed bars (the hybrid strategy's model)
     # paper venue: working orders, matched against the book and the trades in on_frame
     cdef PaperOrder paper[PAPER_ORDERS]
     cdef int32_t paper_n              # slots in use

@@ -30,7 +30,8 @@ from rtaid._kernels.records cimport (
 from rtaid._kernels.records cimport IndicatorRow, BarRow, SignalRow, N_RAW, N_NORM
 from rtaid._kernels.signals cimport (
     SymbolSignals, SignalParams, sig_init, sig_free, sig_reset, sig_on_bbo, sig_on_trade,
-    sig_on_depth, sig_on_snapshot, sig_on_reconnect, sig_on_timer, sig_finish, SIG_ROW,
+    sig_on_depth, sig_on_snapshot, sig_on_reconnect, sig_on_timer, sig_finish, sig_set_model_p,
+    SIG_ROW,
     SIG_BAR, SIG_SIGNAL, STRAT_NONE, N_PROF,
 )
 from rtaid._kernels.ring cimport (
@@ -76,6 +77,22 @@ AHEAD = {"depth": AHEAD_DEPTH, "trade": AHEAD_TRADE, "bbo": AHEAD_BBO, "mark": A
 
 # the execution ring and the paper venue's fill model (functions of an Engine)
 include "engine_paper.pxi"
+
+
+cdef dict bar_dict(const BarRow* b, str symbol):
+    """A bars_1m row as a dict of its columns."""
+    out = {"symbol": symbol, "minute_ms": b.minute_ms,
+           "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+           "volume": b.volume, "buy_volume": b.buy_volume, "sell_volume": b.sell_volume,
+           "trade_count": b.trade_count, "vwap": b.vwap, "spread_mean": b.spread_mean,
+           "mid_last": b.mid_last}
+    cdef int32_t k
+    for k in range(N_RAW):
+        out[RAW_COLUMNS[k] + "_last"] = b.raw[k]
+    for k in range(N_NORM):
+        out[NORM_SERIES[k] + "_z_last"] = b.z[k]
+        out[NORM_SERIES[k] + "_osc_last"] = b.osc[k]
+    return out
 
 
 cdef int check_books(int64_t before) except -1:
@@ -146,6 +163,7 @@ cdef class Engine:
         self.exec_head = self.exec_tail = self.exec_woken = 0
         self.exec_lost = 0
         self.queue_exec = False
+        self.queue_bars = False
         self.frame_mono_ns = 0
         memset(self.paper, 0, sizeof(self.paper))
         memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
@@ -419,6 +437,10 @@ cdef class Engine:
                 if slot != NULL:
                     (<BarRow*>slot)[0] = st.bar
                     ring_commit(r)
+            if self.queue_exec and self.queue_bars:
+                ev = exec_push(self, EXEC_BAR, st.sym, st.bar.minute_ms)
+                if ev != NULL:
+                    ev.bar = st.bar
         if flags & SIG_ROW:
             r = self.rec[TBL_INDICATORS]
             if r != NULL:
@@ -809,6 +831,7 @@ cdef class Engine:
         st.p.strategy_stop_bps = params.c.strategy_stop_bps
         st.p.strategy_cooldown_ms = params.c.strategy_cooldown_ms
         st.p.strategy_stale_ms = params.c.strategy_stale_ms
+        st.p.strategy_model_threshold = params.c.strategy_model_threshold
 
     def strategy_params(self, int sym):
         """The strategy thresholds a symbol's kernel uses now (None: signals off)."""
@@ -821,7 +844,8 @@ cdef class Engine:
                 "exit_mid": st.p.strategy_exit_mid, "toxic_max": st.p.strategy_toxic_max,
                 "max_hold_ms": st.p.strategy_max_hold_ms, "stop_bps": st.p.strategy_stop_bps,
                 "cooldown_ms": st.p.strategy_cooldown_ms, "stale_ms": st.p.strategy_stale_ms,
-                "order_qty": st.p.strategy_order_qty}
+                "order_qty": st.p.strategy_order_qty,
+                "model_threshold": st.p.strategy_model_threshold}
 
     def queue_exec_events(self, bint on=True):
         """Queue execution events (target changes, paper fills) for ``drain_exec_events``
@@ -854,7 +878,12 @@ cdef class Engine:
                             "seq": s.seq, "prev_target": s.prev_target, "target": s.target,
                             "target_qty": s.target_qty, "reason": REASON_NAMES[s.reason],
                             "mid": s.mid, "dev_osc": s.dev_osc, "ofi_osc": s.ofi_osc,
-                            "vpin_osc": s.vpin_osc, "recv_ns": ev.recv_ns, "mono_ns": ev.mono_ns})
+                            "vpin_osc": s.vpin_osc, "model_p": s.model_p, "recv_ns": ev.recv_ns,
+                            "mono_ns": ev.mono_ns})
+            elif ev.type == EXEC_BAR:
+                out.append(bar_dict(&ev.bar, names[ev.sym]) | {
+                    "type": "bar", "ts_ms": ev.ts_ms, "recv_ns": ev.recv_ns,
+                    "mono_ns": ev.mono_ns})
             else:
                 out.append({"type": "fill" if ev.type == EXEC_FILL else "done",
                             "symbol": names[ev.sym], "ts_ms": ev.ts_ms, "order_id": ev.order_id,
@@ -1079,19 +1108,17 @@ cdef class Engine:
             raise IndexError(sym)
         if not self.sig_enabled[sym] or self.sig[sym].bar.minute_ms == 0:
             return None
-        cdef BarRow* b = &self.sig[sym].bar
-        out = {"symbol": self.decoder.symbol_names[sym], "minute_ms": b.minute_ms,
-               "open": b.open, "high": b.high, "low": b.low, "close": b.close,
-               "volume": b.volume, "buy_volume": b.buy_volume, "sell_volume": b.sell_volume,
-               "trade_count": b.trade_count, "vwap": b.vwap, "spread_mean": b.spread_mean,
-               "mid_last": b.mid_last}
-        cdef int32_t k
-        for k in range(N_RAW):
-            out[RAW_COLUMNS[k] + "_last"] = b.raw[k]
-        for k in range(N_NORM):
-            out[NORM_SERIES[k] + "_z_last"] = b.z[k]
-            out[NORM_SERIES[k] + "_osc_last"] = b.osc[k]
-        return out
+        return bar_dict(&self.sig[sym].bar, self.decoder.symbol_names[sym])
+
+    def set_model_p(self, int sym, double p, int64_t from_ms):
+        """Hybrid strategy: the model's p_up (NaN: no entries) gates the symbol's entries
+        from exchange time ``from_ms`` on (signals.pxd StrategyState). Call between
+        frames, from the engine's thread."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        if not self.sig_enabled[sym]:
+            raise ValueError(f"signals are not enabled for {self.symbols[sym]}")
+        sig_set_model_p(&self.sig[sym], p, from_ms)
 
     # ---------------------------------------------------------------- profiling
     def set_profile(self, bint on):

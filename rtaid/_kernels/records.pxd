@@ -195,6 +195,7 @@ cdef struct SignalRow:
     double dev_osc
     double ofi_osc
     double vpin_osc
+    double model_p                   # hybrid: the model's p_up gating entries; NaN else
 
 
 # ---------------------------------------------------------------- execution tables

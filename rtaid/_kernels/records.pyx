@@ -270,7 +270,8 @@ def _signals():
             _f("mid", b, &_sr.mid, sizeof(_sr.mid), "f"),
             _f("dev_osc", b, &_sr.dev_osc, sizeof(_sr.dev_osc), "f"),
             _f("ofi_osc", b, &_sr.ofi_osc, sizeof(_sr.ofi_osc), "f"),
-            _f("vpin_osc", b, &_sr.vpin_osc, sizeof(_sr.vpin_osc), "f")]
+            _f("vpin_osc", b, &_sr.vpin_osc, sizeof(_sr.vpin_osc), "f"),
+            _f("model_p", b, &_sr.model_p, sizeof(_sr.model_p), "f")]
 
 
 def _orders():

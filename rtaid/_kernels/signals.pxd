@@ -44,6 +44,7 @@ cdef enum:
 cdef enum:
     STRAT_NONE = 0
     STRAT_MEAN_REVERSION = 1
+    STRAT_HYBRID = 2         # mean reversion whose entries the model must agree with
 
 cdef enum:
     MAX_BOOK_LEVELS = 256    # most levels any L2 indicator may read (tobi/ofi/wall.levels)
@@ -105,6 +106,7 @@ cdef struct SigParams:
     int64_t strategy_cooldown_ms
     int64_t strategy_stale_ms
     double strategy_order_qty
+    double strategy_model_threshold  # hybrid: p needed for an entry (long p, short 1 - p)
     double tick_units                # tick in px units (Decision U1)
     int32_t px_dec
     int32_t qty_dec
@@ -262,6 +264,11 @@ cdef struct StrategyState:
     double entry_mid
     bint has_exit
     int64_t exit_T
+    # hybrid: the model's probability in effect, and the next one from exchange time
+    # model_p_from on (set between frames by sig_set_model_p)
+    double model_p
+    double model_p_next
+    int64_t model_p_from
 
 cdef struct SymbolSignals:
     SigParams p
@@ -316,6 +323,7 @@ cdef void sig_on_snapshot(SymbolSignals* st, const L2Book* b) noexcept nogil
 cdef void sig_on_reconnect(SymbolSignals* st) noexcept nogil
 cdef int sig_finish(SymbolSignals* st) noexcept nogil
 cdef int sig_on_timer(SymbolSignals* st, int64_t now_ms) noexcept nogil
+cdef void sig_set_model_p(SymbolSignals* st, double p, int64_t from_ms) noexcept nogil
 
 cdef int fill_sig_params(SigParams* out, object params) except -1
 

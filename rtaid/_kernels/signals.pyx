@@ -6,7 +6,7 @@ implements are tagged ``Decision (Xn)`` as there (docs/indicator-decisions.md).
 Integer quantities stay int64 until the final division of a formula, which is done by
 ``ratio`` so that it rounds exactly like Python's int / int.
 """
-from libc.stdint cimport int64_t, int32_t, INT64_MIN
+from libc.stdint cimport int64_t, int32_t, INT64_MIN, INT64_MAX
 from libc.string cimport memset, memcpy
 from libc.math cimport exp, log, sqrt, erfc, pow, isnan, isfinite, NAN
 from rtaid._kernels.mem cimport rt_calloc, rt_free
@@ -320,6 +320,9 @@ cdef void sig_reset(SymbolSignals* st) noexcept nogil:
     bar_reset(&st.bars)
     st.strat.target = 0
     st.strat.has_exit = False
+    st.strat.model_p = NAN
+    st.strat.model_p_next = NAN
+    st.strat.model_p_from = INT64_MAX
     for k in range(p.ofi_levels):
         st.mlofi_vec[k] = NAN
     st.row.sym = st.sym

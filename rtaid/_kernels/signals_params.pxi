@@ -36,6 +36,8 @@ cdef int fill_sig_params(SigParams* out, object params) except -1:
         out.strategy_kind = STRAT_NONE
     elif p.strategy_name == "mean_reversion":
         out.strategy_kind = STRAT_MEAN_REVERSION
+    elif p.strategy_name == "hybrid":
+        out.strategy_kind = STRAT_HYBRID
     else:
         raise ValueError(f"unknown strategy {p.strategy_name!r}")
     out.strategy_entry_low = p.strategy_entry_low
@@ -47,6 +49,7 @@ cdef int fill_sig_params(SigParams* out, object params) except -1:
     out.strategy_cooldown_ms = p.strategy_cooldown_ms
     out.strategy_stale_ms = p.strategy_stale_ms
     out.strategy_order_qty = p.strategy_order_qty
+    out.strategy_model_threshold = p.strategy_model_threshold
     out.tick_units = p.tick_units
     out.px_dec = p.px_dec
     out.qty_dec = p.qty_dec

@@ -16,8 +16,24 @@ cdef inline int strategy_signal(SymbolSignals* st, int32_t new_target, int32_t r
     s.dev_osc = st.row.osc[NS_DEV_BPS]
     s.ofi_osc = st.row.osc[NS_OFI_NORM]
     s.vpin_osc = st.row.osc[NS_VPIN]
+    s.model_p = st.strat.model_p
     st.strat.target = new_target
     return SIG_SIGNAL
+
+
+cdef void sig_set_model_p(SymbolSignals* st, double p, int64_t from_ms) noexcept nogil:
+    """Hybrid: the model's probability p_up (NaN: no entries) gates entries from exchange
+    time ``from_ms`` on (the first row at or after it takes it)."""
+    st.strat.model_p_next = p
+    st.strat.model_p_from = from_ms
+
+
+cdef inline bint model_allows(StrategyState* s, int32_t side, double threshold) noexcept nogil:
+    """Hybrid: an entry on ``side`` needs p_up >= threshold (long) or 1 - p_up >= threshold
+    (short); NaN (no model yet, or a failed one) allows nothing."""
+    if isnan(s.model_p):
+        return False
+    return s.model_p >= threshold if side > 0 else 1.0 - s.model_p >= threshold
 
 
 cdef int strategy_on_row(SymbolSignals* st) noexcept nogil:
@@ -33,17 +49,24 @@ cdef int strategy_on_row(SymbolSignals* st) noexcept nogil:
     cdef int32_t reason
     if p.strategy_kind == STRAT_NONE or p.disabled_families & FAM_STRATEGY:
         return 0
+    if p.strategy_kind == STRAT_HYBRID and T >= s.model_p_from:
+        s.model_p = s.model_p_next
+        s.model_p_from = INT64_MAX
     if s.target == 0:
         if s.has_exit and T < s.exit_T + p.strategy_cooldown_ms:
             return 0
         if (not st.book_synced or not st.has_l1 or T - st.l1_T > p.strategy_stale_ms
                 or isnan(mid)):
             return 0
-        if dev <= p.strategy_entry_low and ofi >= 50.0 and vpin <= p.strategy_toxic_max:
+        if (dev <= p.strategy_entry_low and ofi >= 50.0 and vpin <= p.strategy_toxic_max
+                and (p.strategy_kind != STRAT_HYBRID
+                     or model_allows(s, 1, p.strategy_model_threshold))):
             s.entry_T = T
             s.entry_mid = mid
             return strategy_signal(st, 1, RS_ENTRY_LONG, mid)
-        if dev >= p.strategy_entry_high and ofi <= 50.0 and vpin <= p.strategy_toxic_max:
+        if (dev >= p.strategy_entry_high and ofi <= 50.0 and vpin <= p.strategy_toxic_max
+                and (p.strategy_kind != STRAT_HYBRID
+                     or model_allows(s, -1, p.strategy_model_threshold))):
             s.entry_T = T
             s.entry_mid = mid
             return strategy_signal(st, -1, RS_ENTRY_SHORT, mid)

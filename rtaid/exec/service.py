@@ -259,7 +259,8 @@ class ExecutionService:
 
     # ------------------------------------------------------------------ events
     def on_events(self, events: list[dict]) -> None:
-        """Handle drained execution events in order (the engine's thread)."""
+        """Handle drained execution events in order (the engine's thread): target
+        changes, the paper venue's fills and "done"; others (closed bars) are not ours."""
         now = None
         for ev in events:
             kind = ev["type"]
@@ -273,7 +274,7 @@ class ExecutionService:
                 self.manager.set_target(symbol, inst.lots(ev["target_qty"]), ev["target"],
                                         Cause(ev["ts_ms"], ev["recv_ns"], ev["mono_ns"]))
                 self._decide(symbol, now, ev["recv_ns"])
-            elif self.paper:
+            elif self.paper and kind in ("fill", "done"):
                 symbol = self.venue.on_event(ev)
                 if symbol is not None:
                     now = ev["ts_ms"]

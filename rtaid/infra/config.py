@@ -235,9 +235,11 @@ def _pct(default: float):
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """[strategy]: the mean-reversion signal of indicators.md section 9."""
+    """[strategy]: the mean-reversion signal of indicators.md section 9; ``hybrid`` takes
+    its entries only when the model (rtaid train) agrees (docs/ai.md)."""
 
-    name: str = setting("mean_reversion", "enum", choices=("mean_reversion", "none"), per_symbol=True)
+    name: str = setting("mean_reversion", "enum", choices=("mean_reversion", "hybrid", "none"),
+                        per_symbol=True)
     entry_low: float = _pct(10.0)
     entry_high: float = _pct(90.0)
     exit_mid: float = _pct(50.0)
@@ -247,6 +249,13 @@ class StrategyConfig:
     cooldown_ms: int = _ms(30000, lo=0, live=True, per_symbol=True)
     stale_ms: int = _ms(1000, live=True, per_symbol=True)
     order_qty: float = setting(0.001, "float", lo=0, lo_open=True, per_symbol=True)
+    # hybrid: the model file (rtaid train) and the probability at which it lets the rule
+    # enter (a long when p_up >= threshold, a short when 1 - p_up >= threshold)
+    model_path: str | None = setting(None, "path", optional=True, live=True)
+    model_threshold: float = setting(0.55, "float", lo=0.5, hi=1.0, live=True, per_symbol=True)
+    # exchange ms after a bar's close from which its probability gates entries: live and
+    # replay then gate alike (inference, off the frame path, takes far less)
+    model_delay_ms: int = _ms(1000, lo=0, per_symbol=True)
 
 
 @dataclass(frozen=True)
@@ -770,6 +779,7 @@ def _validate(tree, origins, problems, path, file_private, env) -> Config:
     _cross_check_global(config, checker)
     global_found = _cross_check_symbol(_effective(config, "", {}), config)
     problems.extend(global_found)
+    problems.extend(_cross_check_hybrid(config))
     for sym in config.feed.symbols:
         if overrides.get(sym):
             found = _cross_check_symbol(config.for_symbol(sym), config)
@@ -907,6 +917,15 @@ def _cross_check_global(config: Config, checker: _Checker) -> None:
     if exchange.exchange_info_file and not os.path.isfile(exchange.exchange_info_file):
         checker.add("exchange.exchange_info_file",
                     f"exchange.exchange_info_file: file not found: {exchange.exchange_info_file}")
+
+
+def _cross_check_hybrid(config: Config) -> list[str]:
+    names = {config.strategy.name} | {
+        secs.get("strategy", {}).get("name") for secs in config.symbol_overrides.values()}
+    if "hybrid" in names and not config.strategy.model_path:
+        return ["strategy.model_path: strategy.name = \"hybrid\" needs a model file "
+                "(rtaid train --out MODEL)"]
+    return []
 
 
 def _cross_check_symbol(sc: SymbolConfig, config: Config) -> list[str]:

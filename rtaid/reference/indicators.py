@@ -715,6 +715,10 @@ class SymbolState:
         self._l1_update(T, pb, qb, pa, qa)
         return self._row(T, "bbo", u)
 
+    def set_model_p(self, p: float, from_ms: int) -> None:
+        """Hybrid strategy: the model's p_up from exchange time ``from_ms`` on."""
+        self.strategy.set_model_p(p, from_ms)
+
     def set_book_synced(self, flag: bool) -> None:
         self.book_synced = bool(flag)
 

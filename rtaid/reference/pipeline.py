@@ -100,9 +100,12 @@ def _prescan(paths, max_lines):
     return dec, has_bbo, file_symbol
 
 
-def run_recording(paths, params=None, exchange_info=None, max_lines=None, stats=None):
+def run_recording(paths, params=None, exchange_info=None, max_lines=None, stats=None,
+                  on_bar=None):
     """Replay recordings; returns {table: {column: list}}.  ``max_lines`` limits the
-    lines read from EACH file; ``stats`` (a dict) receives counters if given."""
+    lines read from EACH file; ``stats`` (a dict) receives counters if given.
+    ``on_bar(symbol, bar) -> (p, from_ms) or None``: the hybrid strategy's model, called
+    for each closed bar after the event that closed it (as the daemon's model runs)."""
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]
     paths = list(paths)
@@ -135,11 +138,17 @@ def run_recording(paths, params=None, exchange_info=None, max_lines=None, stats=
             cols[c].append(row[c])
 
     def drain(st, row):
-        for bar in st.bars_out:
+        bars = list(st.bars_out)
+        for bar in bars:
             emit("bars_1m", bar)
         st.bars_out.clear()
         if row is not None:
             emit("indicators", row)
+        if on_bar is not None:
+            for bar in bars:
+                found = on_bar(st.symbol, bar)
+                if found is not None:
+                    st.set_model_p(*found)
         for sig in st.signals_out:
             emit("signals", sig)
         st.signals_out.clear()

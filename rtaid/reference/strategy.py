@@ -18,6 +18,12 @@ Decisions:
   row T - T of the last applied L1 update > stale_ms (exchange time only; no L1 state
   at all also blocks entries).  Unsynced/stale block ENTRIES only; exits still happen.
 * (S8) signals are emitted only when the target changes.
+* (S10) hybrid: mean reversion whose ENTRIES need the model to agree: a long when
+  p_up >= strategy.model_threshold, a short when 1 - p_up >= it; exits as the rules say.
+  p_up is set from outside (the model at each bar close) with the exchange time from
+  which it applies; the first row at or after that time takes it. NaN p (no model value
+  yet, or a failed model) allows no entry. Signals carry the p in effect (``model_p``;
+  NaN for the other strategies).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import math
 
 NAN = float("nan")
 SIGNAL_COLUMNS = ["symbol", "ts_ms", "seq", "prev_target", "target", "target_qty", "reason",
-                  "mid", "dev_osc", "ofi_osc", "vpin_osc"]
+                  "mid", "dev_osc", "ofi_osc", "vpin_osc", "model_p"]
 
 
 class NoStrategy:
@@ -54,6 +60,11 @@ class MeanReversion:
         self.entry_T = None
         self.entry_mid = None
         self.exit_T = None
+        self.model_p = NAN
+
+    def allows(self, side: int) -> bool:
+        """Whether an entry on ``side`` is allowed beyond the rules (hybrid: the model)."""
+        return True
 
     def _signal(self, row, new, reason, mid):
         sig = {
@@ -61,6 +72,7 @@ class MeanReversion:
             "prev_target": self.target, "target": new, "target_qty": new * self.order_qty,
             "reason": reason, "mid": mid, "dev_osc": row["dev_bps_osc"],
             "ofi_osc": row["ofi_norm_osc"], "vpin_osc": row["vpin_osc"],
+            "model_p": self.model_p,
         }
         self.target = new
         return sig
@@ -75,9 +87,11 @@ class MeanReversion:
                 return None
             if not book_synced or l1_T is None or T - l1_T > self.stale_ms or math.isnan(mid):
                 return None
-            if dev <= self.entry_low and ofi >= 50.0 and vpin <= self.toxic_max:
+            if dev <= self.entry_low and ofi >= 50.0 and vpin <= self.toxic_max \
+                    and self.allows(1):
                 new, reason = 1, "entry_long"
-            elif dev >= self.entry_high and ofi <= 50.0 and vpin <= self.toxic_max:
+            elif dev >= self.entry_high and ofi <= 50.0 and vpin <= self.toxic_max \
+                    and self.allows(-1):
                 new, reason = -1, "entry_short"
             else:
                 return None
@@ -102,11 +116,38 @@ class MeanReversion:
         return self._signal(row, 0, reason, mid)
 
 
+class Hybrid(MeanReversion):
+    """strategy.name = hybrid (Decision (S10))."""
+
+    def __init__(self, *args, model_threshold=0.55):
+        super().__init__(*args)
+        self.model_threshold = model_threshold
+        self.pending = None              # (p, from_ms)
+
+    def set_model_p(self, p: float, from_ms: int) -> None:
+        self.pending = (p, from_ms)
+
+    def allows(self, side: int) -> bool:
+        p = self.model_p
+        if math.isnan(p):
+            return False
+        return p >= self.model_threshold if side > 0 else 1.0 - p >= self.model_threshold
+
+    def on_row(self, row, mid, l1_T, book_synced):
+        if self.pending is not None and row["ts_ms"] >= self.pending[1]:
+            self.model_p = self.pending[0]
+            self.pending = None
+        return super().on_row(row, mid, l1_T, book_synced)
+
+
 def make_strategy(p):
     if p.strategy_name == "none":
         return NoStrategy()
-    if p.strategy_name != "mean_reversion":
+    if p.strategy_name not in ("mean_reversion", "hybrid"):
         raise ValueError(f"unknown strategy {p.strategy_name!r}")
-    return MeanReversion(p.strategy_entry_low, p.strategy_entry_high, p.strategy_exit_mid,
-                         p.strategy_toxic_max, p.strategy_max_hold_ms, p.strategy_stop_bps,
-                         p.strategy_cooldown_ms, p.strategy_stale_ms, p.strategy_order_qty)
+    args = (p.strategy_entry_low, p.strategy_entry_high, p.strategy_exit_mid,
+            p.strategy_toxic_max, p.strategy_max_hold_ms, p.strategy_stop_bps,
+            p.strategy_cooldown_ms, p.strategy_stale_ms, p.strategy_order_qty)
+    if p.strategy_name == "hybrid":
+        return Hybrid(*args, model_threshold=p.strategy_model_threshold)
+    return MeanReversion(*args)

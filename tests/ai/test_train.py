@@ -7,30 +7,6 @@ import pytest
 
 from rtaid.ai.features import FEATURE_NAMES
 from rtaid.cli import main as rtaid_main
-from rtaid.sim.record import record
-from tests.ai.helpers import replay_cli
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, ai_extra):
-    """Three symbols x 3 hours with the planted effect, replayed by the CLI."""
-    root = tmp_path_factory.mktemp("train")
-    files = []
-    for i in range(3):
-        path = root / f"s{i}.gz"
-        record(path, 180, 300 + i, ofi_alpha_bps=2.0, symbol=f"TR{i}USDT")
-        files.append(path)
-    return replay_cli(files, root / "ds", "bars_1m", "signals")
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("model") / "hybrid.model"
-    code = rtaid_main(["train", "--data-dir", str(dataset), "--symbols", "TR0USDT", "TR1USDT",
-                       "TR2USDT", "--from", "2024-01-01", "--to", "2024-01-01",
-                       "--horizon", "5m", "--folds", "3", "--out", str(out)])
-    assert code == 0
-    return out
 
 
 def test_report_has_the_oos_metrics_and_folds(trained):

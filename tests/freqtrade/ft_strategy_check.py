@@ -30,13 +30,17 @@ def table(df, columns):
 
 def main():
     datadir, dataset, strategy_dir = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    sys.path.insert(0, strategy_dir)
-    from RtaidOrderFlow import RtaidOrderFlow
+    from freqtrade.resolvers import StrategyResolver
 
     config = {"runmode": RunMode.BACKTEST, "timeframe": "1m", "candle_type_def": CandleType.FUTURES,
               "trading_mode": "futures", "stake_currency": "USDT", "dry_run": True,
-              "rtaid": {"data_dir": dataset}}
-    strategy = RtaidOrderFlow(config)
+              "rtaid": {"data_dir": dataset}, "strategy": "RtaidOrderFlow",
+              "strategy_path": strategy_dir, "user_data_dir": datadir,
+              "stake_amount": 100, "max_open_trades": 2, "exchange": {"name": "binance",
+                                                                    "pair_whitelist": PAIRS}}
+    # as freqtrade loads it: with the parameter file beside it (RtaidOrderFlow.json)
+    strategy = StrategyResolver.load_strategy(config)
+    strategy.ft_load_hyper_params()          # what ft_bot_start does: the file's values
     strategy.dp = DataProvider(config, None)
     out = {"stored": {}, "signals": {}, "features": {}}
     handler = get_datahandler(datadir, "feather")

@@ -46,14 +46,33 @@ def same(a, b):
     return (nan(a) and nan(b)) or a == b
 
 
+# The thresholds the tests run the strategy with, in freqtrade's own parameter file
+# (RtaidOrderFlow.json beside the strategy): the defaults (rtaid's: 10/90, toxic 80) see
+# no bar extreme enough on the ~6 minutes of the shared recordings.
+PARAMS = {"buy": {"entry_low": 35, "entry_high": 65, "toxic_max": 100},
+          "sell": {"exit_mid": 50, "max_hold_minutes": 2}}
+
+
+def strategy_dir(tmp_path):
+    """The ready strategy with PARAMS in its parameter file."""
+    import shutil
+    where = tmp_path / "strategy"
+    where.mkdir()
+    shutil.copy(STRATEGY_DIR / "RtaidOrderFlow.py", where)
+    (where / "RtaidOrderFlow.json").write_text(json.dumps(
+        {"strategy_name": "RtaidOrderFlow", "params": PARAMS, "ft_stratparam_v": 1,
+         "export_time": "2026-01-01 00:00:00.000000+00:00"}))
+    return where
+
+
 def expected_side(bar):
-    """RtaidOrderFlow's entry rule (its default thresholds = rtaid's strategy defaults)."""
+    """RtaidOrderFlow's entry rule with PARAMS."""
     dev, ofi, vpin = bar["dev_bps_osc_last"], bar["ofi_norm_osc_last"], bar["vpin_osc_last"]
-    if any(nan(v) for v in (dev, ofi, vpin)) or vpin > 80:
+    if any(nan(v) for v in (dev, ofi, vpin)) or vpin > PARAMS["buy"]["toxic_max"]:
         return None
-    if dev <= 10 and ofi >= 50:
+    if dev <= PARAMS["buy"]["entry_low"] and ofi >= 50:
         return "long"
-    if dev >= 90 and ofi <= 50:
+    if dev >= PARAMS["buy"]["entry_high"] and ofi <= 50:
         return "short"
     return None
 
@@ -66,8 +85,8 @@ def test_export_is_what_freqtrade_loads_and_the_strategy_trades_it(ft_python, da
     assert table.column_names == OHLCV and str(table.schema.field("date").type) == "timestamp[ms, tz=UTC]"
 
     done = subprocess.run([str(ft_python), str(HERE / "ft_strategy_check.py"), str(datadir),
-                           str(dataset), str(STRATEGY_DIR)], env=ft_env(), capture_output=True,
-                          text=True, timeout=300)
+                           str(dataset), str(strategy_dir(tmp_path))], env=ft_env(),
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout)
     sides = []
@@ -117,7 +136,8 @@ def test_freqtrade_backtesting_runs_offline_with_rtaid_sim_as_the_exchange(ft_py
         config = tmp_path / "config.json"
         config.write_text(json.dumps(backtest_config(f"http://127.0.0.1:{port}", dataset)))
         done = subprocess.run([freqtrade, "backtesting", "--config", str(config), "--strategy",
-                               "RtaidOrderFlow", "--strategy-path", str(STRATEGY_DIR), "--datadir",
+                               "RtaidOrderFlow", "--strategy-path", str(strategy_dir(tmp_path)),
+                               "--datadir",
                                str(datadir), "--userdir", str(userdir), "--export", "trades"],
                               env=ft_env(), capture_output=True, text=True, timeout=300)
     finally:
