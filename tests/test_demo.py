@@ -70,5 +70,5 @@ def test_the_default_demo_shows_the_strategy_deciding(tmp_path):
     assert "demo settings (faster time scales than the defaults): vpin.calibration_ms=10000" in summary
     # and trades on the paper venue: its orders, positions and PnL are on the screen
     assert int(re.search(r"paper trading \(active\): orders sent (\d+)", summary).group(1)) >= 1
-    assert re.search(r"order (BTC|ETH)USDT\s+(buy|sell) [0-9.]+ @ [0-9.]+ sent", summary), summary
+    assert re.search(r"order (BTC|ETH)USDT\s+(buy|sell)\s+[0-9.]+ @ [0-9.]+ sent", summary), summary
     assert re.search(r"BTCUSDT .*position [+-][0-9.]+  PnL [+-][0-9.]+", summary), summary
