@@ -57,9 +57,16 @@ def config_args(args: argparse.Namespace) -> tuple[str | None, list[str]]:
 
 
 def load_config_from_args(args: argparse.Namespace, env: Mapping[str, str] = os.environ):
-    """Load and validate the config named by ``--config`` / ``--set`` (raises ConfigError)."""
+    """Load and validate the config named by ``--config`` / ``--set`` (raises ConfigError).
+
+    The command then logs as ``log.level`` and ``log.format`` say, to stderr: a
+    command's results go to stdout (``rtaid run`` sets up its own logging, to stdout)."""
+    from rtaid.infra.log import setup_logging
+
     path, overrides = config_args(args)
-    return load_config(path, overrides, env)
+    config = load_config(path, overrides, env)
+    setup_logging(config.log.level, config.log.format, stream="stderr")
+    return config
 
 
 # --------------------------------------------------------------------------- config

@@ -210,7 +210,7 @@ def model_hook(engine: Engine, config: Config, model=None):
 
     if not hybrid_symbols(config, engine.symbols):
         return None
-    runner = ModelRunner(engine, config, model)
+    runner = ModelRunner(engine, config, model, log_level="debug")
 
     def on_exec(events):
         for event in events:

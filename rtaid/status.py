@@ -36,6 +36,7 @@ def latency_histograms(daemon) -> dict:
     execution = getattr(daemon, "execution", None)
     for name, hist in (getattr(execution, "latency", None) or {}).items():
         out[name] = hist
+    out.update(getattr(getattr(daemon, "model", None), "latency", None) or {})
     return out
 
 
@@ -114,4 +115,6 @@ def build_status(daemon) -> dict:
         },
         "orders": exec_status.get("orders", {"sent": 0, "rejected": {}, "filled": 0}),
         "targets": dict(daemon.targets),
+        # the hybrid strategy's model (None: no symbol runs it)
+        "model": daemon.model.status() if getattr(daemon, "model", None) is not None else None,
     }

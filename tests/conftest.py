@@ -65,3 +65,12 @@ def _book_invariants(request):
     yield
     if request.node.get_closest_marker("breaks_book_invariants") is None:
         assert invariant_violations() == before, "a book invariant was broken during this test"
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """A command run in-process configures logging as its config says; the next test
+    starts from the defaults again."""
+    yield
+    from rtaid.infra.log import reset_logging
+    reset_logging()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -213,6 +214,55 @@ def daemon_args(port, tmp_path, config=None):
                    "--set", f"storage.data_dir={tmp_path / 'data'}",
                    "--set", f"control.socket={tmp_path / 'rtaid.sock'}",
                    "--set", "metrics.port=0"]
+
+
+
+# Fast warm-ups and wide entry bands: on rtaid-sim the strategy trades within seconds.
+QUICK_TRADING_CONFIG = """
+[vpin]
+calibration_ms = 5000
+buckets = 20
+[norm]
+warmup = 20
+[kyle]
+min_intervals = 5
+[strategy]
+entry_low = 35.0
+entry_high = 65.0
+exit_mid = 50.0
+toxic_max = 100.0
+cooldown_ms = 1000
+max_hold_ms = 5000
+"""
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=30.0) -> str:
+    """Send ``sig``, collect the output; a process that does not stop is killed (and the
+    test fails on its return code, not by hanging)."""
+    try:
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return out or ""
+
+
+def run_daemon(sim_port, tmp_path, config=None, seconds=20.0, extra=()) -> str:
+    """``rtaid run`` against rtaid-sim: ready (sd_notify READY=1), ``seconds`` of data,
+    SIGTERM; asserts a clean exit and returns the daemon's output."""
+    notify = NotifySocket(tmp_path / "notify")
+    proc = subprocess.Popen([*daemon_args(sim_port, tmp_path, config), *extra], cwd=ROOT,
+                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert notify.wait_for("READY=1"), notify.messages
+        time.sleep(seconds)
+    finally:
+        out = stop_process(proc)
+    assert proc.returncode == 0, out[-3000:]
+    return out
 
 
 class EngineDriver:

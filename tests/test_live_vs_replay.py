@@ -6,36 +6,15 @@ indicators rows and the same target changes, bit for bit, per symbol.
 """
 import json
 import math
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pyarrow.dataset as ds
 
-from tests.helpers import ROOT
-from tests.helpers import NotifySocket, daemon_args, daemon_env
+from tests.helpers import QUICK_TRADING_CONFIG, ROOT, run_daemon
 
-# fast warm-ups and wide entry bands, so the strategy trades within seconds
-CONFIG = """
-[storage]
-raw_journal = true
-[vpin]
-calibration_ms = 5000
-buckets = 20
-[norm]
-warmup = 20
-[kyle]
-min_intervals = 5
-[strategy]
-entry_low = 35.0
-entry_high = 65.0
-exit_mid = 50.0
-toxic_max = 100.0
-cooldown_ms = 1000
-max_hold_ms = 5000
-"""
+CONFIG = "[storage]\nraw_journal = true\n" + QUICK_TRADING_CONFIG
 
 
 def rows_by_symbol(root, table):
@@ -68,22 +47,9 @@ def assert_columns_equal(live, replayed, what):
 
 
 def test_replay_of_the_live_journal_takes_the_same_decisions(sim_port, tmp_path):  # noqa: F811
-    notify = NotifySocket(tmp_path / "notify")
     config = tmp_path / "rtaid.toml"
     config.write_text(CONFIG)
-    proc = subprocess.Popen(daemon_args(sim_port, tmp_path, config), cwd=ROOT,
-                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        assert notify.wait_for("READY=1"), notify.messages
-        time.sleep(20)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out[-3000:]
+    out = run_daemon(sim_port, tmp_path, config, seconds=20)
     info = tmp_path / "exchange_info.json"
     with urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/fapi/v1/exchangeInfo", timeout=5) as r:
         info.write_bytes(r.read())

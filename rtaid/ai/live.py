@@ -16,6 +16,9 @@ validated before it replaces the one in use (start, SIGHUP).
 """
 from __future__ import annotations
 
+import time
+
+from rtaid._kernels.hist import LatencyHistogram
 from rtaid.ai.features import BarHistory
 from rtaid.ai.model import Model, ModelError
 from rtaid.infra.log import RateLimitedLog, get_logger
@@ -44,6 +47,9 @@ class ModelRunner:
         ``strategy.model_path`` and, per symbol, ``strategy.model_delay_ms``.
     model : Model, optional
         Already loaded (tests); default: ``Model.load(strategy.model_path)``.
+    log_level : str
+        Of the ``model_p`` line logged per prediction: "info" live (one per symbol and
+        minute), "debug" in replay (a month of bars is not news).
 
     Raises
     ------
@@ -51,7 +57,8 @@ class ModelRunner:
         The model file is missing, damaged, for other features, or LightGBM is missing.
     """
 
-    def __init__(self, engine, config, model: Model | None = None) -> None:
+    def __init__(self, engine, config, model: Model | None = None,
+                 log_level: str = "info") -> None:
         self.engine = engine
         self.symbols = hybrid_symbols(config, engine.symbols)
         self.model = model if model is not None else Model.load(config.strategy.model_path)
@@ -60,6 +67,11 @@ class ModelRunner:
         self.index = {s: i for i, s in enumerate(engine.symbols)}
         self.predictions = 0
         self.failures = 0
+        # features + predict of one bar (ns), exported as rtaid_model_inference_seconds;
+        # it runs on the event loop between frames, so it is also how long a frame
+        # arriving meanwhile can wait (bench/model.py measures that wait)
+        self.latency = {"model_inference": LatencyHistogram()}
+        self._log_p = getattr(log, log_level)
         self._failed_log = RateLimitedLog(log, 60.0)
         engine.queue_bars = bool(self.symbols)
 
@@ -70,6 +82,8 @@ class ModelRunner:
         history = self.history.get(sym)
         if history is None:
             return None
+        t0 = time.perf_counter_ns()
+        wall0 = time.time_ns()
         try:
             history.append(bar)
             p = float(self.model.predict_proba(history.features()))
@@ -80,6 +94,11 @@ class ModelRunner:
             self._failed_log.error(sym, "model_failed", symbol=sym,
                                    error=f"{type(exc).__name__}: {exc}",
                                    consequence="no new entries until the model works again")
+        spent = time.perf_counter_ns() - t0
+        self.latency["model_inference"].record(spent)
+        self._log_p("model_p", symbol=sym, minute_ms=int(bar["minute_ms"]),
+                    p_up=p if p == p else None, inference_us=round(spent / 1e3, 1),
+                    start_ns=wall0)
         self.engine.set_model_p(self.index[sym], p,
                                 int(bar["minute_ms"]) + MINUTE_MS + self.delay_ms[sym])
         return p

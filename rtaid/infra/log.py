@@ -96,7 +96,7 @@ def _renderer(fmt: str):
     return structlog.processors.JSONRenderer(serializer=_json_dumps)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
+def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | str | None = None) -> None:
     """Configure structlog and the standard logging module.
 
     Calling it again (e.g. on SIGHUP with a new ``log.level``) replaces the previous
@@ -108,8 +108,9 @@ def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None 
         DEBUG, INFO, WARNING, ERROR or CRITICAL (case-insensitive).
     fmt : str
         ``"json"`` (default) or ``"console"`` (human-readable, for development).
-    stream : file-like or None
-        Where to write; default ``sys.stdout`` at the time of each write.
+    stream : file-like, "stderr" or None
+        Where to write; default ``sys.stdout`` at the time of each write ("stderr":
+        ``sys.stderr`` at the time of each write).
     """
     global _handler, _min_level, _root_level_before
     levelno = LEVELS.get(level.upper())
@@ -164,20 +165,28 @@ def reset_logging() -> None:
 
 
 class _StdoutProxy:
-    """Writes to the given stream, or to whatever sys.stdout is at write time."""
+    """Writes to the given stream, or to whatever sys.stdout (sys.stderr for "stderr")
+    is at write time."""
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | str | None) -> None:
         self._stream = stream
 
+    def _target(self) -> TextIO:
+        if self._stream is None:
+            return sys.stdout
+        if self._stream == "stderr":
+            return sys.stderr
+        return self._stream
+
     def write(self, text: str) -> int:
-        return (self._stream or sys.stdout).write(text)
+        return self._target().write(text)
 
     def flush(self) -> None:
-        (self._stream or sys.stdout).flush()
+        self._target().flush()
 
 
 class _StreamLoggerFactory:
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | str | None) -> None:
         self._stream = stream
 
     def __call__(self, *args: Any) -> structlog.PrintLogger:

@@ -10,7 +10,6 @@
 """
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from rtaid.reference.pipeline import run_recording
 from rtaid.replay import replay_tables
 from rtaid.sim.record import record
 from tests.helpers import (
-    ROOT, NotifySocket, config_from_keys, daemon_args, daemon_env, records_to_columns,
+    ROOT, config_from_keys, records_to_columns, run_daemon,
 )
 from tests.signals.compare import compare_tables
 
@@ -143,30 +142,21 @@ def test_live_probabilities_equal_the_replay_of_the_journal(sim_port, trained, t
     # closes seconds after the books sync
     while time.time() % 60 < 45 or time.time() % 60 > 52:
         time.sleep(0.5)
-    notify = NotifySocket(tmp_path / "notify")
-    proc = subprocess.Popen(daemon_args(sim_port, tmp_path, config), cwd=ROOT,
-                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        assert notify.wait_for("READY=1"), notify.messages
-        time.sleep(30)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out[-3000:]
+    # entries need the first bar's probability: about 20 s of the 40 can trade
+    out = run_daemon(sim_port, tmp_path, config, seconds=40)
     data = tmp_path / "data"
     journals = sorted((data / "raw").rglob("*.gz"))
     again = tmp_path / "replayed"
     rep = subprocess.run([sys.executable, "-m", "rtaid", "replay", "--config", str(config),
+                          "--set", "log.level=DEBUG", "--set", "log.format=json",
                           "--out", str(again), *map(str, journals)], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stdout + rep.stderr
     import pyarrow.dataset as ds
 
     def signals(root):
+        if not (root / "signals").exists():
+            return []
         t = ds.dataset(root / "signals", partitioning="hive").to_table()
         return sorted(zip(t.column("symbol").to_pylist(), t.column("seq").to_pylist(),
                           t.column("target").to_pylist(), t.column("model_p").to_pylist()))
@@ -174,3 +164,20 @@ def test_live_probabilities_equal_the_replay_of_the_journal(sim_port, trained, t
     assert live, "no decision was taken live: the test is vacuous"
     assert live == replayed
     assert any(not math.isnan(p) for *_, p in live)
+    # each bar's probability is logged (with its inference time), live as in replay
+    live_logged, replay_logged = model_logs(out), model_logs(rep.stdout + rep.stderr)
+    assert live_logged, out[-3000:]
+    assert live_logged.items() <= replay_logged.items()
+
+
+def model_logs(output: str) -> dict:
+    """{(symbol, minute_ms): p_up} of the ``model_p`` log lines (JSON)."""
+    out = {}
+    for line in output.splitlines():
+        if '"model_p"' in line and line.startswith("{"):
+            event = json.loads(line)
+            if event.get("event") != "model_p":
+                continue
+            assert event["inference_us"] > 0
+            out[(event["symbol"], event["minute_ms"])] = event["p_up"]
+    return out

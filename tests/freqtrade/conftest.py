@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from tests.freqtrade.helpers import FAST_CONFIG, FREQTRADE_VERSION, FT_VENV, clean_env
+from tests.freqtrade.helpers import FREQTRADE_VERSION, FT_VENV, clean_env
+from tests.helpers import QUICK_TRADING_CONFIG
 from tests.helpers import BTC_RECORDING, ETH_RECORDING, ROOT
 
 
@@ -20,7 +21,7 @@ def dataset(shared_data, tmp_path_factory):
     """Root of a dataset of both recordings, with target changes."""
     tmp = tmp_path_factory.mktemp("ft_dataset")
     config = tmp / "fast.toml"
-    config.write_text(FAST_CONFIG)
+    config.write_text(QUICK_TRADING_CONFIG)
     out = tmp / "data"
     done = subprocess.run([sys.executable, "-m", "rtaid", "replay", "--config", str(config),
                            str(BTC_RECORDING), str(ETH_RECORDING), "--out", str(out)],

@@ -10,27 +10,7 @@ import subprocess
 from tests.helpers import ROOT
 
 FREQTRADE_VERSION = "2026.9"
-
-
 FT_VENV = ROOT / ".venv-freqtrade"
-
-
-FAST_CONFIG = """
-[vpin]
-calibration_ms = 5000
-buckets = 20
-[norm]
-warmup = 20
-[kyle]
-min_intervals = 5
-[strategy]
-entry_low = 35.0
-entry_high = 65.0
-exit_mid = 50.0
-toxic_max = 100.0
-cooldown_ms = 1000
-max_hold_ms = 5000
-"""
 
 
 def clean_env(**extra):

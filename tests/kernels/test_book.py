@@ -3,7 +3,7 @@ import json
 
 import pytest
 from hypothesis import settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from rtaid._kernels.book import Book
 from rtaid._kernels.engine import Engine

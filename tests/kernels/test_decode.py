@@ -91,7 +91,7 @@ def test_mark_price_is_rounded_to_the_symbols_precision(mark, ticks):
 
 def test_decimals_are_exact():
     dec = Decoder()
-    sym = dec.add_symbol("BTCUSDT", 2, 3)
+    dec.add_symbol("BTCUSDT", 2, 3)
     depth = (b'{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,'
              b'"b":[["61800.30","0.000"],["0.01","1"],["61800.3","12.5"]],"a":[["99999999.99","0.001"]]}')
     rc, m = dec.decode_bytes(depth)

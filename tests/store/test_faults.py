@@ -1,7 +1,6 @@
 """Crash safety with real processes: kill -9 mid-write, SIGTERM flush."""
 import gzip
 import json
-import os
 import signal
 import subprocess
 import sys
