@@ -753,6 +753,7 @@ class ExecutionService:
                 "pnl": pnl,
             }
         counts = self.manager.counts
+        daily = self.daily_pnl()
         out = {
             "state": self.state.state, "state_reason": self.state.reason,
             "paused": self.state.state == REDUCING, "venue": self.venue_name,
@@ -760,7 +761,9 @@ class ExecutionService:
             "orders": {"sent": counts["sent"], "filled": counts["filled"],
                        "canceled": counts["canceled"], "expired": counts["expired"],
                        "failed": counts["failed"], "rejected": dict(self.risk.rejected)},
-            "pnl": {**total, "daily": self.daily_pnl()},
+            "pnl": {**total, "daily": daily},
+            "daily_pnl_usd": daily,
+            "max_daily_loss_usd": self.config.risk.max_daily_loss_usd,
             "balance": self.pnl.balance,
             "latency_us": {name: _percentiles(h) for name, h in self.latency.items()},
             "rows_dropped": self.recorder.dropped,
