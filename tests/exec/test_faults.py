@@ -4,6 +4,8 @@ a dropped user stream. No order is ever doubled, no fill is lost: the exchange's
 import asyncio
 import collections
 
+import pytest
+
 from tests.exec.helpers import (
     daemon_at, exec_config, rtaid_position, run, sim_open, sim_orders, sim_position, table,
     target, until, with_sim,
@@ -14,6 +16,7 @@ def client_ids(sim) -> collections.Counter:
     return collections.Counter(o.client_order_id for o in sim_orders(sim))
 
 
+@pytest.mark.slow      # ~15 s: lookups wait out the recvWindow, timeouts run out, a backoff
 def test_rejections_errors_and_timeouts_never_double_an_order(tmp_path):
     data = tmp_path / "data"
 
