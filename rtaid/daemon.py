@@ -9,10 +9,17 @@ config file again and apply what can change live.
 Signals: the engine runs the signal kernels of every symbol whose decimals are known
 (exchangeInfo at start-up, else the data's own once its first message decoded); a
 one-second timer closes the one-minute bars no event closed. The execution seam: the
-engine queues the strategy's target changes in a ring of fixed records (and records
-them in the ``signals`` table); the listener only wakes the execution task, which
-drains the ring and hands the changes to ``on_target_changes`` (logged until an
-execution venue takes them).
+engine queues the strategy's target changes (and the paper venue's fills) in a ring of
+fixed records (and records the changes in the ``signals`` table); every drained event
+goes to the execution service (rtaid/exec, when ``execution.venue`` is not ``off``) and
+the target changes to ``on_target_changes`` (logged). Without a venue the listener only
+wakes the execution task, which drains the ring; with one, the listener's wake-up
+drains and handles the events at once, after the frame that queued them, as ``rtaid
+replay`` does: the paper venue's fills depend on the frame its orders follow (so the
+live run and a replay of its journal trade alike), and a ccxt order goes out one loop
+turn sooner.
+``execution.on_shutdown = "flatten"`` flattens before the feed stops; SIGHUP applies
+the ``[risk]`` keys.
 """
 from __future__ import annotations
 
@@ -77,8 +84,17 @@ class Daemon:
             self.model = ModelRunner(self.engine, config)
         # the store attaches its rings to the engine before the first frame arrives
         self.store = Store.from_config(self.engine, config.storage)
+        self.execution = None
+        if config.execution.venue != "off":
+            from rtaid.exec.service import ExecutionService, default_state_file
+
+            self.execution = ExecutionService(config, self.engine, self.store.rings,
+                                              exchange_info=exchange_info,
+                                              state_path=default_state_file(config))
+        # with a venue the listener hands the events over at once (see drain_exec_events)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
-                         on_targets=self._targets_wake.set)
+                         on_targets=(self.drain_exec_events if self.execution is not None
+                                     else self._targets_wake.set))
         self.started_mono = time.monotonic()
         self.ready_sent = False
         self.unsynced_since: dict[str, float] = {s: time.monotonic() for s in self.feed.symbols}
@@ -149,25 +165,55 @@ class Daemon:
             self.recent_targets.append(row)
             log.info("target_change", **row)
 
+    def drain_exec_events(self) -> None:
+        """The listener's wake-up when a venue trades: every queued execution event goes
+        to the execution service at once, after the frame that queued it (the paper
+        venue's fills depend on that frame; a ccxt order's send starts one loop turn
+        sooner than through the execution task); the target changes are logged
+        (``on_target_changes``) and closed bars go to the hybrid strategy's model after
+        the orders' first steps have run."""
+        events = self._execute(self.engine.drain_exec_events())
+        if events:
+            # the model and the log: after the frame callback (a probability applies from
+            # a later exchange time, so a loop turn later changes nothing)
+            asyncio.get_running_loop().call_soon(self._after_orders, events)
+
+    def _execute(self, events: list[dict]) -> list[dict]:
+        if events and self.execution is not None:
+            try:
+                self.execution.on_events(events)
+            except Exception as exc:   # noqa: BLE001 - keep trading's caller alive, say why
+                self.hook_errors += 1
+                log.exception("execution_failed", error=f"{type(exc).__name__}: {exc}")
+        return events
+
+    def _after_orders(self, events: list[dict]) -> None:
+        """The hybrid strategy's model at each closed bar, then the target changes."""
+        if self.model is not None:
+            for event in events:
+                if event["type"] == "bar":
+                    self.model.on_bar(event)
+        rows = [e for e in events if e["type"] == "target"]
+        if not rows:
+            return
+        try:
+            self.on_target_changes(rows)
+        except Exception as exc:   # noqa: BLE001 - keep the task alive, say why
+            self.hook_errors += 1
+            log.error("execution_hook_failed", error=f"{type(exc).__name__}: {exc}")
+
     async def _execution_task(self) -> None:
-        """Drain the engine's target changes whenever the listener (or the bar timer)
-        says there are some; a failing hook is logged and counted, never fatal."""
+        """Drain the engine's execution events whenever the listener (or the bar timer)
+        says there are some."""
         while True:
             await self._targets_wake.wait()
             self._targets_wake.clear()
-            events = self.engine.drain_exec_events()
-            if self.model is not None:
-                for event in events:
-                    if event["type"] == "bar":
-                        self.model.on_bar(event)
-            rows = [e for e in events if e["type"] == "target"]
-            if not rows:
-                continue
-            try:
-                self.on_target_changes(rows)
-            except Exception as exc:   # noqa: BLE001 - keep the task alive, say why
-                self.hook_errors += 1
-                log.error("execution_hook_failed", error=f"{type(exc).__name__}: {exc}")
+            events = self._execute(self.engine.drain_exec_events())
+            if events and self.execution is not None:
+                # the orders just decided go out (their tasks' first steps write the
+                # requests) before the model and the log
+                await asyncio.sleep(0)
+            self._after_orders(events)
 
     async def _signal_timer(self) -> None:
         """Each second: close the bars of finished minutes, start late kernels."""
@@ -232,6 +278,8 @@ class Daemon:
         frames = sum(c.frames for c in self.feed.connections)
         p99 = self.feed.latency.percentile(99)
         targets = " ".join(f"{s}:{t:+d}" for s, t in self.targets.items())
+        if self.execution is not None:
+            targets += f", trading {self.execution.state.state}"
         return (f"{synced}/{len(states)} synced, {frames} frames, "
                 f"p99 {p99 if p99 is not None else '-'} ns, resyncs {self.feed.counters['resyncs']}, "
                 f"handovers {self.feed.counters['handovers']}, "
@@ -254,10 +302,17 @@ class Daemon:
             "lag_ms": {s: v for s, v in lags.items() if v is not None},
             "latency_p99_ns": self.feed.latency.percentile(99),
             "targets": dict(self.targets),
+            **({"execution": self.execution_summary()} if self.execution is not None else {}),
             "rows_written": sum(stats["rows_written"].values()),
             "rows_dropped": sum(stats["rows_dropped_ring"].values())
             + sum(stats["rows_dropped_io"].values()),
         }
+
+    def execution_summary(self) -> dict:
+        """State, positions and PnL for the status line (the full status: ``status()``)."""
+        st = self.execution.status()
+        return {"state": st["state"], "positions": {s: v["position"] for s, v in st["symbols"].items()},
+                "orders": st["orders"], "pnl": {k: round(v, 6) for k, v in st["pnl"].items()}}
 
     async def _supervise(self) -> None:
         interval = self.notifier.watchdog_interval_s or 5.0
@@ -289,6 +344,16 @@ class Daemon:
                  ws=self.config.exchange.ws_url, pid=os.getpid())
         for setting in unimplemented_settings(self.config):
             log.warning("setting_not_implemented", setting=setting)
+        if self.execution is not None:
+            from rtaid.exec.service import ExecutionStartError
+
+            try:
+                await self.execution.start()
+            except ExecutionStartError as exc:
+                log.error("startup_failed", reason=f"execution: {exc}")
+                print(f"rtaid run: execution: {exc}", file=sys.stderr)
+                await self.execution.stop()
+                return 2
         if self.config.storage.raw_journal and self.exchange_info is not None:
             path = save_exchange_info(self.config.storage.data_dir, self.exchange_info)
             log.info("exchange_info_saved", path=path)
@@ -298,6 +363,8 @@ class Daemon:
                 await self.freqtrade.start()
             except ProducerError as exc:
                 log.error("freqtrade_producer_failed", error=str(exc))
+                if self.execution is not None:
+                    await self.execution.stop()
                 return 1
         try:
             await self.control.start()
@@ -308,6 +375,8 @@ class Daemon:
             log.error("listen_failed", what=what, error=f"{type(exc).__name__}: {exc}")
             print(f"rtaid run: cannot open the {what}: {exc}", file=sys.stderr)
             await self.control.stop()
+            if self.execution is not None:
+                await self.execution.stop()
             return 1
         self.store.start()
         await self.feed.start()
@@ -329,6 +398,9 @@ class Daemon:
 
     async def shutdown(self) -> None:
         self.notifier.stopping("stopping")
+        if self.execution is not None:
+            # before the feed stops: a paper flatten fills on the market's next events
+            await self._stop_execution()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -355,6 +427,19 @@ class Daemon:
         log.info("stopped", status=self.status_line(), counters=dict(self.feed.counters),
                  store=stats, exit_code=self.exit_code)
 
+    async def _stop_execution(self) -> None:
+        flatten = self.config.execution.on_shutdown == "flatten"
+        budget = self.config.execution.flatten_timeout_s + self.config.daemon.shutdown_timeout_s
+        try:
+            result = await asyncio.wait_for(self.execution.stop(flatten=flatten), budget)
+        except asyncio.TimeoutError:
+            log.error("shutdown_timeout", what="execution")
+            self.exit_code = 1
+            return
+        if flatten and not (result or {}).get("ok"):
+            log.error("shutdown_flatten_failed", result=result)
+            self.exit_code = 1
+
     def reload(self) -> None:
         """SIGHUP: re-read and validate the config; apply what can change live."""
         self.notifier.reloading()
@@ -370,6 +455,10 @@ class Daemon:
             setup_logging(new.log.level, new.log.format)
         if self.model is not None and new.strategy.model_path:
             self.model.reload(new.strategy.model_path)
+        if self.execution is not None:
+            # the [risk] keys apply even when other changes wait for a restart: a kill
+            # switch must not depend on what else the file changed
+            self.execution.reload(new)
         if not plan.restart:
             self.config = new
             for sym in range(len(self.engine.symbols)):
@@ -384,11 +473,6 @@ def unimplemented_settings(config) -> list[str]:
     """Settings this version accepts but does not act on yet: the daemon names each at
     start (a setting is implemented or refused, never silently ignored)."""
     found = []
-    if config.execution.venue != "off":
-        found.append(f"execution.venue = {config.execution.venue!r}: no order is sent "
-                     "(execution is not implemented yet; targets are logged and recorded)")
-    if config.execution.on_shutdown == "flatten":
-        found.append("execution.on_shutdown = 'flatten': nothing is flattened on stop")
     return found
 
 

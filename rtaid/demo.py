@@ -6,7 +6,9 @@ market) and the daemon in one process, shows a live one-screen status while it r
 and target, p99 latency), then prints a summary and where the Parquet dataset went.
 Ctrl-C ends it cleanly. No network, no keys. The demo shortens the indicators'
 time scales and widens the entry band (``DEMO_SETTINGS``, printed) so the strategy
-decides within its 30 seconds.
+decides within its 30 seconds, and trades on the paper venue (fills by the engine's
+fill model against the sim's book): the screen and the summary show its orders, fills,
+positions and PnL.
 
 ``rtaid demo --recording [FILE ...]`` instead replays real Binance recordings (by
 default the shared ones) through the same decode and book kernels and reports what it
@@ -130,7 +132,9 @@ DEMO_SETTINGS = ("vpin.calibration_ms=10000", "vpin.buckets=50", "norm.warmup=20
                  "norm.tau_ms=30000", "dev.ema_ms=5000", "kyle.min_intervals=10",
                  "strategy.entry_low=25.0", "strategy.entry_high=75.0",
                  "strategy.toxic_max=100.0", "strategy.max_hold_ms=8000",
-                 "strategy.cooldown_ms=2000")
+                 "strategy.cooldown_ms=2000", "execution.venue=paper")
+# an order of at least this notional (the sim's exchangeInfo has a 5 USDT minimum)
+DEMO_MIN_NOTIONAL = 10.0
 OSCILLATORS = ("obi", "ofi_norm", "dev_bps", "vpin")
 
 
@@ -150,18 +154,50 @@ def render(daemon, elapsed, duration, rates) -> list[str]:
              "",
              f"{'symbol':10} {'book':9} {'best bid (qty @ px)':>24}   {'best ask (qty @ px)':<24} "
              + " ".join(f"{n[:5]:>5}" for n in OSCILLATORS) + "  target"]
+    execution = daemon.execution.status() if daemon.execution is not None else None
     for i, sym in enumerate(feed.symbols):
         state = engine.signal_state(i)
         target = f"{daemon.targets[sym]:+d}" if state is not None else "-"
-        lines.append(f"{sym:10} {feed.states[sym]:9} {_px(engine, i, 'bid'):>24}   "
-                     f"{_px(engine, i, 'ask'):<24} "
-                     + " ".join(_osc(state, n) for n in OSCILLATORS) + f"  {target:>6}")
+        line = (f"{sym:10} {feed.states[sym]:9} {_px(engine, i, 'bid'):>24}   "
+                f"{_px(engine, i, 'ask'):<24} "
+                + " ".join(_osc(state, n) for n in OSCILLATORS) + f"  {target:>6}")
+        if execution is not None:
+            x = execution["symbols"][sym]
+            pnl = x["pnl"]
+            line += (f"  position {x['position']:+.3f}  PnL {pnl['realized'] + pnl['unrealized']:+.4f}"
+                     f" (fees {pnl['fees']:.4f})")
+        lines.append(line)
     lines.append("")
     lines.append(f"oscillators in [0, 100] (50 = the mean); target changes {daemon.target_changes}")
     for change in list(daemon.recent_targets)[-5:]:
         stamp = time.strftime("%H:%M:%S", time.gmtime(change["ts_ms"] / 1000))
         lines.append(f"  {stamp} {change['symbol']:10} target {change['prev_target']:+d} -> "
                      f"{change['target']:+d}  ({change['reason']}, mid {change['mid']:.2f})")
+    if execution is not None:
+        lines += execution_lines(daemon.execution, execution)
+    return lines
+
+
+def execution_lines(service, status) -> list[str]:
+    """Orders, fills and PnL of the paper venue."""
+    orders, pnl = status["orders"], status["pnl"]
+    rejected = ", ".join(f"{k} {v}" for k, v in orders["rejected"].items()) or "none"
+    lines = ["", f"paper trading ({status['state']}): orders sent {orders['sent']}, filled "
+                 f"{orders['filled']}, canceled {orders['canceled']}, rejected: {rejected}; "
+                 f"realised {pnl['realized']:+.4f}, unrealised {pnl['unrealized']:+.4f}, "
+                 f"fees {pnl['fees']:.4f}, balance {status['balance']:.2f} USDT"]
+    for row in list(service.recorder.recent_orders)[-4:]:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(row["ts_ms"] / 1000))
+        inst = service.instruments[row["symbol"]]
+        px = inst.price_text(row["px"]) if row["px"] else "market"
+        lines.append(f"  {stamp} order {row['symbol']:10} {row['side']:4} {inst.qty_text(row['qty'])} "
+                     f"@ {px} {row['status']}" + (f" ({row['reason']})" if row["reason"] else ""))
+    for row in list(service.recorder.recent_fills)[-4:]:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(row["ts_ms"] / 1000))
+        inst = service.instruments[row["symbol"]]
+        lines.append(f"  {stamp} fill  {row['symbol']:10} {row['side']:4} {inst.qty_text(row['qty'])} "
+                     f"@ {inst.price_text(row['px'])} {row['liquidity']}, fee {row['fee']:.4f}, "
+                     f"realised {row['realized_pnl']:+.4f}")
     return lines
 
 
@@ -174,20 +210,23 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
     from rtaid.sim import SimConfig, SimExchange
     from rtaid.sim.config import spec_for
 
-    sim_cfg = SimConfig(port=0, rate=rate, symbols=tuple(spec_for(s) for s in symbols))
+    specs = tuple(spec_for(s) for s in symbols)
+    sim_cfg = SimConfig(port=0, rate=rate, symbols=specs)
     async with SimExchange(sim_cfg) as sim:
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
                 f"storage.data_dir={data_dir}", "metrics.port=0", "daemon.gc_freeze=false",
                 f"control.socket={control_socket_path()}",
-                *DEMO_SETTINGS, *user_sets]          # the user's --set last: they win
+                f"execution.state_file={os.path.join(data_dir, 'execution', 'state.json')}",
+                *DEMO_SETTINGS, *demo_order_sizes(specs),
+                *user_sets]          # the user's --set last: they win
         config = load_config(config_path, sets, env={})
         data_dir = config.storage.data_dir
         # decimals and ticks as the daemon gets them at start-up (off the loop: the
         # sim answers on it)
         info = await asyncio.to_thread(exchange_info.fetch, sim.rest_url)
         daemon = Daemon(config, notifier=Notifier({}), scales=exchange_info.scales(info, symbols),
-                        ticks=exchange_info.tick_sizes(info, symbols))
+                        ticks=exchange_info.tick_sizes(info, symbols), exchange_info=info)
         task = asyncio.create_task(daemon.run())
         start = time.monotonic()
         last_frames, last_t = 0, start
@@ -218,6 +257,23 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         print("  rows written: " + ", ".join(f"{t} {n:,}" for t, n in rows.items() if n))
         print(f"  Parquet dataset: {data_dir}  (<table>/symbol=<SYMBOL>/date=<YYYY-MM-DD>/)")
         return rc
+
+
+def demo_order_sizes(specs) -> list[str]:
+    """``symbols.X.strategy.order_qty`` for the symbols whose default order would be under
+    the exchange's minimum notional at the sim's price (ETHUSDT: 0.001 is ~2.6 USDT)."""
+    from decimal import ROUND_CEILING, Decimal
+
+    from rtaid.infra.config import StrategyConfig
+
+    sets = []
+    for spec in specs:
+        step = Decimal(spec.step_size)
+        need = (Decimal(str(DEMO_MIN_NOTIONAL)) / Decimal(spec.initial_price) / step).to_integral_value(
+            rounding=ROUND_CEILING) * step
+        if need > Decimal(str(StrategyConfig().order_qty)):
+            sets.append(f"symbols.{spec.symbol}.strategy.order_qty={need}")
+    return sets
 
 
 def control_socket_path() -> str:

@@ -22,6 +22,13 @@ are closed at the end of the input.
 Damaged input (a gzip cut short, a line cut mid-JSON, as a killed daemon's journal may
 end) is replayed as far as it is readable; every damaged place is named (file and line)
 and the exit status is 1.
+
+With ``execution.venue = "paper"`` the strategy trades on the paper venue
+(rtaid/exec): the engine stops after each frame that queued execution events and the
+execution service handles them before the next frame, as the live daemon does, so the
+``orders`` and ``fills`` tables are the same on every replay, and the same as the live
+run's for a replay of its journal (the symbols' files run one after another: only
+account-wide limits, orders per minute and the daily loss, couple the symbols).
 """
 from __future__ import annotations
 
@@ -60,6 +67,7 @@ class ReplaySummary:
     dropped: dict = field(default_factory=dict)
     files_written: int = 0
     damage: list = field(default_factory=list)
+    execution: dict | None = None
 
     @property
     def complete(self) -> bool:
@@ -79,6 +87,12 @@ class ReplaySummary:
                          f"crossed {stats['crossed']}, applied {stats['applied']:,}, "
                          f"state {stats['state']}")
         lines.append("rows: " + ", ".join(f"{k} {v:,}" for k, v in self.rows.items()))
+        if self.execution is not None:
+            ex = self.execution
+            orders = ex["orders"]
+            lines.append(f"paper trading: {orders['sent']} orders sent, {orders['filled']} filled, "
+                         f"rejected {orders['rejected'] or 0}; realised PnL "
+                         f"{ex['pnl']['realized']:.4f}, fees {ex['pnl']['fees']:.4f}, state {ex['state']}")
         lines.append(f"files written: {self.files_written}")
         if any(self.dropped.values()):
             lines.append("DROPPED rows: " + ", ".join(
@@ -205,6 +219,33 @@ def model_hook(engine: Engine, config: Config, model=None):
     return on_exec
 
 
+def paper_trading(config: Config | None, engine: Engine, rings, exchange_info):
+    """The execution service of a replay that trades on the paper venue, else None; any
+    other venue is refused (ValueError)."""
+    venue = config.execution.venue if config is not None else "off"
+    if venue == "off":
+        return None
+    if venue != "paper":
+        raise ValueError(f"execution.venue = {venue!r}: rtaid replay trades on the paper venue "
+                         f"only (--set execution.venue=paper)")
+    from rtaid.exec.service import ExecutionService
+
+    return ExecutionService(config, engine, rings, exchange_info=exchange_info)
+
+
+def exec_hook(model, service):
+    """One ``on_exec`` for the model (bars) and the paper venue (every event), or None."""
+    if service is None:
+        return model
+    if model is None:
+        return service.on_events
+
+    def on_exec(events):
+        model(events)                  # a probability applies from a later exchange time
+        service.on_events(events)
+    return on_exec
+
+
 def _decode_errors(engine: Engine) -> int:
     return sum(v for k, v in engine.decoder.counts().items()
                if k not in ("ok", "unknown_event", "control"))
@@ -276,11 +317,14 @@ def replay(paths, out_dir: str, *, config: Config | None = None, exchange_info=N
     options.update(rotate_s=None, row_group_s=None, retention_days=0, raw_journal=False)
     store = Store(engine, str(out_dir), ring_records=ring_records, **options)
     damage = list(replay_plan.damage)
+    service = paper_trading(config, engine, store.rings, exchange_info)
     frames = run(engine, replay_plan, store.writer.flush, store.rings.capacity, damage,
-                 model_hook(engine, config) if signals else None)
+                 exec_hook(model_hook(engine, config) if signals else None, service))
     engine.finish_signals()
     store.stop()
     summary = _summary(engine, replay_plan, frames, t0, damage)
+    if service is not None:
+        summary.execution = service.status()
     stats = store.stats()
     summary.rows = stats["rows_written"]
     summary.dropped = {k: stats["rows_dropped_ring"][k] + stats["rows_dropped_io"][k]
@@ -307,11 +351,15 @@ def replay_tables(paths, *, config: Config | None = None, exchange_info=None,
     engine = replay_plan.engine()
     memory = MemoryTables(engine, tables, ring_records)
     damage = list(replay_plan.damage)
+    service = paper_trading(config, engine, memory.rings, exchange_info)
     frames = run(engine, replay_plan, memory.drain, memory.rings.capacity, damage,
-                 model_hook(engine, config if config is not None else Config(), model))
+                 exec_hook(model_hook(engine, config if config is not None else Config(), model),
+                           service))
     engine.finish_signals()
     memory.drain()
     summary = _summary(engine, replay_plan, frames, t0, damage)
+    if service is not None:
+        summary.execution = service.status()
     arrays = memory.arrays()
     summary.rows = {name: len(records) for name, records in arrays.items()}
     summary.dropped = memory.dropped()
@@ -329,6 +377,10 @@ def main(args) -> int:
 
     config = load_config_from_args(args)
     out = args.out or DEFAULT_OUT
+    if config.execution.venue not in ("off", "paper"):
+        print(f"rtaid replay: execution.venue = {config.execution.venue!r}: a replay trades on "
+              f"the paper venue only (--set execution.venue=paper)", file=sys.stderr)
+        return 2
     try:
         # before reading any input: a replay that cannot write its dataset is refused
         preflight.probe_data_dir(out)

@@ -100,7 +100,7 @@ FILLS = {
     "qty": "qty",
     "fee": "fee",               # quote currency, positive = paid
     "liquidity": "liquidity",   # maker | taker
-    "realised_pnl": "realised_pnl",
+    "realised_pnl": "realized_pnl",  # the registry's column (rtaid/_kernels/records.pyx)
 }
 REJECTED_STATUS = "rejected"
 BUY_SIDES = ("buy", "BUY", "long", "bid")

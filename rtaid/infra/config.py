@@ -203,6 +203,17 @@ class ExecutionConfig:
     time_in_force: str = setting("GTC", "enum", choices=("GTC", "IOC", "FOK", "GTX"), upper=True)
     order_timeout_ms: int = _ms(5000, lo=0)  # cancel a resting order after this; 0 = never
     reconcile_interval_s: float = setting(30.0, "float", lo=0, lo_open=True, hi=86400)
+    # flatten: cancel, close, verify at the venue until flat or this deadline
+    flatten_timeout_s: float = setting(30.0, "float", lo=0, lo_open=True, hi=3600)
+    # after HTTP 429 (or a 418 ban) no order request for its Retry-After, at most this long
+    max_backoff_s: float = setting(60.0, "float", lo=0, hi=3600)
+    # the paper venue: exchange-time latency before an order works, fees, starting balance
+    paper_latency_ms: int = _ms(20, lo=0)
+    taker_fee_bps: float = setting(5.0, "float", lo=-100, hi=100)
+    maker_fee_bps: float = setting(2.0, "float", lo=-100, hi=100)  # < 0: a rebate
+    paper_balance_usd: float = setting(10000.0, "float", lo=0)
+    # trading state (active/reducing/halted) kept across restarts; unset: <data_dir>/execution/state.json
+    state_file: str | None = setting(None, "path", optional=True)
 
 
 @dataclass(frozen=True)
@@ -215,6 +226,10 @@ class RiskConfig:
     max_orders_per_minute: int = setting(60, "int", lo=0, hi=1200, live=True)
     max_daily_loss_usd: float = setting(100.0, "float", lo=0, live=True)
     kill_switch: bool = setting(False, "bool", live=True)
+    # an order's price (a market order's: the touch it takes) within this of the mid
+    price_band_bps: float = setting(50.0, "float", lo=0, lo_open=True, hi=10000, live=True)
+    # no order on a book whose last event is older than this (exchange time to local clock)
+    max_book_age_ms: int = _ms(5000, live=True)
 
 
 def _pct(default: float):

@@ -1,4 +1,5 @@
-"""Read a Binance ``GET /fapi/v1/exchangeInfo`` answer: price/quantity scales, tick sizes.
+"""Read a Binance ``GET /fapi/v1/exchangeInfo`` answer: price/quantity scales, tick sizes,
+the order filters (step size, quantity bounds, min notional).
 
 The decoder turns "61800.30" into integer ticks at the symbol's price precision; with
 exchangeInfo known those precisions are the exchange's own (``pricePrecision``,
@@ -8,6 +9,7 @@ exchangeInfo known those precisions are the exchange's own (``pricePrecision``,
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 
 
@@ -44,6 +46,51 @@ def tick_sizes(info: dict, symbols=None) -> dict[str, Decimal]:
             if f.get("filterType") == "PRICE_FILTER" and "tickSize" in f:
                 out[sym] = Decimal(f["tickSize"])
     return out
+
+
+@dataclass(frozen=True)
+class TradingFilters:
+    """What an order of a symbol must satisfy (exchangeInfo ``filters``), exact.
+
+    ``tick``: PRICE_FILTER tickSize; ``step``/``min_qty``/``max_qty``: LOT_SIZE (limit
+    orders); ``market_max_qty``: MARKET_LOT_SIZE maxQty; ``min_notional``:
+    MIN_NOTIONAL notional (price times quantity). None where the answer has no value.
+    """
+
+    tick: Decimal | None = None
+    step: Decimal | None = None
+    min_qty: Decimal | None = None
+    max_qty: Decimal | None = None
+    market_max_qty: Decimal | None = None
+    min_notional: Decimal | None = None
+
+
+def trading_filters(info: dict, symbols=None) -> dict[str, TradingFilters]:
+    """``{SYMBOL: TradingFilters}`` from each listed symbol's filters."""
+    out = {}
+    for sym, e in _entries(info, symbols).items():
+        found = {}
+        for f in e.get("filters", ()):
+            kind = f.get("filterType")
+            if kind == "PRICE_FILTER":
+                found["tick"] = _dec(f.get("tickSize"))
+            elif kind == "LOT_SIZE":
+                found.update(step=_dec(f.get("stepSize")), min_qty=_dec(f.get("minQty")),
+                             max_qty=_dec(f.get("maxQty")))
+            elif kind == "MARKET_LOT_SIZE":
+                found["market_max_qty"] = _dec(f.get("maxQty"))
+            elif kind == "MIN_NOTIONAL":
+                found["min_notional"] = _dec(f.get("notional", f.get("minNotional")))
+        out[sym] = TradingFilters(**found)
+    return out
+
+
+def _dec(text) -> Decimal | None:
+    """A positive exchangeInfo number, exact; None when absent or zero (no limit)."""
+    if text is None:
+        return None
+    value = Decimal(str(text))
+    return value if value > 0 else None
 
 
 def tick_units(tick, px_dec: int) -> float:

@@ -3,7 +3,9 @@ a non-zero exit (systemd shows the reason), never a daemon that runs blind.
 
 - the exchange's instruments: every configured symbol must be listed and trading
   (exchangeInfo from ``exchange.exchange_info_file`` or the exchange's REST answer);
-- the data directory: created if needed, a file written, fsynced and removed.
+- the data directory: created if needed, a file written, fsynced and removed;
+- execution (``execution.venue`` not ``off``): a live venue's API keys and URLs, the
+  trading state file.
 """
 from __future__ import annotations
 
@@ -70,12 +72,46 @@ def probe_data_dir(path: str) -> None:
                            f"({exc.strerror or exc})") from None
 
 
+BINANCE_REST = "https://fapi.binance.com"
+BINANCE_USER_WS = "wss://fstream.binance.com/private/ws"
+
+
+def check_execution(config, info: dict | None) -> None:
+    """What execution needs before it starts: keys (from the environment or a 0600 file,
+    see rtaid/infra/secrets.py), exchangeInfo and URLs for a live venue, a readable
+    trading state file."""
+    ex = config.execution
+    if ex.venue == "off":
+        return
+    if ex.venue == "ccxt":
+        exchange = config.exchange
+        if not exchange.api_key or not exchange.api_secret:
+            raise StartupError("execution.venue = 'ccxt' needs API keys: set RTAID_API_KEY and "
+                               "RTAID_API_SECRET, or exchange.credentials_file (a file of mode "
+                               "0600 with api_key=... and api_secret=... lines)")
+        if info is None:
+            raise StartupError("execution.venue = 'ccxt' needs the exchange's exchangeInfo at "
+                               f"start (decimals, filters): {exchange.rest_url} did not answer")
+        if exchange.rest_url != BINANCE_REST and exchange.user_ws_url == BINANCE_USER_WS:
+            raise StartupError(f"exchange.user_ws_url is Binance's ({BINANCE_USER_WS}) while "
+                               f"exchange.rest_url is {exchange.rest_url}: set "
+                               "exchange.user_ws_url to that exchange's user data stream")
+    from rtaid.exec.service import default_state_file
+    from rtaid.exec.state import StateFileError, TradingState
+
+    try:
+        TradingState.load(default_state_file(config))
+    except StateFileError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def resolve(config) -> tuple[dict | None, dict, dict]:
     """Run the start-up checks; returns ``(exchangeInfo or None, scales, ticks)``."""
     symbols = list(config.feed.symbols)
     probe_data_dir(config.storage.data_dir)
     info = load_exchange_info(config)
     check_symbols(info, symbols)
+    check_execution(config, info)
     if info is None:
         return None, {}, {}
     scales = xinfo.scales(info, symbols)

@@ -1,0 +1,367 @@
+"""The ccxt venue: ``ccxt.async_support.binanceusdm`` with its URLs taken from
+``exchange.rest_url``, so the same code talks to Binance, its testnet or rtaid-sim.
+
+Orders go out through binanceusdm's signed ``POST /fapi/v1/order`` (its implicit API:
+ccxt signs, sends and maps errors) with our client id (``newClientOrderId``), ``RESULT``
+answers, ``reduceOnly``, the time in force, and the exact decimal strings of our grid;
+cancels by client id (``cancel_order``); ``cancel_all_orders``,
+open orders, order lookups by client id, positions (``/fapi/v3/positionRisk``) and the
+balance (``/fapi/v2/balance``) serve reconciliation. Errors are mapped for every URL by
+:mod:`rtaid.exec.venues.binance_errors` (:func:`classify` says what each means):
+an order whose fate is unknown is looked up by its client id once the exchange can no
+longer accept it (its recvWindow has passed), and sent again with the same id only when
+the exchange does not have it, so a timeout never doubles an order.
+
+Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment aiohttp hands the
+order request to the transport (its trace hook for the body, called right before the
+headers and the body go out in one write; found through a context variable set around
+the send); ``order_round_trip`` from just before the send to the answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+
+from rtaid.exec.venues.binance_errors import (
+    BACKOFF, DUPLICATE, HALT, NOT_FOUND, REJECT, RETRY, UNKNOWN, classify, venue_error,
+)
+from rtaid.infra.log import get_logger
+
+log = get_logger("rtaid.exec.ccxt")
+
+BINANCE_REST = "https://fapi.binance.com"
+MAX_SENDS = 3            # sends of one order (same client id) before it is "failed"
+RESOLVE_DEADLINE_S = 60.0
+STATUSES = {"NEW": "accepted", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled",
+            "CANCELED": "canceled", "EXPIRED": "expired", "EXPIRED_IN_MATCH": "expired",
+            "REJECTED": "rejected"}
+# the write stamps of the order being sent in this task (see _trace_config)
+_SENDING: contextvars.ContextVar = contextvars.ContextVar("rtaid_order_sending", default=None)
+
+
+class VenueStartError(Exception):
+    """The venue cannot be used (unreachable, symbols unknown, keys refused)."""
+
+
+class RtaidBinanceUsdm(ccxt_async.binanceusdm):
+    """binanceusdm whose error answers are mapped by rtaid for every base URL."""
+
+    def handle_errors(self, code, reason, url, method, headers, body, response,
+                      requestHeaders, requestBody):
+        err = venue_error(code, headers, response)
+        if err is not None:
+            raise err
+        return super().handle_errors(code, reason, url, method, headers, body, response,
+                                     requestHeaders, requestBody)
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    async def written(session, ctx, params):
+        slot = _SENDING.get()
+        if slot is not None:
+            slot[0] = time.monotonic_ns()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(written)
+    # the body's hook runs right before headers and body go to the transport together
+    trace.on_request_chunk_sent.append(written)
+    return trace
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CcxtVenue:
+    """Orders, cancels and venue state through ccxt.
+
+    Parameters
+    ----------
+    exchange_config : rtaid.infra.config.ExchangeConfig
+        URLs, credentials (``api_key``/``api_secret``: Secrets), recvWindow, timeout.
+    max_backoff_s : float
+        ``execution.max_backoff_s``.
+    instruments : dict of str to Instrument
+    sink : ExecutionService
+    latency : dict of str to LatencyHistogram
+    """
+
+    name = "ccxt"
+
+    def __init__(self, exchange_config, max_backoff_s: float, instruments: dict, sink,
+                 latency: dict) -> None:
+        self.cfg = exchange_config
+        self.max_backoff_s = max_backoff_s
+        self.instruments = instruments
+        self.sink = sink
+        self.latency = latency
+        self.session: aiohttp.ClientSession | None = None
+        self.exchange: RtaidBinanceUsdm | None = None
+        self.market_symbol: dict[str, str] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.errors: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        """Open the session, load the markets; raises VenueStartError."""
+        # ccxt logs request headers (the API key) at DEBUG: never let them through
+        logging.getLogger("ccxt").setLevel(logging.INFO)
+        self.session = aiohttp.ClientSession(trace_configs=[_trace_config()])
+        cfg = self.cfg
+        self.exchange = RtaidBinanceUsdm({
+            "apiKey": cfg.api_key.reveal(), "secret": cfg.api_secret.reveal(),
+            "session": self.session, "enableRateLimit": False,
+            "timeout": int(cfg.request_timeout_s * 1000),
+            "options": {"fetchCurrencies": False, "recvWindow": cfg.recv_window_ms,
+                        "warnOnFetchOpenOrdersWithoutSymbol": False},
+        })
+        base = cfg.rest_url.rstrip("/")
+        if base != BINANCE_REST:
+            api = self.exchange.urls["api"]
+            for k, v in list(api.items()):
+                if isinstance(v, str) and v.startswith(BINANCE_REST):
+                    api[k] = base + v[len(BINANCE_REST):]
+        try:
+            await self.exchange.load_markets()
+        except Exception as exc:   # noqa: BLE001 - a start-up error names the cause
+            raise VenueStartError(f"exchange.rest_url {cfg.rest_url}: cannot load the markets "
+                                  f"({type(exc).__name__}: {_short(exc)})") from None
+        by_id = self.exchange.markets_by_id or {}
+        missing = [s for s in self.instruments if s not in by_id]
+        if missing:
+            raise VenueStartError(f"the exchange has no market for {', '.join(missing)}")
+        self.market_symbol = {s: by_id[s][0]["symbol"] for s in self.instruments}
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.exchange is not None:
+            self.exchange.timeout_on_exit = 0
+            await self.exchange.close()
+        if self.session is not None:
+            await self.session.close()
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until no send or cancel is in flight (True) or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        while self._tasks:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=left)
+        return True
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("venue_task_failed", error=f"{type(exc).__name__}: {_short(exc)}")
+
+    def _count(self, reason: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+    # ------------------------------------------------------------------ orders
+    def place(self, order, now_ms: int, recv_ns: int) -> None:
+        order.inflight = True
+        self.sink.sent(order, wall_ms(), time.time_ns())
+        self._spawn(self._send(order))
+
+    def cancel(self, order, now_ms: int, recv_ns: int) -> None:
+        self._spawn(self._cancel(order))
+
+    async def _send(self, order) -> None:
+        sends = 0
+        while True:
+            sends += 1
+            sent_ms = wall_ms()
+            answer, exc = await self._create(order, first=sends == 1)
+            if exc is None:
+                self.apply(order, answer)
+                return
+            outcome, reason = classify(exc)
+            self._count(reason)
+            log.warning("order_error", client_id=order.client_id, symbol=order.symbol,
+                        outcome=outcome, reason=reason, error=_short(exc), attempt=sends)
+            if outcome == RETRY and sends < MAX_SENDS:
+                await asyncio.sleep(0.2 * sends)
+                if self.sink.may_send(order):
+                    continue
+                self.sink.rejected(order, "halted", wall_ms(), time.time_ns(), venue=False)
+                return
+            if outcome in (UNKNOWN, DUPLICATE, RETRY):
+                if outcome == UNKNOWN:
+                    # once its recvWindow has passed the exchange cannot accept it any more:
+                    # what a lookup says then is final
+                    wait = (sent_ms + self.cfg.recv_window_ms + 250 - wall_ms()) / 1000
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                try:
+                    info = await self._lookup(order)
+                except Exception as lookup_exc:   # noqa: BLE001 - reconciliation looks again
+                    log.error("order_fate_unknown", client_id=order.client_id,
+                              error=_short(lookup_exc))
+                    self.sink.update(order, "failed", order.filled, wall_ms(), time.time_ns(),
+                                     reason=reason)
+                    return
+                if info is not None:
+                    self.apply(order, info)
+                    return
+                if sends < MAX_SENDS and outcome != DUPLICATE and self.sink.may_send(order):
+                    continue                 # the exchange does not have it: same id again
+                self.sink.update(order, "failed", order.filled, wall_ms(), time.time_ns(),
+                                 reason=reason)
+                return
+            if outcome == BACKOFF:
+                self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
+                self.sink.rejected(order, reason, wall_ms(), time.time_ns(), venue=True)
+                return
+            if outcome == HALT:
+                if exc.status == 418:     # banned: not a request until the ban ends
+                    self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
+                self.sink.rejected(order, reason, wall_ms(), time.time_ns(), venue=True)
+                self.sink.halt(f"the exchange refuses orders: {reason} ({_short(exc)})")
+                return
+            self.sink.rejected(order, reason, wall_ms(), time.time_ns(), venue=True,
+                               message=_short(exc))
+            return
+
+    async def _create(self, order, first: bool):
+        # binanceusdm's signed POST /fapi/v1/order with the exact decimal strings of our
+        # grid (create_order would go through floats and its market layer: slower, and
+        # rounding there is not ours)
+        inst = self.instruments[order.symbol]
+        params = {"symbol": order.symbol, "side": "BUY" if order.side > 0 else "SELL",
+                  "type": order.type.upper(), "quantity": inst.qty_text(order.qty),
+                  "newClientOrderId": order.client_id, "newOrderRespType": "RESULT"}
+        if order.type == "limit":
+            params["price"] = inst.price_text(order.px)
+            params["timeInForce"] = order.tif
+        if order.reduce_only:
+            params["reduceOnly"] = "true"
+        slot = [0]
+        token = _SENDING.set(slot)
+        t0 = time.monotonic_ns()
+        try:
+            answer = await self.exchange.fapiPrivatePostOrder(params)
+            exc = None
+        except Exception as error:   # noqa: BLE001 - classified by the caller
+            answer, exc = None, error
+        finally:
+            _SENDING.reset(token)
+        answered = exc is None or getattr(exc, "status", None) is not None
+        if answered:
+            self.latency["order_round_trip"].record(time.monotonic_ns() - t0)
+        cause = order.cause
+        if first and slot[0] and cause is not None and cause.mono_ns:
+            self.latency["tick_to_order"].record(slot[0] - cause.mono_ns)
+        return answer, exc
+
+    async def _lookup(self, order):
+        """The exchange's answer for ``order`` by client id; None when it has none.
+
+        Retries while the lookup itself fails (until RESOLVE_DEADLINE_S)."""
+        deadline = time.monotonic() + RESOLVE_DEADLINE_S
+        delay = 0.2
+        while True:
+            try:
+                return await self.query(order.symbol, order.client_id)
+            except Exception as exc:   # noqa: BLE001 - retried, then given up on
+                outcome, reason = classify(exc)
+                self._count(reason)
+                if outcome == BACKOFF or getattr(exc, "status", None) == 418:
+                    self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
+                if time.monotonic() + delay > deadline or outcome in (HALT, REJECT):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _cancel(self, order) -> None:
+        try:
+            answer = await self.exchange.cancel_order(
+                None, self.market_symbol[order.symbol], {"origClientOrderId": order.client_id})
+            self.apply(order, answer["info"])
+            return
+        except Exception as exc:   # noqa: BLE001 - classified below
+            outcome, reason = classify(exc)
+            self._count(reason)
+            if outcome == BACKOFF or getattr(exc, "status", None) == 418:
+                self.sink.backoff(exc.retry_after_s, self.max_backoff_s)
+            if outcome != NOT_FOUND:
+                log.warning("cancel_error", client_id=order.client_id, outcome=outcome,
+                            reason=reason, error=_short(exc))
+        # not open at the exchange, or the cancel failed: learn its state from the exchange
+        try:
+            info = await self.query(order.symbol, order.client_id)
+        except Exception as exc:   # noqa: BLE001 - the next reconciliation looks again
+            log.warning("order_lookup_failed", client_id=order.client_id, error=_short(exc))
+            info = None
+        if info is not None:
+            self.apply(order, info)
+        order.cancel_requested = False
+        self.sink.poke(order.symbol)
+
+    def apply(self, order, info: dict) -> None:
+        """The exchange's view of an order (a REST answer) onto ours."""
+        inst = self.instruments[order.symbol]
+        status = STATUSES.get(info.get("status"), "accepted")
+        filled = inst.lots(info.get("executedQty", "0"))
+        ts = int(info.get("updateTime") or wall_ms())
+        order.inflight = False
+        self.sink.note_cum_quote(order, filled, float(info.get("cumQuote") or 0.0))
+        self.sink.update(order, status, filled, ts, time.time_ns(),
+                         venue_id=int(info.get("orderId") or 0))
+
+    # ------------------------------------------------------------------ venue state
+    async def query(self, symbol: str, client_id: str) -> dict | None:
+        """The exchange's raw order by client id; None when it does not exist."""
+        try:
+            answer = await self.exchange.fetch_order(None, self.market_symbol[symbol],
+                                                     {"origClientOrderId": client_id})
+        except Exception as exc:   # noqa: BLE001 - re-raised unless "no such order"
+            if classify(exc)[0] == NOT_FOUND:
+                return None
+            raise
+        return answer["info"]
+
+    async def cancel_all(self, symbol: str) -> None:
+        await self.exchange.cancel_all_orders(self.market_symbol[symbol])
+
+    async def open_orders(self, symbol: str) -> list[dict]:
+        """Raw open orders of ``symbol``."""
+        orders = await self.exchange.fetch_open_orders(self.market_symbol[symbol])
+        return [o["info"] for o in orders]
+
+    async def positions(self) -> dict[str, tuple[int, float]]:
+        """``{symbol: (signed lots, entry price)}`` of our symbols (0 when flat)."""
+        rows = await self.exchange.fapiPrivateV3GetPositionRisk()
+        out = {s: (0, 0.0) for s in self.instruments}
+        for row in rows:
+            sym = row.get("symbol")
+            if sym in self.instruments and row.get("positionSide", "BOTH") == "BOTH":
+                out[sym] = (self.instruments[sym].lots(row.get("positionAmt", "0")),
+                            float(row.get("entryPrice") or 0.0))
+        return out
+
+    async def balance(self) -> float | None:
+        """The USDT wallet balance."""
+        rows = await self.exchange.fapiPrivateV2GetBalance()
+        for row in rows:
+            if row.get("asset") == "USDT":
+                return float(row.get("balance") or 0.0)
+        return None
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "..."

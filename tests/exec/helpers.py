@@ -1,0 +1,125 @@
+"""What the execution tests share: rtaid-sim and the daemon in one process, targets
+as the engine hands them over, the sim's account seen from outside, the tables."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+import pyarrow.dataset as ds
+
+from rtaid.daemon import Daemon
+from rtaid.infra import exchange_info
+from rtaid.infra.config import load_config
+from rtaid.infra.sdnotify import Notifier
+from rtaid.sim import SimConfig, SimExchange
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
+# generous limits: each test tightens the one it is about
+OPEN_RISK = ("risk.max_position=1.0", "risk.max_order_qty=1.0", "risk.max_notional_usd=1000000",
+             "risk.max_orders_per_minute=1200", "risk.max_daily_loss_usd=1000000")
+
+
+def run(coro, timeout: float = 90.0):
+    """Run a scenario on uvloop, as the daemon runs."""
+    import uvloop
+
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+
+    return uvloop.run(bounded())
+
+
+def sim_config(**kw) -> SimConfig:
+    # a calm market: a limit order at the touch meets the touch it was priced at
+    base = dict(port=0, rate=100.0, seed=5, synthetic_levels=60)
+    base.update(kw)
+    return SimConfig(**base)
+
+
+def exec_config(sim, data_dir, *sets, venue="ccxt", env=None, path=None):
+    """A config for the daemon against ``sim`` (strategy off: the tests give targets),
+    from the file ``path`` if given, with ``sets`` over it."""
+    base = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
+            f"exchange.user_ws_url={sim.ws_url}/private/ws", "exchange.recv_window_ms=1000",
+            "exchange.request_timeout_s=3",
+            f"feed.symbols={json.dumps(SYMBOLS)}", f"storage.data_dir={data_dir}",
+            "storage.flush_interval_ms=100", "metrics.port=0", "daemon.gc_freeze=false",
+            "daemon.event_loop=asyncio", f"execution.venue={venue}", "strategy.name=none",
+            "execution.max_backoff_s=1", *OPEN_RISK, *sets]
+    return load_config(str(path) if path else None, base, env=KEYS if env is None else env)
+
+
+@contextlib.asynccontextmanager
+async def daemon_at(sim, config, synced: bool = True):
+    """The daemon running (its task) against ``sim``; stopped (and its exit code
+    checked) on leaving."""
+    info = await asyncio.to_thread(exchange_info.fetch, sim.rest_url)
+    daemon = Daemon(config, notifier=Notifier({}), scales=exchange_info.scales(info, SYMBOLS),
+                    ticks=exchange_info.tick_sizes(info, SYMBOLS), exchange_info=info)
+    task = asyncio.create_task(daemon.run())
+    try:
+        if synced:
+            done, _ = await asyncio.wait([task, asyncio.ensure_future(daemon.feed.all_synced.wait())],
+                                         timeout=15, return_when=asyncio.FIRST_COMPLETED)
+            assert not task.done(), f"the daemon stopped at start: {task.result()}"
+            assert daemon.feed.all_synced.is_set(), daemon.feed.states
+            assert await until(lambda: daemon.execution.started, 10)
+        daemon.task = task
+        yield daemon
+    finally:
+        if not task.done():
+            daemon.request_stop("test done")
+        daemon.exit_code_seen = await asyncio.wait_for(task, 60)
+
+
+def target(symbol: str, qty: float, strategy_target: int | None = None) -> dict:
+    """A target change as the engine drains it (``Engine.drain_exec_events``)."""
+    side = strategy_target if strategy_target is not None else (qty > 0) - (qty < 0)
+    return {"type": "target", "symbol": symbol, "ts_ms": time.time_ns() // 1_000_000, "seq": 0,
+            "prev_target": 0, "target": side, "target_qty": qty, "reason": "entry_long",
+            "mid": 0.0, "dev_osc": 0.0, "ofi_osc": 0.0, "vpin_osc": 0.0,
+            "recv_ns": time.time_ns(), "mono_ns": time.monotonic_ns()}
+
+
+async def until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return bool(predicate())
+
+
+def sim_position(sim, symbol: str) -> float:
+    """The sim account's position (base units), as the exchange sees it."""
+    market = sim.markets[symbol]
+    return market.inst.qty_float(sim.account.positions[symbol].lots)
+
+
+def sim_orders(sim, symbol: str | None = None) -> list:
+    """Every order the sim received (recent history), oldest first."""
+    return [o for o in sim.account.orders.values() if symbol is None or o.symbol == symbol]
+
+
+def sim_open(sim) -> list:
+    return list(sim.account.open_orders.values())
+
+
+def rtaid_position(daemon, symbol: str) -> float:
+    return daemon.execution.status()["symbols"][symbol]["position"]
+
+
+def table(root, name: str) -> list[dict]:
+    """A dataset table's rows (file order per symbol)."""
+    path = root / name
+    if not path.exists():
+        return []
+    return ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+async def with_sim(scenario, **sim_kw):
+    async with SimExchange(sim_config(**sim_kw)) as sim:
+        return await scenario(sim)
