@@ -246,6 +246,7 @@ class StoreWriter:
         self.rows_written = {name: 0 for name in self.tables}
         self.rows_dropped_io = {name: 0 for name in self.tables}
         self.files_written = 0
+        self.bytes_written = 0     # of published part files (compaction's rewrites not counted)
         self.write_errors = 0
         self.last_error: str | None = None
         self.recovered: dict[str, int] = {}
@@ -513,6 +514,7 @@ class StoreWriter:
             self._fail(key, exc, part.rows, self.clock(), written=True)
             return
         self.files_written += 1
+        self.bytes_written += part.bytes
         if self.compactor is not None:
             self.compactor.note(key[0], key[1], key[2], os.path.dirname(part.final_path))
 
@@ -588,9 +590,11 @@ class StoreWriter:
             "rows_dropped": dropped,
             "rows_dropped_total": sum(dropped.values()),
             "files_written": self.files_written,
+            "bytes_written": self.bytes_written,
             "files_open": len(self._parts),
             "write_errors": self.write_errors,
-            "writing": self._failed_until is None,
+            # in the back-off after an I/O error (rows meanwhile are counted as dropped)
+            "write_failing": self._failed_until is not None,
             "last_error": self.last_error,
         }
         if self.compactor is not None:
