@@ -174,7 +174,9 @@ class CcxtVenue:
     # ------------------------------------------------------------------ orders
     def place(self, order, now_ms: int, recv_ns: int) -> None:
         order.inflight = True
-        self.sink.sent(order, wall_ms(), time.time_ns())
+        # recv_ns: the receipt of the frame that caused the order (the paper venue's too),
+        # so that the orders table ties each order to its cause
+        self.sink.sent(order, wall_ms(), recv_ns)
         self._spawn(self._send(order))
 
     def cancel(self, order, now_ms: int, recv_ns: int) -> None:
