@@ -396,15 +396,25 @@ def rtaid_send_to_recv(window: dict, received: dict, stream_names: list) -> tupl
     return (np.concatenate(out) if out else np.zeros(0, np.int64)), counts
 
 
-def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> dict:
-    overrides = {**SIGNAL_SETTINGS, **RTAID_SETTINGS}
-    (work / "rtaid").mkdir()
-    daemon = RtaidProcess(work / "rtaid", gen.url, SYMBOLS, overrides)
+def start_rtaid(gen: Generator, workdir: pathlib.Path, overrides: dict) -> RtaidProcess:
+    """``rtaid run`` on the generator's stream: both connections up, every book synced
+    (fed at 2,000 frames/s), everything sent so far read."""
+    workdir.mkdir()
+    daemon = RtaidProcess(workdir, gen.url, SYMBOLS, overrides)
     try:
         gen.wait_clients(2, timeout=120)
         gen.mode(2000)
         daemon.wait_ready(timeout=120)
         gen.settle()
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> dict:
+    daemon = start_rtaid(gen, work / "rtaid", {**SIGNAL_SETTINGS, **RTAID_SETTINGS})
+    try:
         rss_start = daemon.rss_mb()
         has_metrics = metrics.scrape(daemon.metrics_url) is not None
 
@@ -458,14 +468,9 @@ def run_rtaid_writer_off(gen: Generator, cfg: dict, fixed: float, work: pathlib.
     """The fixed-rate window again, by a daemon that records nothing (``storage.tables =
     []``: no rings, no writer thread's work), started and warmed up as run_rtaid's:
     its stage histograms for the writer-on/off comparison."""
-    overrides = {**SIGNAL_SETTINGS, **RTAID_SETTINGS, "storage.tables": []}
-    (work / "rtaid-writer-off").mkdir()
-    daemon = RtaidProcess(work / "rtaid-writer-off", gen.url, SYMBOLS, overrides)
+    daemon = start_rtaid(gen, work / "rtaid-writer-off",
+                         {**SIGNAL_SETTINGS, **RTAID_SETTINGS, "storage.tables": []})
     try:
-        gen.wait_clients(2, timeout=120)
-        gen.mode(2000)
-        daemon.wait_ready(timeout=120)
-        gen.settle()
         window = paced(gen, fixed, cfg, lambda: metrics.scrape(daemon.metrics_url))
     finally:
         stop = daemon.stop()
@@ -550,17 +555,13 @@ def main(argv=None) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     plotted = report.plot_cdfs(png_path, floor, rtaid, baseline, args.rate, results["machine"])
-    text = report.markdown(results, png_path if plotted else None)
-    print(text)
+    from bench._readme import publish
+
+    ok = publish("latency", report.markdown(results, png_path if plotted else None),
+                 args.update_readme)
     print(f"results: {json_path}" + (f", plot: {png_path}" if plotted else
                                      " (no plot: pip install -e '.[bench]' for matplotlib)"))
-    if args.update_readme:
-        from bench._readme import update_block
-
-        if not update_block("latency", text):
-            print("README.md has no <!-- bench:latency --> block", file=sys.stderr)
-            return 1
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

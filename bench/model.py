@@ -32,15 +32,12 @@ which is why they run at once rather than one after the other.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,9 +45,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench._machine import machine_info, machine_name  # noqa: E402
-from bench._readme import update_block  # noqa: E402
+from bench._readme import save_and_publish  # noqa: E402
+from bench.wire import metrics  # noqa: E402
 from bench.wire.metrics import quantiles_us  # noqa: E402
-from bench.wire.rtaid_proc import RtaidProcess, free_port  # noqa: E402
+from bench.wire.rtaid_proc import RtaidProcess, free_port, wait_port  # noqa: E402
 from bench.wire.stamps import QUANTILES, delays_ns, during, exact_us, in_window, sim_sent  # noqa: E402
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -93,39 +91,9 @@ def train_model(workdir: pathlib.Path) -> pathlib.Path:
     return model
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("rtaid-sim did not start")
-            time.sleep(0.1)
-
-
 def read_histograms(port: int) -> dict:
     """{stage: {"buckets", "count", "sum"}} of STAGES from a daemon's /metrics."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    names = {f"rtaid_{s}_seconds": s for s in STAGES}
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        if fam.name in names:
-            h = {"buckets": {}, "count": 0.0, "sum": 0.0}
-            for s in fam.samples:
-                if s.name.endswith("_bucket"):
-                    le = s.labels["le"]
-                    h["buckets"][float("inf") if le == "+Inf" else float(le)] = s.value
-                elif s.name.endswith("_count"):
-                    h["count"] = s.value
-                elif s.name.endswith("_sum"):
-                    h["sum"] = s.value
-            out[names[fam.name]] = h
-    return out
+    return metrics.scrape(f"http://127.0.0.1:{port}/metrics", timeout=10, stages=STAGES) or {}
 
 
 def histogram_delta(before: dict, after: dict) -> dict:
@@ -303,14 +271,7 @@ def main(argv=None) -> int:
             print(f"work directory: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=1))
-    text = markdown(res)
-    print(text)
-    if args.update_readme and not update_block("model", text):
-        print("README.md has no <!-- bench:model --> block", file=sys.stderr)
-        return 1
-    return 0 if res["exit_code"] == 0 else 1
+    return save_and_publish("model", res, markdown(res), args.json, args.update_readme)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ import math
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,12 +55,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bench._machine import machine_info, machine_name  # noqa: E402
-from bench._readme import update_block  # noqa: E402
+from bench._readme import publish, save_and_publish  # noqa: E402
+from bench.wire import metrics  # noqa: E402
 from bench.wire.metrics import delta, quantiles_us  # noqa: E402
-from bench.wire.rtaid_proc import RtaidProcess, free_port  # noqa: E402
+from bench.wire.rtaid_proc import RtaidProcess, free_port, wait_port  # noqa: E402
 from bench.wire.stamps import (  # noqa: E402
     QUANTILES, SLOW_EDGES, delays_ns, during, exact_us, in_window, sim_sent,
 )
@@ -101,21 +100,7 @@ def get_metrics(port: int, headers=None) -> tuple[str, float, int]:
 
 def parse(text: str) -> dict:
     """{stage: {"buckets": {le: n}, "count", "sum"}} of the frame stages."""
-    hists = {}
-    names = {v: k for k, v in HISTOGRAMS.items()}
-    for fam in text_string_to_metric_families(text):
-        if fam.name in names:
-            h = {"buckets": {}, "count": 0.0, "sum": 0.0}
-            for s in fam.samples:
-                if s.name.endswith("_bucket"):
-                    le = s.labels["le"]
-                    h["buckets"][math.inf if le == "+Inf" else float(le)] = s.value
-                elif s.name.endswith("_count"):
-                    h["count"] = s.value
-                elif s.name.endswith("_sum"):
-                    h["sum"] = s.value
-            hists[names[fam.name]] = h
-    return hists
+    return metrics.parse(text, stages=tuple(HISTOGRAMS))
 
 
 class Scraper(threading.Thread):
@@ -183,15 +168,7 @@ def run(args) -> dict:
     daemon = None
     windows = []
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", sim_port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("rtaid-sim did not start")
-                time.sleep(0.1)
+        wait_port(sim_port)
         daemon = RtaidProcess(tmp, f"http://127.0.0.1:{sim_port}", SYMBOLS, settings(args.set))
         daemon.wait_ready()
         port = daemon.metrics_port
@@ -399,25 +376,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.from_json:
         res = json.loads(args.from_json.read_text())
-        text = markdown(res)
-        print(text)
-        if args.update_readme and not update_block("scrape", text):
-            print("README.md has no <!-- bench:scrape --> block", file=sys.stderr)
-            return 1
-        return 0
+        return 0 if publish("scrape", markdown(res), args.update_readme) else 1
     if args.quick:
         if args.update_readme:
             parser.error("--quick numbers are not for the README")
         args.pairs, args.window_s, args.warmup_s, args.settle_s = 2, 3.0, 1.0, 1.0
     res = run(args)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=1))
-    text = markdown(res)
-    print(text)
-    if args.update_readme and not update_block("scrape", text):
-        print("README.md has no <!-- bench:scrape --> block", file=sys.stderr)
-        return 1
-    return 0 if res["exit_code"] == 0 else 1
+    return save_and_publish("scrape", res, markdown(res), args.json, args.update_readme)
 
 
 if __name__ == "__main__":

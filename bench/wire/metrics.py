@@ -19,21 +19,27 @@ _LINE = re.compile(r'^rtaid_([a-z_]+)_seconds_(bucket|count|sum)(\{[^}]*\})?\s+(
 _LE = re.compile(r'le="([^"]+)"')
 
 
-def scrape(url: str, timeout: float = 5.0) -> dict | None:
-    """{stage: {"buckets": {le: count}, "count": n, "sum": s, "max": m}}; None when the
-    daemon serves no metrics (nothing listening, or no rtaid_*_seconds histogram)."""
+def scrape(url: str, timeout: float = 5.0, stages=STAGES) -> dict | None:
+    """{stage: {"buckets": {le: count}, "count": n, "sum": s}} of ``stages``; None when
+    the daemon serves no metrics (nothing listening, or none of those histograms)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             text = resp.read().decode()
     except (urllib.error.URLError, OSError):
         return None
+    return parse(text, stages) or None
+
+
+def parse(text: str, stages=STAGES) -> dict:
+    """The ``rtaid_<stage>_seconds`` histograms of ``stages`` in an exposition (text
+    format or OpenMetrics), other labels summed."""
     out: dict = {}
     for line in text.splitlines():
         m = _LINE.match(line)
         if not m:
             continue
         stage, part, labels, value = m.groups()
-        if stage not in STAGES:
+        if stage not in stages:
             continue
         h = out.setdefault(stage, {"buckets": {}, "count": 0.0, "sum": 0.0})
         v = float(value)
@@ -44,7 +50,7 @@ def scrape(url: str, timeout: float = 5.0) -> dict | None:
                 h["buckets"][bound] = h["buckets"].get(bound, 0.0) + v
         else:
             h[part] += v
-    return out or None
+    return out
 
 
 def delta(before: dict | None, after: dict | None) -> dict:

@@ -27,6 +27,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_port(port: int, timeout: float = 20.0, what: str = "rtaid-sim") -> None:
+    """Until something listens on 127.0.0.1:``port`` (SystemExit naming ``what`` after
+    ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start")
+            time.sleep(0.1)
+
+
 def toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
