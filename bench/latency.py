@@ -27,7 +27,7 @@ One run, on this machine, all on 127.0.0.1:
    generator-side drop (TCP abort) to every book synced again (the daemon's log).
 5. Writer off: the fixed-rate window once more, by a daemon that records nothing
    (``storage.tables = []``): its stage histograms' p99.9 against the writer-on window's.
-6. Orders: bench/exec.py's run of each execution venue (paper, ccxt) against rtaid-sim
+6. Orders: bench/exec.py's run of each execution venue (paper, ccxt, binance) against rtaid-sim
    (the generator replays recordings and takes no orders): ``rtaid run`` trades for
    ``orders_s`` with a strategy tuned to change its target every few seconds.
 
@@ -44,7 +44,9 @@ Latency stages
   the cause frame's receipt to the order handed to the transport, the daemon's own
   histograms (bucket upper edges); ``order_round_trip`` (ccxt); ``wire_to_wire``
   (ccxt): rtaid-sim's arrival stamp of an order minus its write stamp of the frame
-  that caused it (exact, bench/exec.py ``wire_to_wire``).
+  that caused it (exact, bench/exec.py ``wire_to_wire``); ``tick_to_order_ws`` and
+  ``wire_to_wire_ws``: the same through the binance venue (orders over the WebSocket
+  API).
 
 Writes bench/results/latency.json (or --json PATH), a PNG of the latency CDFs
 (bench/results/latency_cdf.png or --png PATH; needs the ``bench`` extra, matplotlib)
@@ -96,6 +98,8 @@ ORDER_STAGES = {
     "tick_to_order_paper": ("paper", "tick_to_order"),
     "order_round_trip": ("ccxt", "order_round_trip"),
     "wire_to_wire": ("ccxt", "wire_to_wire"),
+    "tick_to_order_ws": ("binance", "tick_to_order_ws"),
+    "wire_to_wire_ws": ("binance", "wire_to_wire"),
 }
 ORDER_VENUES = tuple(dict.fromkeys(venue for venue, _ in ORDER_STAGES.values()))
 ORDERS_SIM_RATE = 300.0     # rtaid-sim book events/s per symbol (bench/exec.py's default)

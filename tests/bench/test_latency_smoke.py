@@ -50,7 +50,8 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
             values = [q[k] for k in QUANTILES]
             assert values == sorted(values) and q["count"] > 0, stage
     assert stages["send_to_recv"] is not None             # measured from outside the daemon
-    for stage in ("frame_to_signal", "tick_to_order", "tick_to_order_paper", "wire_to_wire"):
+    for stage in ("frame_to_signal", "tick_to_order", "tick_to_order_paper", "wire_to_wire",
+                  "tick_to_order_ws", "wire_to_wire_ws"):
         assert stages[stage] is not None, (stage, res["latency_pending"])
     # the order figures are of the orders the venues sent (the daemon's and the sim's counts)
     ccxt = res["orders"]["ccxt"]
@@ -60,6 +61,10 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     # matched to the frame that caused it, or counted
     assert ccxt["sim_wire_to_wire"]["count"] == ccxt["orders"]["sent"]
     assert stages["wire_to_wire"]["count"] + stages["wire_to_wire"]["unmatched"] == ccxt["orders"]["sent"]
+    binance = res["orders"]["binance"]
+    assert 0 < stages["tick_to_order_ws"]["count"] <= binance["orders"]["sent"]
+    assert stages["wire_to_wire_ws"]["count"] + stages["wire_to_wire_ws"]["unmatched"] == \
+        binance["orders"]["sent"]
     # writer on vs off: the same stages measured by a daemon that records nothing
     writer = res["writer_on_vs_off"]
     assert writer["exit_code_off"] == 0 and set(writer["stages"]) == {"frame", "frame_to_signal"}
