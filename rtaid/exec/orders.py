@@ -225,8 +225,9 @@ class OrderManager:
         self._register(order)
         return [Intent("place", order)]
 
-    def _new_order(self, symbol: str, diff: int, position: int, now_ms: int) -> Order | None:
-        """An order for ``diff`` lots from ``position`` (held plus working)."""
+    def _shape(self, symbol: str, diff: int, position: int) -> tuple:
+        """``(side, qty, type, tif, reduce_only)`` of an order for ``diff`` lots from
+        ``position`` (held plus working)."""
         inst = self.instruments[symbol]
         limits = self.limits(symbol)
         side = 1 if diff > 0 else -1
@@ -240,9 +241,16 @@ class OrderManager:
             qty = min(qty, exchange_max)
         qty = inst.floor_qty(qty) or qty     # a sub-step quantity: the filter check names it
         reduce_only = position != 0 and side == (-1 if position > 0 else 1) and qty <= abs(position)
-        px, tif = 0, "GTC"
+        tif = self.settings.time_in_force if otype == "limit" else "GTC"
+        return side, qty, otype, tif, reduce_only
+
+    def _new_order(self, symbol: str, diff: int, position: int, now_ms: int) -> Order | None:
+        """An order for ``diff`` lots from ``position`` (held plus working)."""
+        inst = self.instruments[symbol]
+        limits = self.limits(symbol)
+        side, qty, otype, tif, reduce_only = self._shape(symbol, diff, position)
+        px = 0
         if otype == "limit":
-            tif = self.settings.time_in_force
             touch = (self.market.own_touch(inst.sym, side) if tif == "GTX"
                      else self.market.touch(inst.sym, side))
             px = touch or 0
@@ -259,6 +267,31 @@ class OrderManager:
         self._register(order)
         return order
 
+    def plan(self, symbol: str, target: int, now_ms: int) -> Order | None:
+        """The order :meth:`decide` would place now if the target became ``target``
+        lots, as far as it does not depend on the market (no price; the client id it
+        would take next), or None when it would place nothing or decide otherwise
+        (orders working, a hold, a halt, a rejection cool-off, a static risk check).
+        No side effect. The binance venue arms its C order path with it
+        (rtaid/exec/fastpath.pyx); the market checks run there."""
+        if now_ms < self.hold_until_ms or now_ms < self.retry_at[symbol]:
+            return None
+        if self.open[symbol] or self.state.state == HALTED:
+            return None
+        position = self.held(symbol)
+        if self.state.state == REDUCING:
+            target = reducing_target(target, position)
+        gap = target - position
+        if gap == 0:
+            return None
+        inst = self.instruments[symbol]
+        side, qty, otype, tif, reduce_only = self._shape(symbol, gap, position)
+        order = Order(self.ids.peek(inst.sym, now_ms), symbol, inst.sym, side, otype, tif, 0,
+                      qty, reduce_only, "target", now_ms)
+        if self.risk.static_problem(inst, order, self.limits(symbol), position, now_ms):
+            return None
+        return order
+
     def _order(self, symbol, side, qty, otype, px, reduce_only, purpose, now_ms,
                tif="GTC") -> Order:
         inst = self.instruments[symbol]
@@ -269,6 +302,11 @@ class OrderManager:
     def _register(self, order: Order) -> None:
         self.open[order.symbol][order.client_id] = order
         self.by_id[order.client_id] = order
+
+    def track(self, order: Order) -> None:
+        """Follow an order the venue sent without a decision of this manager (the
+        binance venue's C path, when the decision differed from its plan)."""
+        self._register(order)
 
     def _cancel(self, order: Order) -> Intent:
         order.cancel_requested = True
