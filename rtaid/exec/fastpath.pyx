@@ -39,6 +39,7 @@ import hmac as _hmac
 
 cdef enum:
     TEMPLATE_MAX = 1024      # bytes of a request or a signature payload
+    HEADROOM = 16            # picows writes the frame header in front of the payload
     # slot markers in templates (bytes that never occur in a request)
     SLOT_PRICE = 1
     SLOT_TIMESTAMP = 2
@@ -165,7 +166,7 @@ cdef class FastOrderPath:
     cdef object digest
     cdef LatencyHistogram h_all
     cdef LatencyHistogram h_ws
-    cdef char req[TEMPLATE_MAX]
+    cdef char req[HEADROOM + TEMPLATE_MAX]
     cdef char payload[TEMPLATE_MAX]
     cdef int32_t batch_targets[256]
     cdef public object fallback     # the daemon's drain (Python), called after the C path
@@ -354,11 +355,12 @@ cdef class FastOrderPath:
                 return False
             sig = self.digest(self.hmac_key, self.payload[:n], "sha256").hex().encode()
             sig_hex = sig
-        n = fill_template(p.tmpl, p.tmpl_len, self.req, px, p.px_dec, now_ms, sig_hex)
+        n = fill_template(p.tmpl, p.tmpl_len, self.req + HEADROOM, px, p.px_dec, now_ms, sig_hex)
         if n < 0:
             return False
         try:
-            self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req, n)
+            # the frame header goes into the headroom, the payload is masked in place
+            self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req + HEADROOM, n)
         except Exception:
             self.write_errors += 1
             return False
