@@ -23,10 +23,14 @@ clears everything, ``GET /sim/fault`` lists what is pending):
   drops before the request is processed (``drop_before``: it never happened), after it
   was processed with its answer lost (``drop_after``), or it is processed and never
   answered (``silent``).
+- ``{"fault": "ws_api", "mode": "down", "seconds": 2.0}``
+  the WebSocket API goes down: its connections are aborted and new ones refused (HTTP
+  503 to the handshake) for ``seconds``; REST keeps working.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +91,7 @@ class FaultController:
         self.rest_faults: list[RestFault] = []
         self.order_rejects: list[list] = []  # [count, code, msg]
         self.ws_api_faults: list[list] = []  # [mode, method or None, count]
+        self.ws_api_down_until = 0.0         # monotonic: WebSocket API handshakes refused
         self.injected: dict[str, int] = {}
 
     def _count(self, name: str) -> None:
@@ -168,6 +173,19 @@ class FaultController:
         self.ws_api_faults.append([mode, method, count])
         self._count("ws_api")
 
+    def ws_api_down(self, seconds: float) -> int:
+        """Take the WebSocket API down for ``seconds`` (connections aborted, handshakes
+        refused); returns the connections dropped."""
+        self.ws_api_down_until = time.monotonic() + seconds
+        n = self.drop_connections("api")
+        self._count("ws_api_down")
+        log.info("fault_ws_api_down", seconds=seconds, connections=n)
+        return n
+
+    def ws_api_refused(self) -> bool:
+        """Whether a WebSocket API handshake is refused now (:meth:`ws_api_down`)."""
+        return time.monotonic() < self.ws_api_down_until
+
     def take_ws_api_fault(self, method: str | None) -> str | None:
         for entry in self.ws_api_faults:
             if entry[1] is None or entry[1] == method:
@@ -201,6 +219,7 @@ class FaultController:
         self.rest_faults.clear()
         self.order_rejects.clear()
         self.ws_api_faults.clear()
+        self.ws_api_down_until = 0.0
         for market in self.markets.values():
             market.clear_faults()
 
@@ -236,6 +255,8 @@ class FaultController:
         elif kind == "reject_orders":
             self.reject_orders(int(spec.get("count", 1)), int(spec.get("code", -2019)),
                                spec.get("msg", "Margin is insufficient."))
+        elif kind == "ws_api" and spec.get("mode") == "down":
+            return {"dropped": self.ws_api_down(float(spec.get("seconds", 1.0)))}
         elif kind == "ws_api":
             self.fail_ws_api(spec.get("mode", "drop_after"), spec.get("method", "order.place"),
                              int(spec.get("count", 1)))

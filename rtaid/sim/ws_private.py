@@ -127,6 +127,8 @@ class WsApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         sim = self.sim
+        if sim.faults.ws_api_refused():     # the fault "ws_api down"
+            return web.Response(status=503, text="WebSocket API unavailable (sim fault)")
         ws = new_ws()
         await ws.prepare(request)
         conn = StreamConnection(sim.hub, ws, request.transport, request.path, "api", raw=True)

@@ -100,6 +100,39 @@ def window_left_s(interval: str, num: int, now: float | None = None) -> float:
     return length - (now % length)
 
 
+class OrderWindows:
+    """The ``ORDERS`` limits the WebSocket API reports (``rateLimits``), counted on here
+    between answers: an order sent counts at once, so that orders in flight (whose
+    answers have not said so yet) cannot overrun a limit. Windows are clock-aligned,
+    as Binance's are."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, list] = {}     # window length (s) -> [limit, index, count]
+
+    def report(self, interval: str, num, limit: int, count: int, now: float) -> None:
+        """A ``rateLimits`` entry of type ORDERS from an answer."""
+        seconds = WINDOW_S.get(interval, 60) * max(int(num), 1)
+        index = int(now // seconds)
+        w = self.windows.setdefault(seconds, [limit, index, 0])
+        w[0] = limit
+        if w[1] != index:
+            w[1], w[2] = index, count
+        else:
+            w[2] = max(w[2], count)
+
+    def sent(self, now: float) -> float:
+        """Count one order sent; the seconds to hold new orders for (0: room left)."""
+        hold = 0.0
+        for seconds, w in self.windows.items():
+            index = int(now // seconds)
+            if w[1] != index:
+                w[1], w[2] = index, 0
+            w[2] += 1
+            if w[0] > 0 and w[2] >= w[0]:
+                hold = max(hold, seconds - now % seconds)
+        return hold
+
+
 def ws_error(answer: dict) -> VenueError:
     """The :class:`VenueError` of a WebSocket API error answer."""
     err = answer.get("error") or {}
@@ -168,9 +201,11 @@ class BinanceVenue(CcxtVenue):
         self._stopping = False
         self._supervisor: asyncio.Task | None = None
         self.rate_limits: list[dict] = []
+        self.order_windows = OrderWindows()
         self.counts = {"ws_orders": 0, "rest_orders": 0, "ws_cancels": 0, "rest_cancels": 0,
                        "modifies": 0, "connects": 0, "disconnects": 0, "fast_claimed": 0,
-                       "fast_mismatch": 0, "fast_unclaimed": 0, "timeouts": 0}
+                       "fast_mismatch": 0, "fast_unclaimed": 0, "timeouts": 0,
+                       "rate_limit_holds": 0, "connect_failures": 0}
 
     # ------------------------------------------------------------------ life cycle
     def _rest_secret(self) -> str:
@@ -243,6 +278,7 @@ class BinanceVenue(CcxtVenue):
                 attempt = 0
             except Exception as exc:   # noqa: BLE001 - retried with backoff, said in the log
                 attempt += 1
+                self.counts["connect_failures"] += 1
                 self._down.set()
                 log.warning("ws_api_connect_failed", error=f"{type(exc).__name__}: {_short(exc)}",
                             attempt=attempt, retry_in_s=round(backoff_delay(
@@ -348,17 +384,33 @@ class BinanceVenue(CcxtVenue):
             self.sink.halt(f"the WebSocket API revoked our key: {ws_error(answer)}")
 
     def _note_rate_limits(self, limits: list) -> None:
+        """An answer's ``rateLimits``: a limit reached holds new orders (and the C path)
+        until its window ends (at most ``execution.max_backoff_s``)."""
         self.rate_limits = limits
+        now = time.time()
         for rl in limits:
             try:
                 count, limit = int(rl["count"]), int(rl["limit"])
             except (KeyError, TypeError, ValueError):
                 continue
+            interval, num = rl.get("interval", "MINUTE"), rl.get("intervalNum", 1)
+            if rl.get("rateLimitType") == "ORDERS":
+                self.order_windows.report(interval, num, limit, count, now)
             if limit > 0 and count >= limit:
-                left = window_left_s(rl.get("interval", "MINUTE"), rl.get("intervalNum", 1))
-                log.warning("rate_limit_reached", kind=rl.get("rateLimitType"), count=count,
-                            limit=limit, hold_s=round(left, 3))
-                self.sink.backoff(left, self.max_backoff_s)
+                self._hold(rl.get("rateLimitType"), count, limit,
+                           window_left_s(interval, num, now))
+
+    def _hold(self, kind, count: int, limit: int, seconds: float) -> None:
+        self.counts["rate_limit_holds"] += 1
+        log.warning("rate_limit_reached", kind=kind, count=count, limit=limit,
+                    hold_s=round(seconds, 3))
+        self.sink.backoff(seconds, self.max_backoff_s)
+
+    def _count_order(self) -> None:
+        """An order sent (WebSocket API or REST: the limits are the account's)."""
+        hold = self.order_windows.sent(time.time())
+        if hold > 0:
+            self._hold("ORDERS", -1, -1, hold)
 
     # ------------------------------------------------------------------ orders
     def place_params(self, order) -> list:
@@ -408,6 +460,7 @@ class BinanceVenue(CcxtVenue):
         else:
             self.counts["rest_orders"] += 1
         self.sink.sent(order, wall_ms(), time.time_ns())
+        self._count_order()
         self._spawn(self._send(order))
 
     def _send_place(self, order, attempt: int) -> _Request:
@@ -469,12 +522,17 @@ class BinanceVenue(CcxtVenue):
     def track(self, order) -> None:
         """Follow an order sent by the C path that no decision claimed."""
         self.sink.sent(order, wall_ms(), time.time_ns())
+        self._count_order()
         self._spawn(self._send(order))
 
     async def _create(self, order, first: bool):
         req = self._first.pop(order.client_id, None) if first else None
         if req is None:
+            if not first:
+                self._count_order()
             if self.transport is None:
+                if not first:
+                    self.counts["rest_orders"] += 1
                 return await super()._create(order, first)     # REST while it is down
             self._rid += 1
             req = self._send_place(order, self._rid)
