@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 
+import aiohttp
 import pyarrow.dataset as ds
 
 from rtaid.daemon import Daemon
@@ -14,6 +15,8 @@ from rtaid.infra import exchange_info
 from rtaid.infra.config import load_config
 from rtaid.infra.sdnotify import Notifier
 from rtaid.sim import SimConfig, SimExchange
+from tests.helpers import daemon_args
+from tests.sim.helpers import signed
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
@@ -162,3 +165,23 @@ def binance_config(sim, data_dir, *sets, ed25519_key_file=None, env=None, path=N
 def sim_transports(sim, symbol: str) -> list[str]:
     """How each order reached the sim (``rest`` or ``ws``), oldest first."""
     return [o["transport"] for o in sim.latency.orders(symbol)]
+
+
+# ---------------------------------------------------------------- rtaid run (a process)
+def venue_args(port, tmp_path, *extra, venue="ccxt"):
+    """``rtaid run`` against the sim at ``port`` with ``execution.venue`` (ccxt, or
+    binance: orders over the sim's WebSocket API)."""
+    if venue == "binance":
+        extra = (f"exchange.ws_api_url=ws://127.0.0.1:{port}/ws-fapi/v1", *extra)
+    return daemon_args(port, tmp_path) + [
+        "--set", f"execution.venue={venue}", "--set", f"exchange.user_ws_url=ws://127.0.0.1:{port}/private/ws",
+        *[a for s in extra for a in ("--set", s)]]
+
+
+async def outside_order(port, side="BUY", qty="0.002"):
+    """A market order placed on the sim's account by someone else (signed REST)."""
+    async with aiohttp.ClientSession() as session:
+        status, body, _ = await signed(session, "POST", f"http://127.0.0.1:{port}/fapi/v1/order",
+                                       {"symbol": "BTCUSDT", "side": side, "type": "MARKET",
+                                        "quantity": qty})
+        assert status == 200, body
