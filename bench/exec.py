@@ -26,12 +26,16 @@ Figures
   Python first; the execution task wakes after the listener's batch), the binance
   venue's ``order.place`` request handed to the WebSocket API connection's socket (the
   C order path inside the listener's callback, or the Python path in the same turn:
-  ``tick_to_order_ws``; its ``ws_api`` status counts which).
+  ``tick_to_order_ws``, the orders sent over the WebSocket API; its ``ws_api`` status
+  counts which path).
 - ``order_round_trip`` (ccxt, binance): the send to the exchange's answer (RESULT), over
-  REST or the WebSocket API.
-- ``sim_wire_to_wire`` (ccxt, binance): rtaid-sim's own stamps: an order's arrival minus
-  the last market-data frame the sim wrote before it (not necessarily the frame that
-  caused it).
+  REST (binance: the WebSocket API).
+- ``wire_to_wire`` (ccxt, binance): rtaid-sim's own stamps: an order's arrival minus the
+  sim's write of the frame that caused it (matched through the daemon's dataset: the
+  order's ``recv_ns`` is its cause frame's receive time, which that frame's rows carry
+  with their update or trade id; see :func:`wire_to_wire`).
+- ``sim_wire_to_wire`` (ccxt, binance): the sim's simpler figure, an order's arrival
+  minus the last frame it wrote before it (not necessarily the cause: a lower bound).
 Histogram percentiles are the upper edge of a 6.25 % bucket.
 
 Writes bench/results/exec.json (or --json PATH) and, with --update-readme, the README
@@ -54,6 +58,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._machine import machine_info, machine_name  # noqa: E402
+from bench.wire.stamps import STREAM_KINDS  # noqa: E402
 from rtaid.ctl import request  # noqa: E402
 from tests.helpers import NotifySocket, free_port, start_sim  # noqa: E402
 
@@ -64,6 +69,7 @@ STRATEGY = ("vpin.calibration_ms=3000", "vpin.buckets=20", "norm.warmup=10",
             "strategy.toxic_max=100.0", "strategy.cooldown_ms=0", "strategy.max_hold_ms=1500",
             "strategy.stale_ms=5000", "symbols.ETHUSDT.strategy.order_qty=0.005")
 RISK = ("risk.max_orders_per_minute=1200", "risk.max_daily_loss_usd=100000")
+SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SIM_KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
 STAGES = ("tick_to_order", "tick_to_order_ws", "order_round_trip")
 
@@ -122,6 +128,8 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
         out, _ = proc.communicate(timeout=60)
         if proc.returncode != 0:
             raise RuntimeError(f"rtaid exited {proc.returncode}: {out[-2000:]}")
+        # after the daemon's stop: its orders and frames are all in the dataset
+        exact = wire_to_wire(port, work / "data", SYMBOLS) if venue != "paper" else None
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -133,9 +141,65 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
               **{stage: latency.get(stage, {"count": 0}) for stage in STAGES}}
     if wire is not None:
         result["sim_wire_to_wire"] = wire
+        result["wire_to_wire"] = exact
     if "ws_api" in status:
         result["ws_api"] = {k: v for k, v in status["ws_api"].items() if k != "rate_limits"}
     return result
+
+
+def wire_to_wire(port: int, data_dir: pathlib.Path, symbols) -> dict:
+    """Per order the daemon sent: rtaid-sim's arrival stamp of the order minus its write
+    stamp of the frame that caused it (both the sim's CLOCK_REALTIME, exact).
+
+    The cause: the order's ``recv_ns`` in the daemon's orders table is the receive time
+    of the frame whose event changed the target; the daemon's bbo, trades and depth rows
+    carry the same ``recv_ns`` and the frame's update or trade id, which the sim's frame
+    stamps name. Orders whose cause cannot be matched (a cancel-replace decided on a
+    fill, a frame older than the sim's stamp ring) are counted, not guessed."""
+    import numpy as np
+    import pyarrow.dataset as ds
+
+    def rows(table, columns):
+        path = data_dir / table
+        if not path.exists():
+            return {}
+        t = ds.dataset(str(path), format="parquet", partitioning="hive").to_table(
+            columns=[*columns, "symbol"])
+        return t.to_pydict()
+
+    orders = rows("orders", ("client_id", "status", "recv_ns"))
+    values, unmatched = [], 0
+    for sym in symbols:
+        url = f"http://127.0.0.1:{port}/sim/latency?symbol={sym}&limit=1000000"
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            stamps = json.loads(resp.read()).get(sym, {"frames": [], "orders": []})
+        arrival = {o["client_order_id"]: o["wall_ns"] for o in stamps["orders"]}
+        written = {(kind, f["seq"]): f["wall_ns"] for f in stamps["frames"]
+                   for suffix, kind in STREAM_KINDS.items() if f["stream"].endswith(suffix)}
+        frame_of = {}     # the daemon's receive time -> (stream kind, id) of that frame
+        for table, id_col, kind in (("bbo", "u", "bbo"), ("trades", "trade_id", "trade"),
+                                    ("depth", "u", "depth")):
+            t = rows(table, (id_col, "recv_ns"))
+            for s, i, r in zip(t.get("symbol", ()), t.get(id_col, ()), t.get("recv_ns", ())):
+                if s == sym:
+                    frame_of.setdefault(r, (kind, i))
+        for s, cid, status, recv in zip(orders.get("symbol", ()), orders.get("client_id", ()),
+                                        orders.get("status", ()), orders.get("recv_ns", ())):
+            if s != sym or status != "sent":
+                continue
+            cid = cid.decode() if isinstance(cid, bytes) else cid
+            sent_at = written.get(frame_of.get(recv))
+            if sent_at is None or cid not in arrival:
+                unmatched += 1
+                continue
+            values.append(arrival[cid] - sent_at)
+    if not values:
+        return {"count": 0, "unmatched": unmatched}
+    v = np.array(values, dtype=np.float64)
+    q = np.percentile(v, [50, 90, 99, 99.9], method="higher") / 1e3
+    return {"count": len(values), "unmatched": unmatched, "p50": round(q[0], 3),
+            "p90": round(q[1], 3), "p99": round(q[2], 3), "p999": round(q[3], 3),
+            "max": round(v.max() / 1e3, 3)}
 
 
 def sim_wire_to_wire(port: int) -> dict:
@@ -164,7 +228,7 @@ def table(results: dict, params: dict) -> str:
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
         stages = ["tick_to_order"] + (["tick_to_order_ws"] if venue == "binance" else []) + (
-            ["order_round_trip", "sim_wire_to_wire"] if venue != "paper" else [])
+            ["order_round_trip", "wire_to_wire", "sim_wire_to_wire"] if venue != "paper" else [])
         for stage in stages:
             h = res.get(stage, {"count": 0})
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
@@ -174,8 +238,9 @@ def table(results: dict, params: dict) -> str:
               "to the transport; binance: the WebSocket API request handed to the socket, "
               "tick_to_order_ws its orders sent over the WebSocket API). order_round_trip: send "
               "to the exchange's answer (REST; binance: the WebSocket API). "
-              "sim_wire_to_wire: rtaid-sim's stamps, order arrival minus the last frame it wrote "
-              "before it."]
+              "wire_to_wire: rtaid-sim's stamps, the order's arrival minus its write of the frame "
+              "that caused the order (exact). sim_wire_to_wire: the order's arrival minus the last "
+              "frame the sim wrote before it (a lower bound)."]
     return "\n".join(lines)
 
 

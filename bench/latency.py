@@ -25,6 +25,11 @@ One run, on this machine, all on 127.0.0.1:
    writer to work off the backlog before the half-saturation window.
 4. rtaid only: RSS after every book synced and at the end; reconnect time from a
    generator-side drop (TCP abort) to every book synced again (the daemon's log).
+5. Writer off: the fixed-rate window once more, by a daemon that records nothing
+   (``storage.tables = []``): its stage histograms' p99.9 against the writer-on window's.
+6. Orders: bench/exec.py's run of each execution venue (paper, ccxt) against rtaid-sim
+   (the generator replays recordings and takes no orders): ``rtaid run`` trades for
+   ``orders_s`` with a strategy tuned to change its target every few seconds.
 
 Latency stages
 - ``send_to_recv`` (every receiver): generator's CLOCK_REALTIME just before the write
@@ -33,9 +38,13 @@ Latency stages
   The generator writes every 1 ms, so a frame can wait up to 1 ms of earlier frames.
 - ``frame_to_signal`` (baseline): receive to indicators and strategy done, in Python.
 - rtaid's ``decode``, ``book``, ``signals``, ``frame``, ``frame_to_signal``: from its
-  Prometheus histograms (``rtaid_<stage>_seconds``) when the daemon serves them
-  (metrics issue 13); until then reported as pending, never estimated.
-- ``tick_to_order`` and ``wire_to_wire`` need an execution venue (issue 12): pending.
+  Prometheus histograms (``rtaid_<stage>_seconds``), quantiles interpolated inside the
+  buckets as ``histogram_quantile`` does.
+- Orders phase (ORDER_STAGES): ``tick_to_order`` (ccxt) and ``tick_to_order_paper``:
+  the cause frame's receipt to the order handed to the transport, the daemon's own
+  histograms (bucket upper edges); ``order_round_trip`` (ccxt); ``wire_to_wire``
+  (ccxt): rtaid-sim's arrival stamp of an order minus its write stamp of the frame
+  that caused it (exact, bench/exec.py ``wire_to_wire``).
 
 Writes bench/results/latency.json (or --json PATH), a PNG of the latency CDFs
 (bench/results/latency_cdf.png or --png PATH; needs the ``bench`` extra, matplotlib)
@@ -79,21 +88,25 @@ SIGNAL_SETTINGS = {k: v for k, v in settings_from_params(ACTIVE).items() if v !=
 # levels above ~1,000 diffs/s: 20,000 frames/s of these recordings is 1,400 diffs/s)
 RTAID_SETTINGS = {"storage.ring_records": 1 << 18, "storage.flush_interval_ms": 200}
 KIND_OF_SUFFIX = {"depth@0ms": "depth", "bookTicker": "bbo", "trade": "trade"}
-STAGES = ("decode", "book", "signals", "frame", "frame_to_signal", "tick_to_order", "wire_to_wire")
-PENDING = {
-    "decode": "rtaid's Prometheus histograms (issue 13)",
-    "book": "rtaid's Prometheus histograms (issue 13)",
-    "signals": "rtaid's Prometheus histograms (issue 13)",
-    "frame": "rtaid's Prometheus histograms (issue 13)",
-    "frame_to_signal": "rtaid's Prometheus histograms (issue 13)",
-    "tick_to_order": "an execution venue, paper and ccxt against rtaid-sim (issue 12)",
-    "wire_to_wire": "an execution venue and rtaid-sim's order stamps (issue 12)",
+STAGES = ("decode", "book", "signals", "frame", "frame_to_signal")
+PENDING = {stage: "rtaid's Prometheus histograms (metrics.port)" for stage in STAGES}
+# latency_us key -> (venue, figure of bench/exec.py's result for that venue)
+ORDER_STAGES = {
+    "tick_to_order": ("ccxt", "tick_to_order"),
+    "tick_to_order_paper": ("paper", "tick_to_order"),
+    "order_round_trip": ("ccxt", "order_round_trip"),
+    "wire_to_wire": ("ccxt", "wire_to_wire"),
 }
+ORDER_VENUES = tuple(dict.fromkeys(venue for venue, _ in ORDER_STAGES.values()))
+ORDERS_SIM_RATE = 300.0     # rtaid-sim book events/s per symbol (bench/exec.py's default)
+ORDERS_SEED = 7
+# the writer's effect: these stages' p99.9, writer on vs off
+WRITER_STAGES = ("frame", "frame_to_signal")
 MAX_WINDOW_FRAMES = 1_500_000     # a latency window ends after this many frames (memory)
 MODES = {
     # seconds: saturation window, latency window, warm-up before each window
-    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None},
-    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000},
+    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 45.0},
+    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 12.0},
 }
 
 
@@ -441,6 +454,48 @@ def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> di
             "log_warnings": stop["warnings"]}
 
 
+def run_rtaid_writer_off(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> dict:
+    """The fixed-rate window again, by a daemon that records nothing (``storage.tables =
+    []``: no rings, no writer thread's work), started and warmed up as run_rtaid's:
+    its stage histograms for the writer-on/off comparison."""
+    overrides = {**SIGNAL_SETTINGS, **RTAID_SETTINGS, "storage.tables": []}
+    (work / "rtaid-writer-off").mkdir()
+    daemon = RtaidProcess(work / "rtaid-writer-off", gen.url, SYMBOLS, overrides)
+    try:
+        gen.wait_clients(2, timeout=120)
+        gen.mode(2000)
+        daemon.wait_ready(timeout=120)
+        gen.settle()
+        window = paced(gen, fixed, cfg, lambda: metrics.scrape(daemon.metrics_url))
+    finally:
+        stop = daemon.stop()
+    gen.wait_clients(0)
+    return {"rate": window["rate"], "exit_code": stop["exit_code"],
+            "stages_us": {stage: metrics.quantiles_us(h) for stage, h in window["metrics"].items()}}
+
+
+def writer_effect(rtaid: dict, off: dict) -> dict:
+    """p99.9 of WRITER_STAGES with the writer on (rtaid's fixed window) and off, and the
+    change in percent."""
+    on_window = rtaid["latency"][0]
+    out = {"rate_msgs_per_s": off["rate"], "stages": {}}
+    for stage in WRITER_STAGES:
+        on, no = on_window.get(stage), off["stages_us"].get(stage)
+        if on and no:
+            out["stages"][stage] = {"on_p999": on["p999"], "off_p999": no["p999"],
+                                    "change_pct": 100.0 * (on["p999"] / no["p999"] - 1.0)}
+    out["exit_code_off"] = off["exit_code"]
+    return out
+
+
+def run_orders(cfg: dict) -> dict:
+    """bench/exec.py's run of each ORDER_VENUES venue against rtaid-sim: {venue: result}."""
+    from bench.exec import run_venue
+
+    return {venue: run_venue(venue, cfg["orders_s"], ORDERS_SIM_RATE, ORDERS_SEED)
+            for venue in ORDER_VENUES}
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -463,24 +518,35 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
     gen = Generator(cfg["max_lines"])
     try:
-        gen_rate = run_generator_alone(gen, cfg)
-        print(f"generator: {gen_rate:,.0f} frames/s", flush=True)
-        ring = ring_size(gen_rate, args.rate, cfg)
-        floor = run_floor(gen, cfg, args.rate, ring, work)
-        print(f"floor: {floor['saturation']:,.0f} frames/s", flush=True)
-        rtaid = run_rtaid(gen, cfg, args.rate, work)
-        print(f"rtaid: {rtaid['saturation']:,.0f} frames/s", flush=True)
-        baseline = run_baseline(gen, cfg, args.rate, ring, work)
-        print(f"baseline: {baseline['saturation']:,.0f} frames/s", flush=True)
+        try:
+            gen_rate = run_generator_alone(gen, cfg)
+            print(f"generator: {gen_rate:,.0f} frames/s", flush=True)
+            ring = ring_size(gen_rate, args.rate, cfg)
+            floor = run_floor(gen, cfg, args.rate, ring, work)
+            print(f"floor: {floor['saturation']:,.0f} frames/s", flush=True)
+            rtaid = run_rtaid(gen, cfg, args.rate, work)
+            print(f"rtaid: {rtaid['saturation']:,.0f} frames/s", flush=True)
+            writer = writer_effect(rtaid, run_rtaid_writer_off(gen, cfg, args.rate, work))
+            print("writer on vs off, p99.9: " + ", ".join(
+                f"{k} {v['change_pct']:+.1f}%" for k, v in writer["stages"].items()), flush=True)
+            baseline = run_baseline(gen, cfg, args.rate, ring, work)
+            print(f"baseline: {baseline['saturation']:,.0f} frames/s", flush=True)
+        finally:
+            gen.close()
+        orders = run_orders(cfg)
+        print("orders: " + ", ".join(f"{v} {r['orders'].get('sent', 0)} sent"
+                                     for v, r in orders.items()), flush=True)
     finally:
-        gen.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"work directory kept: {work}")
     results = report.results(machine_info(), mode, cfg, args.rate, gen.frames_per_loop, SIGNAL_SETTINGS,
                              gen_rate, floor, rtaid, baseline, STAGES, PENDING,
-                             time.monotonic() - t_start, MAX_WINDOW_FRAMES, RTAID_SETTINGS)
+                             time.monotonic() - t_start, MAX_WINDOW_FRAMES, RTAID_SETTINGS,
+                             orders=orders, order_stages=ORDER_STAGES, writer=writer,
+                             orders_params={"seconds": cfg["orders_s"], "sim_rate": ORDERS_SIM_RATE,
+                                            "seed": ORDERS_SEED})
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     plotted = report.plot_cdfs(png_path, floor, rtaid, baseline, args.rate, results["machine"])

@@ -27,7 +27,8 @@ def _public(entry: dict) -> dict:
 
 
 def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor, rtaid, baseline,
-            stages, pending, elapsed_s, max_window_frames, rtaid_settings) -> dict:
+            stages, pending, elapsed_s, max_window_frames, rtaid_settings, *, orders: dict,
+            order_stages: dict, writer: dict, orders_params: dict) -> dict:
     runs = []
     for name, res in (("floor", floor), ("rtaid", rtaid), ("baseline", baseline)):
         for label, entry in zip(("fixed", "half_saturation"), res["latency"]):
@@ -44,6 +45,11 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
         if value is None:
             pending_now[stage] = pending[stage]
     latency["send_to_recv"] = fixed.get("send_to_recv")
+    for stage, (venue, figure) in order_stages.items():
+        value = orders.get(venue, {}).get(figure)
+        latency[stage] = value if value and value.get("count") else None
+        if latency[stage] is None:
+            pending_now[stage] = f"orders through the {venue} venue (none were sent in the orders phase)"
     thr = {"floor": floor["saturation"], "rtaid": rtaid["saturation"], "baseline": baseline["saturation"],
            "generator": gen_rate}
     return {
@@ -58,7 +64,10 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
             "paced_write_interval_ms": 1, "signal_settings": settings,
             "rtaid_settings": rtaid_settings,
             "receivers": RECEIVERS,
-            "latency_us_is": "rtaid at the fixed rate",
+            "latency_us_is": "rtaid at the fixed rate; " + ", ".join(order_stages)
+                             + ": the orders phase (orders)",
+            "orders": {**orders_params, "venues": sorted(orders),
+                       "stages": {k: list(v) for k, v in order_stages.items()}},
         },
         "throughput_msgs_per_s": thr,
         "ratios": {"rtaid_vs_floor": thr["rtaid"] / thr["floor"],
@@ -67,6 +76,10 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
         "latency_us": latency,
         "latency_pending": pending_now,
         "latency_runs": runs,
+        "orders": {venue: {"orders": r["orders"], **{k: v for k, v in r.items() if k != "orders"
+                                                      and k != "venue"}}
+                   for venue, r in orders.items()},
+        "writer_on_vs_off": writer,
         "rss_mb": rtaid["rss_mb"],
         "reconnect_ms": rtaid["reconnect_ms"],
         "rtaid": {k: rtaid[k] for k in ("exit_code", "target_changes", "metrics_served", "store",
@@ -157,6 +170,7 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
             by_reason.setdefault(why, []).append(stage)
         lines += ["", "Not measured yet (no number is estimated): " + "; ".join(
             f"{', '.join(stages)}: needs {why}" for why, stages in by_reason.items()) + "."]
+    lines += _orders_markdown(res) + _writer_markdown(res)
     rss = res["rss_mb"]
     lines += [
         "",
@@ -179,6 +193,41 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
             rel = png
         lines += ["", f"![latency CDFs at {p['fixed_rate_msgs_per_s']:,.0f} frames/s]({rel})"]
     return "\n".join(lines)
+
+
+def _orders_markdown(res: dict) -> list[str]:
+    o = res["parameters"]["orders"]
+    lines = ["", f"Orders: `python bench/exec.py`'s run of each venue, {o['seconds']:g} s of trading "
+             f"against rtaid-sim at {o['sim_rate']:g} book events/s per symbol (seed {o['seed']}), "
+             "a strategy tuned to change its target every few seconds. µs; the daemon's "
+             "histograms (bucket upper edges) except `wire_to_wire` (the sim's stamps, exact).", "",
+             "| figure | venue | orders sent | samples | p50 | p90 | p99 | p99.9 | max |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for stage, (venue, _) in o["stages"].items():
+        q = res["latency_us"].get(stage)
+        sent = res["orders"].get(venue, {}).get("orders", {}).get("sent", 0)
+        if q is None:
+            lines.append(f"| {stage} | {venue} | {sent} | 0 | - | - | - | - | - |")
+            continue
+        lines.append(f"| {stage} | {venue} | {sent} | {q['count']:,} | "
+                     + " | ".join(_fmt(q.get(k)) for k in ("p50", "p90", "p99", "p999", "max")) + " |")
+    lines += ["", "`tick_to_order`: the cause frame's receipt (the listener's stamp) to the order "
+              "handed to the transport (ccxt: aiohttp's write; paper: the engine's fill call). "
+              "`order_round_trip`: the REST request to the exchange's answer. `wire_to_wire`: the "
+              "sim's arrival of the order minus its write of the frame that caused it (matched "
+              "through the daemon's dataset)."]
+    return lines
+
+
+def _writer_markdown(res: dict) -> list[str]:
+    w = res["writer_on_vs_off"]
+    if not w["stages"]:
+        return []
+    parts = [f"`{stage}` p99.9 {v['on_p999']:.1f} µs on, {v['off_p999']:.1f} µs off "
+             f"({v['change_pct']:+.1f} %)" for stage, v in w["stages"].items()]
+    return ["", f"Writer on vs off at {w['rate_msgs_per_s']:,.0f} frames/s (the fixed window once "
+            "more, by a daemon with `storage.tables = []`): " + "; ".join(parts)
+            + " (target: within 10 %; the daemon's histograms, interpolated in their buckets)."]
 
 
 def _cdf_of(values) -> tuple:

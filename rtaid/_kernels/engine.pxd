@@ -52,6 +52,7 @@ cdef struct ExecEvent:
     int64_t px           # EXEC_FILL: price, ticks
     int64_t qty          # EXEC_FILL: lots filled
     int64_t remaining    # lots still working (0: the order is done)
+    int32_t reason       # EXEC_DONE: PAPER_DONE_UNFILLED or PAPER_DONE_TIMEOUT
 
 # A paper order working in the engine (the paper venue's fill model, on exchange time).
 cdef struct PaperOrder:
@@ -63,6 +64,12 @@ cdef struct PaperOrder:
     int64_t px           # limit price, ticks
     int64_t qty          # lots remaining
     int64_t active_T     # exchange ms from which it works (submission + latency)
+    int64_t expire_T     # exchange ms at which a resting rest is taken off (0: never)
+
+# Why a paper order is done without filling completely (ExecEvent.reason)
+cdef enum:
+    PAPER_DONE_UNFILLED = 0   # a market order ran out of book, or the book was not synced
+    PAPER_DONE_TIMEOUT = 1    # a resting limit order reached execution.order_timeout_ms
 
 # Streams a handover tracks (Engine.ahead_key index) and their Engine.standby_behind bits
 cdef enum:

@@ -46,6 +46,8 @@ from rtaid._kernels.records import (
 from rtaid._kernels.signals import FAMILIES, PROFILE_BUILD
 
 STAGE_NAMES = ("decode", "book", "signals", "frame", "frame_to_signal", "lag")
+# a paper order's "done" event: why it stopped working (index: PAPER_DONE_*)
+PAPER_DONE_REASONS = ("unfilled", "timeout")
 
 
 def calibrate_ticks(double seconds=0.02):
@@ -889,21 +891,25 @@ cdef class Engine:
                             "symbol": names[ev.sym], "ts_ms": ev.ts_ms, "order_id": ev.order_id,
                             "side": ev.side, "maker": bool(ev.maker), "px": ev.px, "qty": ev.qty,
                             "remaining": ev.remaining, "recv_ns": ev.recv_ns,
-                            "mono_ns": ev.mono_ns})
+                            "mono_ns": ev.mono_ns}
+                           | ({} if ev.type == EXEC_FILL else
+                              {"reason": PAPER_DONE_REASONS[ev.reason]}))
             self.exec_tail += 1
         return out
 
     # ---------------------------------------------------------------- paper venue
     def paper_submit(self, int64_t order_id, int sym, int side, bint limit, int64_t px,
-                     int64_t qty, int64_t submit_T):
+                     int64_t qty, int64_t submit_T, int64_t timeout_ms=0):
         """Work a paper order from exchange time ``submit_T + paper_latency_ms`` (see
         engine_paper.pxi); its fills arrive as execution events. ``side`` +1 buy, -1 sell;
-        ``px`` (limit only) in ticks, ``qty`` in lots."""
+        ``px`` (limit only) in ticks, ``qty`` in lots; a limit order's rest is taken off
+        ("done", reason "timeout") at ``submit_T + timeout_ms`` (0: never)."""
         cdef int32_t i
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
-        if side not in (1, -1) or qty <= 0 or (limit and px <= 0):
-            raise ValueError("paper order: side +1/-1, qty > 0, a limit needs a price > 0")
+        if side not in (1, -1) or qty <= 0 or (limit and px <= 0) or timeout_ms < 0:
+            raise ValueError("paper order: side +1/-1, qty > 0, a limit needs a price > 0, "
+                             "timeout_ms >= 0")
         for i in range(PAPER_ORDERS):
             if self.paper[i].state != 0 and self.paper[i].id == order_id:
                 raise ValueError(f"paper order {order_id} is already working")
@@ -911,7 +917,9 @@ cdef class Engine:
             if self.paper[i].state == 0:
                 self.paper[i] = PaperOrder(id=order_id, sym=sym, side=side, limit=limit,
                                            state=1, px=px if limit else 0, qty=qty,
-                                           active_T=submit_T + self.paper_latency_ms)
+                                           active_T=submit_T + self.paper_latency_ms,
+                                           expire_T=submit_T + timeout_ms
+                                           if limit and timeout_ms else 0)
                 self.paper_n += 1
                 self.paper_by_sym[sym] += 1
                 return
@@ -935,7 +943,8 @@ cdef class Engine:
         return [{"order_id": self.paper[i].id, "symbol": self.decoder.symbol_names[self.paper[i].sym],
                  "side": self.paper[i].side, "limit": bool(self.paper[i].limit),
                  "px": self.paper[i].px, "qty": self.paper[i].qty,
-                 "resting": self.paper[i].state == 2, "active_T": self.paper[i].active_T}
+                 "resting": self.paper[i].state == 2, "active_T": self.paper[i].active_T,
+                 "expire_T": self.paper[i].expire_T or None}
                 for i in range(PAPER_ORDERS) if self.paper[i].state != 0]
 
     def bar_timer(self, int64_t now_ms):

@@ -10,6 +10,9 @@
 # - A resting limit order fills (maker) when a trade prints through its price: a buy when
 #   a trade prints below it, a sell above it, for at most the trade's quantity.
 # - A book that is not synced fills nothing: the order is done (EXEC_DONE) at activation.
+# - A resting limit order with a timeout is taken off (EXEC_DONE, reason timeout) by the
+#   first event of its symbol at or after submission + timeout: on exchange time, like
+#   its fills, so a replay expires it where the live run did.
 # Fills do not consume the book: paper orders are small next to the levels they walk.
 
 
@@ -33,6 +36,7 @@ cdef ExecEvent* exec_push(Engine self, int32_t type, int32_t sym, int64_t ts_ms)
     ev.px = 0
     ev.qty = 0
     ev.remaining = 0
+    ev.reason = PAPER_DONE_UNFILLED
     self.exec_head += 1
     return ev
 
@@ -55,12 +59,24 @@ cdef void paper_fill(Engine self, PaperOrder* o, int64_t px, int64_t qty, bint m
         self.paper_n -= 1
 
 
+cdef void paper_done(Engine self, PaperOrder* o, int64_t T, int32_t reason) noexcept nogil:
+    """Take an order off with what it has left (EXEC_DONE)."""
+    cdef ExecEvent* ev = exec_push(self, EXEC_DONE, o.sym, T)
+    if ev != NULL:
+        ev.order_id = o.id
+        ev.side = o.side
+        ev.remaining = o.qty
+        ev.reason = reason
+    o.state = 0
+    self.paper_by_sym[o.sym] -= 1
+    self.paper_n -= 1
+
+
 cdef void paper_take(Engine self, PaperOrder* o, int64_t T) noexcept nogil:
     """Activate an order: take the book's liquidity (market; limit up to its price)."""
     cdef L2Book* b = &self.books[o.sym]
     cdef int32_t n, k
     cdef int64_t take
-    cdef ExecEvent* ev
     if b.state == SYNC_SYNCED:
         if o.side > 0:
             n = book_top_asks(b, PAPER_LEVELS, self.paper_px, self.paper_qty)
@@ -77,14 +93,7 @@ cdef void paper_take(Engine self, PaperOrder* o, int64_t T) noexcept nogil:
             o.state = 2          # the rest rests
             return
     # market order without (enough) liquidity, or a book that cannot be trusted: done
-    ev = exec_push(self, EXEC_DONE, o.sym, T)
-    if ev != NULL:
-        ev.order_id = o.id
-        ev.side = o.side
-        ev.remaining = o.qty
-    o.state = 0
-    self.paper_by_sym[o.sym] -= 1
-    self.paper_n -= 1
+    paper_done(self, o, T, PAPER_DONE_UNFILLED)
 
 
 cdef void paper_on_event(Engine self, const Msg* m) noexcept nogil:
@@ -101,6 +110,8 @@ cdef void paper_on_event(Engine self, const Msg* m) noexcept nogil:
         if o.state == 1:
             if T >= o.active_T:
                 paper_take(self, o, T)
+        elif o.expire_T and T >= o.expire_T:
+            paper_done(self, o, T, PAPER_DONE_TIMEOUT)
         elif trade and (m.px < o.px if o.side > 0 else m.px > o.px):
             paper_fill(self, o, o.px, o.qty if o.qty < m.qty else m.qty, True, T)
         if self.paper_by_sym[m.sym] == 0:

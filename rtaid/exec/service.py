@@ -151,7 +151,7 @@ class ExecutionService:
             from rtaid.exec.venues.paper import PaperVenue
 
             self.venue = PaperVenue(engine, self, self.latency, ex.taker_fee_bps,
-                                    ex.maker_fee_bps, ex.paper_latency_ms)
+                                    ex.maker_fee_bps, ex.paper_latency_ms, ex.order_timeout_ms)
         elif self.venue_name == "ccxt":
             from rtaid.exec.venues.ccxt import CcxtVenue
 

@@ -29,4 +29,8 @@ def test_short_run_measures_both_venues(tmp_path):
     assert ccxt["order_round_trip"]["count"] >= ccxt["tick_to_order"]["count"]
     # every order sent arrived at the sim (a retry would arrive twice)
     assert ccxt["sim_wire_to_wire"]["count"] >= ccxt["orders"]["sent"]
+    # exact wire-to-wire: every order sent is matched to its cause frame or counted
+    wire = ccxt["wire_to_wire"]
+    assert wire["count"] > 0 and wire["count"] + wire["unmatched"] == ccxt["orders"]["sent"], wire
+    assert wire["p50"] <= wire["p99"] <= wire["max"]
     assert "| ccxt | tick_to_order |" in run.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow       # ~1 min: every receiver runs for real
+pytestmark = pytest.mark.slow       # ~1.5 min: every receiver, then two venues trade for real
 
 QUANTILES = ("p50", "p90", "p99", "p999", "max")
 
@@ -41,7 +41,8 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     assert all(v > 0 for v in res["throughput_msgs_per_s"].values())
 
     stages = res["latency_us"]
-    assert {"decode", "book", "signals", "frame_to_signal", "tick_to_order", "wire_to_wire"} <= set(stages)
+    assert {"decode", "book", "signals", "frame_to_signal", "tick_to_order", "tick_to_order_paper",
+            "order_round_trip", "wire_to_wire"} <= set(stages)
     for stage, q in stages.items():
         if q is None:
             assert res["latency_pending"][stage]          # said why, no number made up
@@ -49,7 +50,17 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
             values = [q[k] for k in QUANTILES]
             assert values == sorted(values) and q["count"] > 0, stage
     assert stages["send_to_recv"] is not None             # measured from outside the daemon
-    assert stages["tick_to_order"] is None and stages["wire_to_wire"] is None   # no venue yet
+    for stage in ("frame_to_signal", "tick_to_order", "tick_to_order_paper", "wire_to_wire"):
+        assert stages[stage] is not None, (stage, res["latency_pending"])
+    # the order figures are of the orders the venues sent (the daemon's and the sim's counts)
+    ccxt = res["orders"]["ccxt"]
+    assert 0 < stages["tick_to_order"]["count"] <= ccxt["orders"]["sent"]
+    assert stages["wire_to_wire"]["count"] + stages["wire_to_wire"]["unmatched"] == ccxt["orders"]["sent"]
+    # writer on vs off: the same stages measured by a daemon that records nothing
+    writer = res["writer_on_vs_off"]
+    assert writer["exit_code_off"] == 0 and set(writer["stages"]) == {"frame", "frame_to_signal"}
+    for v in writer["stages"].values():
+        assert v["on_p999"] > 0 and v["off_p999"] > 0
 
     runs = {(r["receiver"], r["window"]): r for r in res["latency_runs"]}
     assert set(runs) == {(name, w) for name in ("floor", "rtaid", "baseline") for w in ("fixed", "half_saturation")}
@@ -69,3 +80,4 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     assert res["baseline"]["rows"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| throughput at saturation |" in run.stdout and "Machine:" in run.stdout
+    assert "| tick_to_order | ccxt |" in run.stdout and "Writer on vs off" in run.stdout

@@ -134,3 +134,33 @@ def test_replay_of_a_daily_loss_halt_is_the_same_every_time(shared_data, tmp_pat
     assert closes and closes[-1]["status"] == "filled"
     position = sum(f["qty"] if f["side"] == "buy" else -f["qty"] for f in fills)
     assert abs(position) < 1e-12
+
+
+def test_a_resting_paper_order_times_out_on_exchange_time(shared_data, tmp_path):
+    """GTX orders rest at their own side; execution.order_timeout_ms takes what is left of
+    each off at the first event of its symbol at or after the deadline (the engine's
+    clock, not the next decision), reason order_timeout, and a replacement follows."""
+    timeout = 400
+    config = load_config(None, (*PAPER, "execution.time_in_force=GTX",
+                                f"execution.order_timeout_ms={timeout}"), env={})
+    replay([BTC_RECORDING], tmp_path / "out", config=config)
+    orders, fills = table(tmp_path / "out", "orders"), table(tmp_path / "out", "fills")
+    trades = np.array(sorted(t["ts_ms"] for t in table(tmp_path / "out", "trades")))
+    sent = {o["client_id"]: o for o in orders if o["status"] == "sent"}
+    timed_out = [o for o in orders if o["reason"] == "order_timeout"]
+    assert len(timed_out) >= 3, "no resting order reached its timeout"
+    replaced = 0
+    for o in timed_out:
+        assert o["status"] == "canceled" and o["tif"] == "GTX"
+        deadline = sent[o["client_id"]]["ts_ms"] + timeout
+        assert o["ts_ms"] >= deadline, o
+        # taken off by the first event at or after the deadline: no trade of the symbol
+        # (a trade is an event too) printed between the deadline and the cancel
+        first_trade = trades[np.searchsorted(trades, deadline)]
+        assert o["ts_ms"] <= first_trade, (o, deadline, first_trade)
+        # what it had filled stays filled
+        filled = sum(f["qty"] for f in fills if f["client_id"] == o["client_id"])
+        assert abs(o["filled_qty"] - filled) < 1e-12
+        # the target is worked on again from that instant (when it still wants the rest)
+        replaced += any(s["ts_ms"] == o["ts_ms"] for s in sent.values())
+    assert replaced, "no timed-out order was replaced"

@@ -3,8 +3,9 @@ exchange time, against the live book and trades, with no keys.
 
 An order works from exchange time ``submit + execution.paper_latency_ms``: a market
 order walks the book, a limit order takes what is marketable and rests until trades
-print through its price (maker). Fills and "done" (a market order that ran out of
-book) come back as the engine's execution events, which the service hands to
+print through its price (maker) or until ``execution.order_timeout_ms`` of exchange time
+has passed (the engine takes it off; the order is "canceled"). Fills and "done" (a
+market order that ran out of book: "expired"; a timeout) come back as the engine's execution events, which the service hands to
 :meth:`PaperVenue.on_event`. Fees: ``execution.taker_fee_bps`` / ``maker_fee_bps`` of
 the notional. Everything here happens on the engine's thread between frames, and
 decisions are taken right after the frame that caused them (the daemon handles a paper
@@ -34,13 +35,16 @@ class PaperVenue:
     taker_fee_bps, maker_fee_bps : float
     latency_ms : int
         ``engine.paper_latency_ms``.
+    order_timeout_ms : int
+        A limit order's rest is taken off after this much exchange time (0: never).
     """
 
     name = "paper"
 
     def __init__(self, engine, sink, latency: dict, taker_fee_bps: float, maker_fee_bps: float,
-                 latency_ms: int) -> None:
+                 latency_ms: int, order_timeout_ms: int = 0) -> None:
         self.engine = engine
+        self.order_timeout_ms = order_timeout_ms
         self.sink = sink
         self.latency = latency
         self.taker_fee = taker_fee_bps / 1e4
@@ -56,7 +60,7 @@ class PaperVenue:
         paper_id = n << SYM_BITS | order.sym
         try:
             self.engine.paper_submit(paper_id, order.sym, order.side, order.type == "limit",
-                                     order.px, order.qty, now_ms)
+                                     order.px, order.qty, now_ms, self.order_timeout_ms)
         except (ValueError, OverflowError) as exc:
             self.sink.rejected(order, "paper_" + type(exc).__name__.lower(), now_ms, recv_ns,
                                venue=True, message=str(exc))
@@ -95,7 +99,11 @@ class PaperVenue:
                 self.orders.pop(ev["order_id"], None)
         else:
             self.orders.pop(ev["order_id"], None)
-            self.sink.update(order, "expired", order.qty - ev["remaining"], ts, recv)
+            # a timeout is the venue's cancel of the rest; "unfilled": the book ran out
+            timeout = ev.get("reason") == "timeout"
+            self.sink.update(order, "canceled" if timeout else "expired",
+                             order.qty - ev["remaining"], ts, recv,
+                             reason="order_timeout" if timeout else "")
         return order.symbol
 
     def working(self) -> list[dict]:
