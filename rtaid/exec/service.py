@@ -698,7 +698,9 @@ class ExecutionService:
         self._disarm()
         self.config = config
         self._limits.clear()
-        self.decide_all()      # re-arms with the new limits
+        if self.arming is not None:
+            for symbol in self.symbols:     # the C path's plans with the new limits
+                self.arming.rearm(symbol)
         was_on = before.risk.kill_switch or any(RiskLimits.of(symbol_section(before, s, "risk")).kill_switch
                                                  for s in self.symbols)
         now_on = config.risk.kill_switch or any(self.limits(s).kill_switch for s in self.symbols)
