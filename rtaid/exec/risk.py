@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 from dataclasses import dataclass
 
 WINDOW_MS = 60_000
@@ -137,6 +138,20 @@ def market_problem(inst, order, limits: RiskLimits, now_ms: int, market) -> str 
     if abs(ref - mid) * 1e4 > limits.price_band_bps * mid:
         return "price_band"
     return None
+
+
+def price_problem(inst, order, px: int, limits: RiskLimits, now_ms: int, market) -> str | None:
+    """The checks of :meth:`RiskGate.check` that depend on the price, for a resting limit
+    ``order`` moved to ``px`` (its quantity unchanged): the book, the band, the notional
+    cap, tick and min notional."""
+    moved = dataclasses.replace(order, px=px)
+    problem = market_problem(inst, moved, limits, now_ms, market)
+    if problem:
+        return problem
+    notional = inst.notional(px, moved.qty)
+    if notional > limits.max_notional_usd:
+        return "max_notional_usd"
+    return price_filter_problem(inst, moved, notional)
 
 
 def size_problem(inst, order, limits: RiskLimits, exposure: int) -> str | None:

@@ -172,6 +172,8 @@ class ExecutionService:
             from rtaid.exec.arming import Arming
 
             self.arming = Arming(self)
+            # resting orders past their timeout are moved (order.modify), not replaced
+            self.manager.reprice = True
         self.keepalive_s = keepalive_s
         self.user_stream = None
         self._exec_lost = engine.exec_lost
@@ -338,6 +340,9 @@ class ExecutionService:
             for action, order in intents:
                 if action == "place":
                     self.venue.place(order, now_ms, recv_ns)
+                elif action == "modify":
+                    self._disarm(symbol)
+                    self.venue.move(order, now_ms)
                 else:
                     self.venue.cancel(order, now_ms, recv_ns)
                     settled = settled and not order.is_open
@@ -377,6 +382,11 @@ class ExecutionService:
     def may_send(self, order) -> bool:
         """Whether a send may be repeated now (a halt stops all but a flatten's)."""
         return self.state.state != HALTED or order.purpose == "flatten"
+
+    def modified(self, order, px: int, now_ms: int) -> None:
+        """The venue moved ``order`` to ``px`` (binance: order.modify)."""
+        self._disarm(order.symbol)
+        self.manager.modified(order, px, now_ms, wall_ms(), time.time_ns())
 
     def rejected(self, order, reason: str, ts_ms: int, recv_ns: int, venue: bool = True,
                  message: str = "") -> None:

@@ -1,5 +1,6 @@
 """The binance venue: orders over Binance's WebSocket API (``exchange.ws_api_url``,
-``/ws-fapi/v1``: ``order.place``, ``order.cancel``, ``order.modify``), REST (the ccxt
+``/ws-fapi/v1``: ``order.place``, ``order.cancel``, and ``order.modify`` to move a resting
+order past ``execution.order_timeout_ms`` to the touch), REST (the ccxt
 venue's code, which this class extends) for reconciliation, balances, lookups and as
 the fallback while the WebSocket API is down.
 
@@ -33,7 +34,7 @@ import orjson
 from picows import WSError, WSListener, WSMsgType, ws_connect
 
 from rtaid.exec.fastpath import FastOrderPath
-from rtaid.exec.venues.binance_errors import VenueError
+from rtaid.exec.venues.binance_errors import BACKOFF, VenueError, classify
 from rtaid.exec.venues.ccxt import CcxtVenue, VenueStartError, _short, wall_ms
 from rtaid.feed.backoff import backoff_delay
 from rtaid.infra.log import get_logger
@@ -205,7 +206,7 @@ class BinanceVenue(CcxtVenue):
         self.counts = {"ws_orders": 0, "rest_orders": 0, "ws_cancels": 0, "rest_cancels": 0,
                        "modifies": 0, "connects": 0, "disconnects": 0, "fast_claimed": 0,
                        "fast_mismatch": 0, "fast_unclaimed": 0, "timeouts": 0,
-                       "rate_limit_holds": 0, "connect_failures": 0}
+                       "modified": 0, "rate_limit_holds": 0, "connect_failures": 0}
 
     # ------------------------------------------------------------------ life cycle
     def _rest_secret(self) -> str:
@@ -554,22 +555,52 @@ class BinanceVenue(CcxtVenue):
         return await self._call("order.cancel", {"symbol": order.symbol,
                                                  "origClientOrderId": order.client_id})
 
-    async def modify(self, order, px: int, qty: int) -> dict:
-        """``order.modify`` a resting limit order to ``px``/``qty`` (keeps its ids); the
-        exchange's answer is applied. Raises like a request (VenueError, ConnectionLost,
-        RequestTimeout); over REST while the WebSocket API is down (``PUT /fapi/v1/order``)."""
+    def move(self, order, now_ms: int) -> None:
+        """Move a resting limit order to ``order.reprice_px`` (the manager's rule 5)."""
+        order.inflight = True
+        self._count_order()             # a modify counts against the ORDERS limits
+        self._spawn(self._move(order, order.reprice_px, now_ms))
+
+    async def _move(self, order, px: int, now_ms: int) -> None:
+        """``order.modify`` (REST ``PUT /fapi/v1/order`` while the WebSocket API is down):
+        same ids, same quantity, the new price. When it fails (the order filled or left
+        meanwhile, a refusal, no answer) the exchange's view of the order is taken, and
+        an order still resting and not moved is cancelled: the next decision replaces it,
+        as without modify."""
         inst = self.instruments[order.symbol]
         params = {"symbol": order.symbol, "origClientOrderId": order.client_id,
                   "side": "BUY" if order.side > 0 else "SELL",
-                  "quantity": inst.qty_text(qty), "price": inst.price_text(px)}
+                  "quantity": inst.qty_text(order.qty), "price": inst.price_text(px)}
         self.counts["modifies"] += 1
-        if self.transport is None:
-            answer = await self.exchange.fapiPrivatePutOrder(params)
+        try:
+            if self.transport is None:
+                answer = await self.exchange.fapiPrivatePutOrder(params)
+            else:
+                answer = await self._call("order.modify", params)
+        except Exception as exc:   # noqa: BLE001 - classified; the order's state is looked up
+            outcome, reason = classify(exc)
+            self._count(reason)
+            if outcome == BACKOFF or getattr(exc, "status", None) == 418:
+                self.sink.backoff(getattr(exc, "retry_after_s", None), self.max_backoff_s)
+            log.warning("modify_error", client_id=order.client_id, symbol=order.symbol,
+                        outcome=outcome, reason=reason, error=_short(exc))
+            try:
+                answer = await self.query(order.symbol, order.client_id)
+            except Exception as lookup_exc:   # noqa: BLE001 - reconciliation looks again
+                log.warning("order_lookup_failed", client_id=order.client_id,
+                            error=_short(lookup_exc))
+                answer = None
         else:
-            answer = await self._call("order.modify", params)
-        order.px, order.qty = px, qty
-        self.apply(order, answer)
-        return answer
+            self.counts["modified"] += 1
+        order.inflight = False
+        if answer is not None:
+            if answer.get("price") and inst.units(answer["price"]) == px:
+                self.sink.modified(order, px, now_ms)
+            self.apply(order, answer)
+        if order.is_open and order.px != px and not order.cancel_requested:
+            order.cancel_requested = True
+            self._spawn(self._cancel(order))
+        self.sink.poke(order.symbol)
 
     # ------------------------------------------------------------------ status
     def ws_status(self) -> dict:
