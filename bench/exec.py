@@ -28,6 +28,9 @@ Figures
   C order path inside the listener's callback, or the Python path in the same turn:
   ``tick_to_order_ws``, the orders sent over the WebSocket API; its ``ws_api`` status
   counts which path).
+- ``ws_write`` (binance): the socket write of each WebSocket API request itself (on
+  loopback the kernel delivers the bytes to the sim inside the write, and on a busy box
+  may run the sim before returning: that time is here, not in ``tick_to_order``).
 - ``order_round_trip`` (ccxt, binance): the send to the exchange's answer (RESULT), over
   REST (binance: the WebSocket API).
 - ``wire_to_wire`` (ccxt, binance): rtaid-sim's own stamps: an order's arrival minus the
@@ -71,7 +74,8 @@ STRATEGY = ("vpin.calibration_ms=3000", "vpin.buckets=20", "norm.warmup=10",
 RISK = ("risk.max_orders_per_minute=1200", "risk.max_daily_loss_usd=100000")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SIM_KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
-STAGES = ("tick_to_order", "tick_to_order_ws", "order_round_trip")
+STAGES = ("tick_to_order", "order_round_trip")
+WS_STAGES = ("tick_to_order_ws", "ws_write")     # the binance venue's own
 
 
 def ed25519_files(work: pathlib.Path) -> tuple[str, str]:
@@ -138,7 +142,8 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
         sim.wait()
     latency = status["latency_us"]
     result = {"venue": venue, "orders": status["orders"],
-              **{stage: latency.get(stage, {"count": 0}) for stage in STAGES}}
+              **{stage: latency.get(stage, {"count": 0}) for stage in STAGES},
+              **{stage: latency[stage] for stage in WS_STAGES if stage in latency}}
     if wire is not None:
         result["sim_wire_to_wire"] = wire
         result["wire_to_wire"] = exact
@@ -227,21 +232,27 @@ def table(results: dict, params: dict) -> str:
              "the box is shared). `python bench/exec.py`; µs, histogram bucket upper edges.", "",
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
-        stages = ["tick_to_order"] + (["tick_to_order_ws"] if venue == "binance" else []) + (
+        stages = ["tick_to_order"] + (["tick_to_order_ws", "ws_write"] if venue == "binance" else []) + (
             ["order_round_trip", "wire_to_wire", "sim_wire_to_wire"] if venue != "paper" else [])
         for stage in stages:
             h = res.get(stage, {"count": 0})
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
-                         f"{h.get('p50', '-')} | {h.get('p99', '-')} | {h.get('p999', '-')} |")
+                         f"{_cell(h, 'p50')} | {_cell(h, 'p99')} | {_cell(h, 'p999')} |")
     lines += ["", "tick_to_order: frame received (listener's monotonic stamp) to the order handed "
               "to the transport (paper: the engine's fill call; ccxt: aiohttp hands the request "
               "to the transport; binance: the WebSocket API request handed to the socket, "
-              "tick_to_order_ws its orders sent over the WebSocket API). order_round_trip: send "
+              "tick_to_order_ws its orders sent over the WebSocket API; ws_write: the socket "
+              "write itself). order_round_trip: send "
               "to the exchange's answer (REST; binance: the WebSocket API). "
               "wire_to_wire: rtaid-sim's stamps, the order's arrival minus its write of the frame "
               "that caused the order (exact). sim_wire_to_wire: the order's arrival minus the last "
               "frame the sim wrote before it (a lower bound)."]
     return "\n".join(lines)
+
+
+def _cell(h: dict, key: str):
+    value = h.get(key)
+    return "-" if value is None else value
 
 
 def main(argv=None) -> int:

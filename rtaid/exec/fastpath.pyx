@@ -21,8 +21,10 @@ How it stays the order manager's decision (rtaid/exec/orders.py), not a second o
   side). Any check failing: nothing is sent here, the Python path decides (and
   records the reason).
 - The request goes out (``WSTransport.send_reuse_external_buffer``: no copy, written
-  to the socket when its buffer is empty), the tick-to-order sample is taken, and the
-  symbol is disarmed. Python's own decision for the same event then runs as always;
+  to the socket when its buffer is empty), and the symbol is disarmed. The tick-to-order
+  sample ends when the request is handed to the socket (the ccxt venue's figure ends
+  at the same point, aiohttp handing its request to the transport); the write itself is
+  timed apart (``ws_write``: on loopback the kernel delivers to the receiver inside it). Python's own decision for the same event then runs as always;
   the venue claims the order already sent (:meth:`take_sent`) instead of sending it.
 """
 from libc.stdint cimport int64_t, int32_t
@@ -156,6 +158,8 @@ cdef class FastOrderPath:
     tick_to_order, tick_to_order_ws : LatencyHistogram
         The service's histograms (every order of the venue; those sent over the
         WebSocket API).
+    ws_write : LatencyHistogram
+        The socket write of each request.
     """
     cdef Engine engine
     cdef int32_t n
@@ -166,6 +170,7 @@ cdef class FastOrderPath:
     cdef object digest
     cdef LatencyHistogram h_all
     cdef LatencyHistogram h_ws
+    cdef LatencyHistogram h_write
     cdef char req[HEADROOM + TEMPLATE_MAX]
     cdef char payload[TEMPLATE_MAX]
     cdef int32_t batch_targets[256]
@@ -175,7 +180,7 @@ cdef class FastOrderPath:
     cdef public int64_t write_errors
 
     def __cinit__(self, Engine engine, int n_symbols, LatencyHistogram tick_to_order,
-                  LatencyHistogram tick_to_order_ws):
+                  LatencyHistogram tick_to_order_ws, LatencyHistogram ws_write):
         self.engine = engine
         self.n = n_symbols
         self.plans = <Plan*>calloc(3 * n_symbols, sizeof(Plan))
@@ -184,6 +189,7 @@ cdef class FastOrderPath:
             raise MemoryError()
         self.h_all = tick_to_order
         self.h_ws = tick_to_order_ws
+        self.h_write = ws_write
         self.tr = None
         self.hmac_key = None
         self.digest = _hmac.digest
@@ -358,24 +364,25 @@ cdef class FastOrderPath:
         n = fill_template(p.tmpl, p.tmpl_len, self.req + HEADROOM, px, p.px_dec, now_ms, sig_hex)
         if n < 0:
             return False
+        cdef int64_t handed = monotonic_ns()
         try:
             # the frame header goes into the headroom, the payload is masked in place
             self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req + HEADROOM, n)
         except Exception:
             self.write_errors += 1
             return False
-        cdef int64_t written = monotonic_ns()
+        hist_record(&self.h_write.h, monotonic_ns() - handed)
         self.disarm(sym)
         cdef Sent* s = &self.sent[sym]
         s.pending = True
         s.target = target
         s.px = px if p.price_mode != PRICE_NONE else 0
         s.timestamp_ms = now_ms
-        s.written_mono_ns = written
+        s.written_mono_ns = handed
         s.cause_mono_ns = ev.mono_ns
         if ev.mono_ns > 0:
-            hist_record(&self.h_all.h, written - ev.mono_ns)
-            hist_record(&self.h_ws.h, written - ev.mono_ns)
+            hist_record(&self.h_all.h, handed - ev.mono_ns)
+            hist_record(&self.h_ws.h, handed - ev.mono_ns)
         self.fired += 1
         return True
 

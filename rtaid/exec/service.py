@@ -132,8 +132,10 @@ class ExecutionService:
             self._instrument(s)
         self.latency = {name: LatencyHistogram() for name in LATENCIES}
         if self.venue_name == "binance":
-            # the orders sent over the WebSocket API (tick_to_order: every order)
+            # the orders sent over the WebSocket API (tick_to_order: every order), and the
+            # socket write of each request (on loopback: the kernel's delivery inside it)
             self.latency["tick_to_order_ws"] = LatencyHistogram()
+            self.latency["ws_write"] = LatencyHistogram()
         self._limits: dict[str, RiskLimits] = {}
         self.state = TradingState.load(state_path)
         ex = config.execution

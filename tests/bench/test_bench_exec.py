@@ -1,5 +1,6 @@
-"""``bench/exec.py`` end to end, short: both venues trade against rtaid-sim, every figure
-is the daemon's own histogram (samples counted), the JSON names its parameters.
+"""``bench/exec.py`` end to end, short: the venues (paper, ccxt, binance) trade against
+rtaid-sim, every figure is the daemon's own histogram (samples counted), the JSON names
+its parameters.
 Nothing here asserts a duration."""
 import json
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow       # two daemons trade for 12 s each
+pytestmark = pytest.mark.slow       # three daemons trade for 12 s each
 
 
 def test_short_run_measures_both_venues(tmp_path):
@@ -34,3 +35,13 @@ def test_short_run_measures_both_venues(tmp_path):
     assert wire["count"] > 0 and wire["count"] + wire["unmatched"] == ccxt["orders"]["sent"], wire
     assert wire["p50"] <= wire["p99"] <= wire["max"]
     assert "| ccxt | tick_to_order |" in run.stdout
+    # the binance venue: the same figures, its orders over the WebSocket API
+    binance = res["results"]["binance"]
+    assert set(ccxt) <= set(binance), set(ccxt) - set(binance)
+    ws = binance["ws_api"]
+    assert ws["ws_orders"] == binance["orders"]["sent"] > 0 and ws["rest_orders"] == 0, ws
+    assert 0 < binance["tick_to_order_ws"]["count"] <= binance["orders"]["sent"]
+    assert binance["sim_wire_to_wire"]["count"] >= binance["orders"]["sent"]
+    wire = binance["wire_to_wire"]
+    assert wire["count"] + wire["unmatched"] == binance["orders"]["sent"], wire
+    assert "| binance | tick_to_order_ws |" in run.stdout

@@ -172,7 +172,8 @@ class BinanceVenue(CcxtVenue):
     Parameters
     ----------
     exchange_config, max_backoff_s, instruments, sink, latency
-        As :class:`CcxtVenue` (``latency`` also has ``tick_to_order_ws``).
+        As :class:`CcxtVenue`, also ``tick_to_order_ws`` (the orders sent over the
+        WebSocket API) and ``ws_write`` (the socket write of each request).
     engine : Engine
         Its execution ring and books feed the C order path.
     symbols : sequence of str
@@ -186,7 +187,7 @@ class BinanceVenue(CcxtVenue):
         super().__init__(exchange_config, max_backoff_s, instruments, sink, latency)
         self.symbols = list(symbols)
         self.fast = FastOrderPath(engine, len(self.symbols), latency["tick_to_order"],
-                                  latency["tick_to_order_ws"])
+                                  latency["tick_to_order_ws"], latency["ws_write"])
         cfg = exchange_config
         self.ed25519 = None
         if cfg.ed25519_key is not None:
@@ -330,8 +331,11 @@ class BinanceVenue(CcxtVenue):
         return req
 
     def _write(self, data: bytes) -> int:
+        """Write a request; returns when it was handed to the socket (monotonic ns)."""
+        handed = time.monotonic_ns()
         self.transport.send(WSMsgType.TEXT, data)
-        return time.monotonic_ns()
+        self.latency["ws_write"].record(time.monotonic_ns() - handed)
+        return handed
 
     async def _call(self, method: str, params: dict, signed: bool = True) -> dict:
         """One request (not an order placement): its result, or raises VenueError,
@@ -460,7 +464,8 @@ class BinanceVenue(CcxtVenue):
             self.counts["ws_orders"] += 1
         else:
             self.counts["rest_orders"] += 1
-        self.sink.sent(order, wall_ms(), time.time_ns())
+        # the row's recv_ns: the frame that caused the order (bench/exec.py's wire_to_wire)
+        self.sink.sent(order, wall_ms(), recv_ns)
         self._count_order()
         self._spawn(self._send(order))
 

@@ -178,7 +178,8 @@ class CcxtVenue:
     # ------------------------------------------------------------------ orders
     def place(self, order, now_ms: int, recv_ns: int) -> None:
         order.inflight = True
-        self.sink.sent(order, wall_ms(), time.time_ns())
+        # the row's recv_ns: the frame that caused the order (bench/exec.py's wire_to_wire)
+        self.sink.sent(order, wall_ms(), recv_ns)
         self._spawn(self._send(order))
 
     def cancel(self, order, now_ms: int, recv_ns: int) -> None:
