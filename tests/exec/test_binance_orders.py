@@ -10,9 +10,9 @@ from tests.exec.helpers import (
 
 
 def test_ed25519_logon_orders_over_the_websocket_api(tmp_path):
-    """session.logon with the Ed25519 key; limit orders at the touch, one worked in
-    pieces, then flat; every order went over the WebSocket API; PnL, balance and
-    position are the exchange's."""
+    """session.logon with the Ed25519 key (again after a reconnect); limit orders at the
+    touch, one worked in pieces, then flat; every order went over the WebSocket API; PnL,
+    balance and position are the exchange's."""
     data = tmp_path / "data"
     private, public = ed25519_keys(tmp_path)
 
@@ -28,6 +28,10 @@ def test_ed25519_logon_orders_over_the_websocket_api(tmp_path):
             assert await until(lambda: rtaid_position(daemon, "BTCUSDT") == 0.001)
             (first,) = sim_orders(sim, "BTCUSDT")
             assert (first.side, first.type, first.time_in_force) == ("BUY", "LIMIT", "GTC")
+            # the connection drops: a new one is logged on again (unsigned orders need it)
+            sim.faults.drop_connections("api")
+            assert await until(lambda: svc.status()["ws_api"]["connects"] == 2
+                               and svc.status()["ws_api"]["logged_on"], 5)
 
             svc.on_events([target("BTCUSDT", -0.004)])
             assert await until(lambda: sim_position(sim, "BTCUSDT") == -0.004, 15)
