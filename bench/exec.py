@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,6 +141,7 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
             proc.communicate()
         sim.kill()
         sim.wait()
+        shutil.rmtree(work, ignore_errors=True)
     latency = status["latency_us"]
     result = {"venue": venue, "orders": status["orders"],
               **{stage: latency.get(stage, {"count": 0}) for stage in STAGES},

@@ -55,6 +55,10 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     # the order figures are of the orders the venues sent (the daemon's and the sim's counts)
     ccxt = res["orders"]["ccxt"]
     assert 0 < stages["tick_to_order"]["count"] <= ccxt["orders"]["sent"]
+    assert stages["order_round_trip"]["count"] >= stages["tick_to_order"]["count"]
+    # every order sent arrived at the sim once (a retry would arrive twice) and is
+    # matched to the frame that caused it, or counted
+    assert ccxt["sim_wire_to_wire"]["count"] == ccxt["orders"]["sent"]
     assert stages["wire_to_wire"]["count"] + stages["wire_to_wire"]["unmatched"] == ccxt["orders"]["sent"]
     # writer on vs off: the same stages measured by a daemon that records nothing
     writer = res["writer_on_vs_off"]

@@ -38,11 +38,13 @@ def test_replay_trades_the_same_every_time_at_the_books_prices(shared_data, tmp_
         sent = [o for o in sym_orders if o["status"] == "sent"]
         sym_signals = [s for s in signals if s["symbol"] == sym]
         sym_fills = [f for f in fills if f["symbol"] == sym]
-        decided = {s["ts_ms"] for s in sym_signals} | {f["ts_ms"] for f in sym_fills}
+        timeouts = {o["ts_ms"] for o in sym_orders if o["reason"] == "order_timeout"}
+        decided = {s["ts_ms"] for s in sym_signals} | {f["ts_ms"] for f in sym_fills} | timeouts
         top_recv = np.array([t["recv_ns"] for t in tops if t["symbol"] == sym])
         top_rows = [t for t in tops if t["symbol"] == sym]
         for o in sent:
-            # decisions are taken at events: a target change, or a fill of ours
+            # decisions are taken at events: a target change, a fill of ours, or the
+            # event at which a resting order's timeout took it off
             assert o["ts_ms"] in decided, o
             # towards the target from the position the fills had made
             want = [s["target_qty"] for s in sym_signals if s["ts_ms"] <= o["ts_ms"]][-1]
@@ -145,7 +147,7 @@ def test_a_resting_paper_order_times_out_on_exchange_time(shared_data, tmp_path)
                                 f"execution.order_timeout_ms={timeout}"), env={})
     replay([BTC_RECORDING], tmp_path / "out", config=config)
     orders, fills = table(tmp_path / "out", "orders"), table(tmp_path / "out", "fills")
-    trades = np.array(sorted(t["ts_ms"] for t in table(tmp_path / "out", "trades")))
+    trades = np.array(sorted(t["T"] for t in table(tmp_path / "out", "trades")))
     sent = {o["client_id"]: o for o in orders if o["status"] == "sent"}
     timed_out = [o for o in orders if o["reason"] == "order_timeout"]
     assert len(timed_out) >= 3, "no resting order reached its timeout"

@@ -178,7 +178,8 @@ class CcxtVenue:
     # ------------------------------------------------------------------ orders
     def place(self, order, now_ms: int, recv_ns: int) -> None:
         order.inflight = True
-        # the row's recv_ns: the frame that caused the order (bench/exec.py's wire_to_wire)
+        # recv_ns: the receipt of the frame that caused the order (the paper venue's too),
+        # so that the orders table ties each order to its cause
         self.sink.sent(order, wall_ms(), recv_ns)
         self._spawn(self._send(order))
 
