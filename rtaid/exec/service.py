@@ -496,7 +496,9 @@ class ExecutionService:
         task.add_done_callback(self._side_tasks.discard)
 
     def _on_user_event(self, event: dict) -> None:
-        self._disarm()
+        # the binance venue's C path: what an event changes (a fill, an order's status, a
+        # position) disarms its own symbol (fill, update, _venue_position); the others
+        # stay armed
         kind = event.get("e")
         try:
             if kind == "ORDER_TRADE_UPDATE":
