@@ -457,6 +457,9 @@ class ExecutionService:
             yield
         finally:
             self.arming.suspended -= 1
+            if not self.arming.suspended:
+                for symbol in self.symbols:     # armed again from the state just taken
+                    self.arming.rearm(symbol)
 
     def _track_unclaimed(self) -> None:
         """Orders the C path sent and no decision claimed (a decision that differed from
