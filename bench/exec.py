@@ -1,7 +1,7 @@
-"""Tick-to-order of rtaid's execution venues, paper and ccxt, against rtaid-sim.
+"""Tick-to-order of rtaid's execution venues, paper, ccxt and binance, against rtaid-sim.
 
-    python bench/exec.py [--seconds 60] [--rate 300] [--venues paper,ccxt] [--json PATH]
-                         [--update-readme]
+    python bench/exec.py [--seconds 60] [--rate 300] [--venues paper,ccxt,binance]
+                         [--json PATH] [--update-readme]
 
 For each venue, one run on this machine, all on 127.0.0.1, as an operator runs it:
 
@@ -9,6 +9,8 @@ For each venue, one run on this machine, all on 127.0.0.1, as an operator runs i
    events/s per symbol, seeded);
 2. ``rtaid run`` (a process, uvloop, GC frozen after start-up, the Parquet writer on)
    with ``execution.venue`` set, the ccxt venue with the sim's keys from the environment,
+   the binance venue with an Ed25519 key made for the run (the sim registers its public
+   key; the WebSocket API connection is logged on with ``session.logon``),
    and a strategy tuned to change its target every few seconds (``STRATEGY``: short
    time scales, a narrow entry band, no cooldown, short holds), so that a minute gives
    hundreds of orders;
@@ -21,14 +23,22 @@ Figures
   (``Engine.paper_submit``; the paper venue handles a frame's events right after it),
   the ccxt venue's request handed by aiohttp to the transport (its trace hook, right
   before headers and body go out in one write; ccxt signs and builds the request in
-  Python first; the execution task wakes after the listener's batch).
-- ``order_round_trip`` (ccxt): the send to the exchange's answer (RESULT), over REST.
-- ``wire_to_wire`` (ccxt): rtaid-sim's own stamps: an order's arrival minus the sim's
-  write of the frame that caused it (matched through the daemon's dataset: the order's
-  ``recv_ns`` is its cause frame's receive time, which that frame's rows carry with
-  their update or trade id; see :func:`wire_to_wire`).
-- ``sim_wire_to_wire`` (ccxt): the sim's simpler figure, an order's arrival minus the
-  last frame it wrote before it (not necessarily the cause: a lower bound).
+  Python first; the execution task wakes after the listener's batch), the binance
+  venue's ``order.place`` request handed to the WebSocket API connection's socket (the
+  C order path inside the listener's callback, or the Python path in the same turn:
+  ``tick_to_order_ws``, the orders sent over the WebSocket API; its ``ws_api`` status
+  counts which path).
+- ``ws_write`` (binance): the socket write of each WebSocket API request itself (on
+  loopback the kernel delivers the bytes to the sim inside the write, and on a busy box
+  may run the sim before returning: that time is here, not in ``tick_to_order``).
+- ``order_round_trip`` (ccxt, binance): the send to the exchange's answer (RESULT), over
+  REST (binance: the WebSocket API).
+- ``wire_to_wire`` (ccxt, binance): rtaid-sim's own stamps: an order's arrival minus the
+  sim's write of the frame that caused it (matched through the daemon's dataset: the
+  order's ``recv_ns`` is its cause frame's receive time, which that frame's rows carry
+  with their update or trade id; see :func:`wire_to_wire`).
+- ``sim_wire_to_wire`` (ccxt, binance): the sim's simpler figure, an order's arrival
+  minus the last frame it wrote before it (not necessarily the cause: a lower bound).
 Histogram percentiles are the upper edge of a 6.25 % bucket.
 
 Writes bench/results/exec.json (or --json PATH) and, with --update-readme, the README
@@ -66,21 +76,50 @@ RISK = ("risk.max_orders_per_minute=1200", "risk.max_daily_loss_usd=100000")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SIM_KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
 STAGES = ("tick_to_order", "order_round_trip")
+WS_STAGES = ("tick_to_order_ws", "ws_write")     # the binance venue's own
+
+
+def ed25519_files(work: pathlib.Path) -> tuple[str, str]:
+    """A fresh Ed25519 key pair: the private key (0600) for rtaid, a sim config naming
+    the public one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private, public, sim_toml = work / "ed25519.pem", work / "ed25519.pub.pem", work / "sim.toml"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    os.chmod(private, 0o600)
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    sim_toml.write_text(f'[sim]\ned25519_public_key_file = "{public}"\n')
+    return str(private), str(sim_toml)
 
 
 def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
     port = free_port()
-    sim = start_sim(port, "--rate", str(rate), "--seed", str(seed))
     work = pathlib.Path(tempfile.mkdtemp(prefix="rtaid-bench-exec-"))
+    sim_args = ["--rate", str(rate), "--seed", str(seed)]
+    venue_settings, venue_env = [], {}
+    if venue == "ccxt":
+        venue_env = SIM_KEYS
+    elif venue == "binance":
+        private, sim_toml = ed25519_files(work)
+        sim_args = ["--config", sim_toml, *sim_args]
+        venue_settings = [f"exchange.ws_api_url=ws://127.0.0.1:{port}/ws-fapi/v1",
+                          f"exchange.ed25519_key_file={private}"]
+        venue_env = {"RTAID_API_KEY": "sim-ed25519-key"}
+    sim = start_sim(port, *sim_args)
     sock = str(work / "rtaid.sock")
     notify = NotifySocket(work / "notify")
     settings = [f"exchange.rest_url=http://127.0.0.1:{port}", f"exchange.ws_url=ws://127.0.0.1:{port}",
                 f"exchange.user_ws_url=ws://127.0.0.1:{port}/private/ws",
                 'feed.symbols=["BTCUSDT","ETHUSDT"]', f"storage.data_dir={work / 'data'}",
                 f"control.socket={sock}", "metrics.port=0", "log.level=WARNING",
-                f"execution.venue={venue}", *STRATEGY, *RISK]
+                f"execution.venue={venue}", *venue_settings, *STRATEGY, *RISK]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
-    env.update(NOTIFY_SOCKET=notify.path, **(SIM_KEYS if venue == "ccxt" else {}))
+    env.update(NOTIFY_SOCKET=notify.path, **venue_env)
     args = [sys.executable, "-m", "rtaid", "run", *[a for s in settings for a in ("--set", s)]]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -105,10 +144,13 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
     latency = status["latency_us"]
     result = {"venue": venue, "orders": status["orders"],
-              **{stage: latency.get(stage, {"count": 0}) for stage in STAGES}}
+              **{stage: latency.get(stage, {"count": 0}) for stage in STAGES},
+              **{stage: latency[stage] for stage in WS_STAGES if stage in latency}}
     if wire is not None:
         result["sim_wire_to_wire"] = wire
         result["wire_to_wire"] = exact
+    if "ws_api" in status:
+        result["ws_api"] = {k: v for k, v in status["ws_api"].items() if k != "rate_limits"}
     return result
 
 
@@ -192,19 +234,27 @@ def table(results: dict, params: dict) -> str:
              "the box is shared). `python bench/exec.py`; µs, histogram bucket upper edges.", "",
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
-        stages = ["tick_to_order"] + (["order_round_trip", "wire_to_wire", "sim_wire_to_wire"]
-                                      if venue != "paper" else [])
+        stages = ["tick_to_order"] + (["tick_to_order_ws", "ws_write"] if venue == "binance" else []) + (
+            ["order_round_trip", "wire_to_wire", "sim_wire_to_wire"] if venue != "paper" else [])
         for stage in stages:
             h = res.get(stage, {"count": 0})
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
-                         f"{h.get('p50', '-')} | {h.get('p99', '-')} | {h.get('p999', '-')} |")
+                         f"{_cell(h, 'p50')} | {_cell(h, 'p99')} | {_cell(h, 'p999')} |")
     lines += ["", "tick_to_order: frame received (listener's monotonic stamp) to the order handed "
               "to the transport (paper: the engine's fill call; ccxt: aiohttp hands the request "
-              "to the transport). order_round_trip: send to the exchange's answer over REST. "
+              "to the transport; binance: the WebSocket API request handed to the socket, "
+              "tick_to_order_ws its orders sent over the WebSocket API; ws_write: the socket "
+              "write itself). order_round_trip: send "
+              "to the exchange's answer (REST; binance: the WebSocket API). "
               "wire_to_wire: rtaid-sim's stamps, the order's arrival minus its write of the frame "
               "that caused the order (exact). sim_wire_to_wire: the order's arrival minus the last "
               "frame the sim wrote before it (a lower bound)."]
     return "\n".join(lines)
+
+
+def _cell(h: dict, key: str):
+    value = h.get(key)
+    return "-" if value is None else value
 
 
 def main(argv=None) -> int:
@@ -212,7 +262,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="trading time per venue")
     parser.add_argument("--rate", type=float, default=300.0, help="sim book events/s per symbol")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--venues", default="paper,ccxt")
+    parser.add_argument("--venues", default="paper,ccxt,binance")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "exec.json"))
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)

@@ -91,9 +91,11 @@ class Daemon:
             self.execution = ExecutionService(config, self.engine, self.store.rings,
                                               exchange_info=exchange_info,
                                               state_path=default_state_file(config))
-        # with a venue the listener hands the events over at once (see drain_exec_events)
+        # with a venue the listener hands the events over at once (see drain_exec_events;
+        # the binance venue's C order path runs first: ExecutionService.listener_hook)
         self.feed = Feed(config, self.engine, on_book_state=self._on_book_state,
-                         on_targets=(self.drain_exec_events if self.execution is not None
+                         on_targets=(self.execution.listener_hook(self.drain_exec_events)
+                                     if self.execution is not None
                                      else self._targets_wake.set))
         self.started_mono = time.monotonic()
         self.ready_sent = False

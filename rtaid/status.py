@@ -122,4 +122,6 @@ def build_status(daemon) -> dict:
         "targets": dict(daemon.targets),
         # the hybrid strategy's model (None: no symbol runs it)
         "model": daemon.model.status() if getattr(daemon, "model", None) is not None else None,
+        # the binance venue's WebSocket API connection and order paths
+        **({"ws_api": exec_status["ws_api"]} if "ws_api" in exec_status else {}),
     }

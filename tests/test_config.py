@@ -467,7 +467,7 @@ def test_example_config_is_valid_and_mentions_every_key():
         line = line.lstrip("# ").split("#")[0].strip()
         if m := re.fullmatch(r"\[([a-z_]+)\]", line):
             section = m.group(1)
-        elif m := re.match(r"([a-z_]+)\s*=", line):
+        elif m := re.match(r"([a-z0-9_]+)\s*=", line):
             mentioned.add(f"{section}.{m.group(1)}")
     assert set(all_keys()) <= mentioned
 

@@ -50,6 +50,12 @@ class ClientIds:
 
     def next(self, sym: int, now_ms: int) -> str:
         """A new id for an order of symbol index ``sym`` decided at ``now_ms``."""
+        cid = self.peek(sym, now_ms)
+        self._counters[sym] = self._counters.get(sym, 0) + 1
+        return cid
+
+    def peek(self, sym: int, now_ms: int) -> str:
+        """The id :meth:`next` gives next (nothing consumed)."""
         head = self._epochs.get(sym)
         if head is None:
             epoch = self.epoch_ms if self.epoch_ms is not None else max(now_ms, 0)
@@ -57,6 +63,4 @@ class ClientIds:
             # base 36 digits and dashes: valid; at most 3 + 9 + 2 + 2 + 8 characters
             if not VALID.match(head + "0"):
                 raise ValueError(f"client id {head!r}... is not valid for Binance")
-        n = self._counters.get(sym, 0) + 1
-        self._counters[sym] = n
-        return head + base36(n)
+        return head + base36(self._counters.get(sym, 0) + 1)

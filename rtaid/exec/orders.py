@@ -21,7 +21,11 @@ again while its fill is missing.
 3. A symbol the strategy has not decided on since start is not traded (the venue's
    position is adopted and held; orders left by a previous run are cancelled).
 4. ``reducing``: the target is clamped so that orders only shrink the position.
-5. Resting limit orders older than ``execution.order_timeout_ms`` are cancelled.
+5. Resting limit orders older than ``execution.order_timeout_ms`` are cancelled; with a
+   venue that moves orders (the binance venue, ``order.modify``: :attr:`OrderManager.reprice`)
+   they are moved to the touch instead, once rule 6 keeps them (one still at the touch
+   stays and its timeout starts again; one the price checks refuse at the new touch is
+   cancelled).
 6. Working orders that go the wrong way or beyond the target are cancelled (all of them;
    nothing new is placed until the cancels are answered); working orders short of it
    stay (a target larger than ``risk.max_order_qty`` is worked in several orders).
@@ -42,7 +46,7 @@ import collections
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rtaid.exec.risk import lots_limit
+from rtaid.exec.risk import lots_limit, price_problem
 from rtaid.exec.state import HALTED, REDUCING
 
 OPEN_STATUSES = ("sent", "accepted", "partially_filled")
@@ -85,6 +89,7 @@ class Order:
     fills_quote: float = 0.0  # sum of price units x lots booked
     cancel_requested: bool = False
     inflight: bool = False    # the venue has not answered the send (or its resolution)
+    reprice_px: int = 0       # the price a move (order.modify) asks for
 
     @property
     def remaining(self) -> int:
@@ -96,7 +101,8 @@ class Order:
 
 
 class Intent(NamedTuple):
-    """What the venue must do: ``place`` or ``cancel`` ``order``."""
+    """What the venue must do: ``place``, ``cancel`` or ``modify`` (move to
+    ``order.reprice_px``) ``order``."""
 
     action: str
     order: Order
@@ -153,6 +159,8 @@ class OrderManager:
         self.retry_at: dict[str, int] = {s: 0 for s in symbols}
         self._last_rejection: dict[str, tuple | None] = {s: None for s in symbols}
         self.counts: collections.Counter = collections.Counter()
+        # the venue moves resting orders (order.modify): rule 5 moves instead of cancelling
+        self.reprice = False
 
     # ------------------------------------------------------------------ inputs
     def set_target(self, symbol: str, lots: int, strategy_target: int, cause: Cause) -> None:
@@ -194,20 +202,43 @@ class OrderManager:
         if self.state.state == REDUCING:
             target = reducing_target(target, position)
         timeout = self.settings.order_timeout_ms
-        intents = [self._cancel(o) for o in orders
-                   if timeout and o.type == "limit" and not o.cancel_requested
-                   and now_ms - o.created_ms >= timeout]
-        if intents or any(o.cancel_requested for o in orders):
-            return intents
-        gap, working = target - position, self.working(symbol)
-        if working == gap:
+        stale = [o for o in orders if timeout and o.type == "limit" and not o.cancel_requested
+                 and now_ms - o.created_ms >= timeout]
+        if stale and not self.reprice:
+            return [self._cancel(o) for o in stale]
+        if any(o.cancel_requested for o in orders):
             return []
+        gap, working = target - position, self.working(symbol)
         if (working and (working > 0) != (gap > 0)) or abs(working) > abs(gap):
             return [self._cancel(o) for o in orders]
+        if stale:
+            return self._reprice(stale, now_ms)
+        if working == gap:
+            return []
         if now_ms < self.retry_at[symbol]:
             return []
         order = self._new_order(symbol, gap - working, position + working, now_ms)
         return [Intent("place", order)] if order is not None else []
+
+    def _reprice(self, orders: list[Order], now_ms: int) -> list[Intent]:
+        """Rule 5 with a venue that moves orders: each stale order to its touch."""
+        intents = []
+        for o in orders:
+            inst = self.instruments[o.symbol]
+            px = (self.market.own_touch(inst.sym, o.side) if o.tif == "GTX"
+                  else self.market.touch(inst.sym, o.side)) or 0
+            if px == o.px:
+                o.created_ms = now_ms           # still at the touch: it keeps its place
+                continue
+            limits = self.limits(o.symbol)
+            if not px or price_problem(inst, o, px, limits, now_ms, self.market):
+                intents.append(self._cancel(o))
+                continue
+            if self.risk.orders_in_window(now_ms) >= limits.max_orders_per_minute:
+                continue                        # a move counts as an order: later
+            o.reprice_px = px
+            intents.append(Intent("modify", o))
+        return intents
 
     def _halted(self, symbol, orders, position, now_ms) -> list[Intent]:
         intents = [self._cancel(o) for o in orders
@@ -225,8 +256,9 @@ class OrderManager:
         self._register(order)
         return [Intent("place", order)]
 
-    def _new_order(self, symbol: str, diff: int, position: int, now_ms: int) -> Order | None:
-        """An order for ``diff`` lots from ``position`` (held plus working)."""
+    def _shape(self, symbol: str, diff: int, position: int) -> tuple:
+        """``(side, qty, type, tif, reduce_only)`` of an order for ``diff`` lots from
+        ``position`` (held plus working)."""
         inst = self.instruments[symbol]
         limits = self.limits(symbol)
         side = 1 if diff > 0 else -1
@@ -240,9 +272,16 @@ class OrderManager:
             qty = min(qty, exchange_max)
         qty = inst.floor_qty(qty) or qty     # a sub-step quantity: the filter check names it
         reduce_only = position != 0 and side == (-1 if position > 0 else 1) and qty <= abs(position)
-        px, tif = 0, "GTC"
+        tif = self.settings.time_in_force if otype == "limit" else "GTC"
+        return side, qty, otype, tif, reduce_only
+
+    def _new_order(self, symbol: str, diff: int, position: int, now_ms: int) -> Order | None:
+        """An order for ``diff`` lots from ``position`` (held plus working)."""
+        inst = self.instruments[symbol]
+        limits = self.limits(symbol)
+        side, qty, otype, tif, reduce_only = self._shape(symbol, diff, position)
+        px = 0
         if otype == "limit":
-            tif = self.settings.time_in_force
             touch = (self.market.own_touch(inst.sym, side) if tif == "GTX"
                      else self.market.touch(inst.sym, side))
             px = touch or 0
@@ -259,6 +298,31 @@ class OrderManager:
         self._register(order)
         return order
 
+    def plan(self, symbol: str, target: int, now_ms: int) -> Order | None:
+        """The order :meth:`decide` would place now if the target became ``target``
+        lots, as far as it does not depend on the market (no price; the client id it
+        would take next), or None when it would place nothing or decide otherwise
+        (orders working, a hold, a halt, a rejection cool-off, a static risk check).
+        No side effect. The binance venue arms its C order path with it
+        (rtaid/exec/fastpath.pyx); the market checks run there."""
+        if now_ms < self.hold_until_ms or now_ms < self.retry_at[symbol]:
+            return None
+        if self.open[symbol] or self.state.state == HALTED:
+            return None
+        position = self.held(symbol)
+        if self.state.state == REDUCING:
+            target = reducing_target(target, position)
+        gap = target - position
+        if gap == 0:
+            return None
+        inst = self.instruments[symbol]
+        side, qty, otype, tif, reduce_only = self._shape(symbol, gap, position)
+        order = Order(self.ids.peek(inst.sym, now_ms), symbol, inst.sym, side, otype, tif, 0,
+                      qty, reduce_only, "target", now_ms)
+        if self.risk.static_problem(inst, order, self.limits(symbol), position, now_ms):
+            return None
+        return order
+
     def _order(self, symbol, side, qty, otype, px, reduce_only, purpose, now_ms,
                tif="GTC") -> Order:
         inst = self.instruments[symbol]
@@ -270,6 +334,11 @@ class OrderManager:
         self.open[order.symbol][order.client_id] = order
         self.by_id[order.client_id] = order
 
+    def track(self, order: Order) -> None:
+        """Follow an order the venue sent without a decision of this manager (the
+        binance venue's C path, when the decision differed from its plan)."""
+        self._register(order)
+
     def _cancel(self, order: Order) -> Intent:
         order.cancel_requested = True
         return Intent("cancel", order)
@@ -280,6 +349,15 @@ class OrderManager:
         self.risk.note_sent(ts_ms)
         self.counts["sent"] += 1
         self.recorder.order(order, ts_ms, recv_ns)
+
+    def modified(self, order: Order, px: int, now_ms: int, ts_ms: int, recv_ns: int) -> None:
+        """The venue moved ``order`` to ``px`` (its timeout starts again at ``now_ms``):
+        a row with the new price, reason ``modified``."""
+        order.px = px
+        order.created_ms = now_ms
+        self.risk.note_sent(now_ms)
+        self.counts["modified"] += 1
+        self.recorder.order(order, ts_ms, recv_ns, "modified")
 
     def rejected(self, order: Order, reason: str, ts_ms: int, recv_ns: int,
                  cooloff_from_ms: int | None = None) -> None:

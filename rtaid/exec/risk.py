@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 from dataclasses import dataclass
 
 WINDOW_MS = 60_000
@@ -69,27 +70,32 @@ class RiskGate:
         """
         if limits.kill_switch:
             return "kill_switch"
-        sym = inst.sym
-        if not market.synced(sym):
-            return "book_unsynced"
-        age = market.age_ms(sym, now_ms)
-        if age is None or age > limits.max_book_age_ms:
-            return "book_stale"
-        ref = order.px if order.type == "limit" else market.touch(sym, order.side)
-        mid = market.mid(sym)
-        if not ref or not mid:
-            return "book_unsynced"
-        if abs(ref - mid) * 1e4 > limits.price_band_bps * mid:
-            return "price_band"
-        if order.qty > lots_limit(limits.max_order_qty, inst.qty_dec):
-            return "max_order_qty"
-        after = exposure + order.side * order.qty
-        if abs(after) > abs(exposure) and abs(after) > lots_limit(limits.max_position, inst.qty_dec):
-            return "max_position"
+        problem = market_problem(inst, order, limits, now_ms, market)
+        if problem:
+            return problem
+        problem = size_problem(inst, order, limits, exposure)
+        if problem:
+            return problem
+        ref = order.px if order.type == "limit" else market.touch(inst.sym, order.side)
         notional = inst.notional(ref, order.qty)
         if notional > limits.max_notional_usd:
             return "max_notional_usd"
         problem = filter_problem(inst, order, notional)
+        if problem:
+            return problem
+        if self.orders_in_window(now_ms) >= limits.max_orders_per_minute:
+            return "max_orders_per_minute"
+        return None
+
+    def static_problem(self, inst, order, limits: RiskLimits, exposure: int,
+                       now_ms: int) -> str | None:
+        """The checks of :meth:`check` that do not depend on the order's price or the
+        book (the binance venue's armed plans: the rest runs in C when the order goes,
+        rtaid/exec/fastpath.pyx, the twin of :func:`market_problem`, the notional cap and
+        :func:`price_filter_problem`)."""
+        if limits.kill_switch:
+            return "kill_switch"
+        problem = size_problem(inst, order, limits, exposure) or qty_filter_problem(inst, order)
         if problem:
             return problem
         if self.orders_in_window(now_ms) >= limits.max_orders_per_minute:
@@ -116,8 +122,54 @@ class RiskGate:
         self.rejected[reason] += 1
 
 
+def market_problem(inst, order, limits: RiskLimits, now_ms: int, market) -> str | None:
+    """The book: synced, fresh, and the order's price (a market order's: the touch it
+    takes) within ``price_band_bps`` of the mid. Twin: fastpath.pyx ``send_target``."""
+    sym = inst.sym
+    if not market.synced(sym):
+        return "book_unsynced"
+    age = market.age_ms(sym, now_ms)
+    if age is None or age > limits.max_book_age_ms:
+        return "book_stale"
+    ref = order.px if order.type == "limit" else market.touch(sym, order.side)
+    mid = market.mid(sym)
+    if not ref or not mid:
+        return "book_unsynced"
+    if abs(ref - mid) * 1e4 > limits.price_band_bps * mid:
+        return "price_band"
+    return None
+
+
+def price_problem(inst, order, px: int, limits: RiskLimits, now_ms: int, market) -> str | None:
+    """The checks of :meth:`RiskGate.check` that depend on the price, for a resting limit
+    ``order`` moved to ``px`` (its quantity unchanged): the book, the band, the notional
+    cap, tick and min notional."""
+    moved = dataclasses.replace(order, px=px)
+    problem = market_problem(inst, moved, limits, now_ms, market)
+    if problem:
+        return problem
+    notional = inst.notional(px, moved.qty)
+    if notional > limits.max_notional_usd:
+        return "max_notional_usd"
+    return price_filter_problem(inst, moved, notional)
+
+
+def size_problem(inst, order, limits: RiskLimits, exposure: int) -> str | None:
+    """``max_order_qty``, and ``max_position`` for an order that grows the exposure."""
+    if order.qty > lots_limit(limits.max_order_qty, inst.qty_dec):
+        return "max_order_qty"
+    after = exposure + order.side * order.qty
+    if abs(after) > abs(exposure) and abs(after) > lots_limit(limits.max_position, inst.qty_dec):
+        return "max_position"
+    return None
+
+
 def filter_problem(inst, order, notional: float) -> str | None:
     """The exchange filter ``order`` breaks (None: none)."""
+    return qty_filter_problem(inst, order) or price_filter_problem(inst, order, notional)
+
+
+def qty_filter_problem(inst, order) -> str | None:
     if order.qty <= 0 or order.qty % inst.step:
         return "step_size"
     if inst.min_qty and order.qty < inst.min_qty:
@@ -125,6 +177,11 @@ def filter_problem(inst, order, notional: float) -> str | None:
     limit = inst.max_lots(order.type == "market")
     if limit and order.qty > limit:
         return "max_qty"
+    return None
+
+
+def price_filter_problem(inst, order, notional: float) -> str | None:
+    """Tick and min notional (twin: fastpath.pyx ``send_target``)."""
     if order.type == "limit" and order.px % inst.tick:
         return "tick_size"
     if inst.min_notional and not order.reduce_only and notional < inst.min_notional:

@@ -24,6 +24,7 @@ is bought twice). A flatten, the kill switch and the daily loss limit close it a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -43,6 +44,7 @@ log = get_logger("rtaid.exec")
 TICK_S = 0.25            # ccxt: decisions without an event (timeouts, backoff's end)
 FILL_GRACE_S = 1.0       # a fill the REST answer shows and the stream did not, after this
 LATENCIES = ("tick_to_order", "order_round_trip")
+VENUES = ("paper", "ccxt", "binance")
 
 
 class ExecutionStartError(Exception):
@@ -117,7 +119,7 @@ class ExecutionService:
                  state_path: str | None = None, keepalive_s: float | None = None) -> None:
         self.config = config
         self.venue_name = config.execution.venue
-        if self.venue_name not in ("paper", "ccxt"):
+        if self.venue_name not in VENUES:
             raise ValueError(f"execution.venue {self.venue_name!r} has no execution service")
         self.paper = self.venue_name == "paper"
         self.engine = engine
@@ -129,6 +131,11 @@ class ExecutionService:
         for s in self.symbols:
             self._instrument(s)
         self.latency = {name: LatencyHistogram() for name in LATENCIES}
+        if self.venue_name == "binance":
+            # the orders sent over the WebSocket API (tick_to_order: every order), and the
+            # socket write of each request (on loopback: the kernel's delivery inside it)
+            self.latency["tick_to_order_ws"] = LatencyHistogram()
+            self.latency["ws_write"] = LatencyHistogram()
         self._limits: dict[str, RiskLimits] = {}
         self.state = TradingState.load(state_path)
         ex = config.execution
@@ -147,11 +154,28 @@ class ExecutionService:
 
             self.venue = PaperVenue(engine, self, self.latency, ex.taker_fee_bps,
                                     ex.maker_fee_bps, ex.paper_latency_ms, ex.order_timeout_ms)
-        else:
+        elif self.venue_name == "ccxt":
             from rtaid.exec.venues.ccxt import CcxtVenue
 
             self.venue = CcxtVenue(config.exchange, ex.max_backoff_s, self.instruments, self,
                                    self.latency)
+        else:
+            from rtaid.exec.venues.binance import BinanceVenue
+
+            try:
+                self.venue = BinanceVenue(config.exchange, ex.max_backoff_s, self.instruments,
+                                          self, self.latency, engine, self.symbols)
+            except ValueError as exc:
+                raise ExecutionStartError(f"exchange.ed25519_key_file / RTAID_ED25519_KEY: "
+                                          f"{exc}") from None
+        # the binance venue's C order path, armed from the manager's plans (arming.py)
+        self.arming = None
+        if self.venue_name == "binance":
+            from rtaid.exec.arming import Arming
+
+            self.arming = Arming(self)
+            # resting orders past their timeout are moved (order.modify), not replaced
+            self.manager.reprice = True
         self.keepalive_s = keepalive_s
         self.user_stream = None
         self._exec_lost = engine.exec_lost
@@ -213,7 +237,7 @@ class ExecutionService:
 
         missing = [s for s in self.symbols if s not in self.instruments]
         if missing:
-            raise ExecutionStartError(f"execution.venue = 'ccxt' needs the decimals of "
+            raise ExecutionStartError(f"execution.venue = '{self.venue_name}' needs the decimals of "
                                       f"{', '.join(missing)} from exchangeInfo at start")
         try:
             await self.venue.start()
@@ -286,6 +310,8 @@ class ExecutionService:
         if now is not None and self.paper:
             # the paper venue's fills come with these events (ccxt: its timer checks)
             self.check_daily_loss(now)
+        if self.arming is not None:
+            self._track_unclaimed()
 
     def _targets_from_engine(self, now: int | None) -> None:
         """Events were lost (the ring overflowed): the strategy's state says the target."""
@@ -311,16 +337,21 @@ class ExecutionService:
         for _ in range(4):
             intents = self.manager.decide(symbol, now_ms)
             if not intents:
-                return
+                break
             settled = True
             for action, order in intents:
                 if action == "place":
                     self.venue.place(order, now_ms, recv_ns)
+                elif action == "modify":
+                    self._disarm(symbol)
+                    self.venue.move(order, now_ms)
                 else:
                     self.venue.cancel(order, now_ms, recv_ns)
                     settled = settled and not order.is_open
             if not (self.paper and settled):
-                return
+                break
+        if self.arming is not None:
+            self.arming.rearm(symbol)
 
     def decide_all(self, symbols=None) -> None:
         # paper: the receive time of the last frame handled (a replay writes the same rows)
@@ -347,14 +378,21 @@ class ExecutionService:
 
     # ------------------------------------------------------------------ venue callbacks
     def sent(self, order, ts_ms: int, recv_ns: int) -> None:
+        self._disarm(order.symbol)
         self.manager.sent(order, ts_ms, recv_ns)
 
     def may_send(self, order) -> bool:
         """Whether a send may be repeated now (a halt stops all but a flatten's)."""
         return self.state.state != HALTED or order.purpose == "flatten"
 
+    def modified(self, order, px: int, now_ms: int) -> None:
+        """The venue moved ``order`` to ``px`` (binance: order.modify)."""
+        self._disarm(order.symbol)
+        self.manager.modified(order, px, now_ms, wall_ms(), time.time_ns())
+
     def rejected(self, order, reason: str, ts_ms: int, recv_ns: int, venue: bool = True,
                  message: str = "") -> None:
+        self._disarm(order.symbol)
         log.warning("order_rejected", symbol=order.symbol, client_id=order.client_id,
                     reason=reason, message=message)
         self.manager.rejected(order, reason, ts_ms, recv_ns,
@@ -363,11 +401,13 @@ class ExecutionService:
 
     def update(self, order, status: str, filled: int, ts_ms: int, recv_ns: int,
                venue_id: int = 0, reason: str = "") -> None:
+        self._disarm(order.symbol)
         self.manager.update(order, status, filled, ts_ms, recv_ns, venue_id, reason)
         self.poke(order.symbol)
 
     def fill(self, order, symbol, client_id, trade_id, side, px, lots, fee, maker, ts_ms,
              recv_ns, realized=None, cum=None) -> bool:
+        self._disarm(symbol)
         booked = self.manager.fill(order, symbol, client_id, trade_id, side, px, lots, fee,
                                    maker, ts_ms, recv_ns, realized, cum)
         if booked:
@@ -384,6 +424,7 @@ class ExecutionService:
             self._gap_seen.setdefault(order.client_id, time.monotonic())
 
     def backoff(self, retry_after_s: float | None, max_s: float) -> None:
+        self._disarm()
         wait = min(retry_after_s if retry_after_s is not None else max_s, max_s)
         until = wall_ms() + int(wait * 1000)
         if until > self.manager.hold_until_ms:
@@ -392,9 +433,60 @@ class ExecutionService:
 
     def halt(self, reason: str) -> None:
         """Stop trading (the venue refuses orders): cancel, keep positions."""
+        self._disarm()
         log.error("trading_halted", reason=reason)
         self.state.halt(reason)
         self.decide_all()
+
+    # ------------------------------------------------------------------ binance venue
+    def _disarm(self, symbol: str | None = None) -> None:
+        """Something that may change the manager's next decision happened: the C order
+        path sends nothing for ``symbol`` (None: any) until the next decision re-arms it."""
+        if self.arming is not None:
+            self.arming.disarm(symbol)
+
+    @contextlib.asynccontextmanager
+    async def _suspended(self):
+        """No C order path while a reconciliation takes the venue's state."""
+        if self.arming is None:
+            yield
+            return
+        self.arming.suspended += 1
+        self._disarm()
+        try:
+            yield
+        finally:
+            self.arming.suspended -= 1
+            if not self.arming.suspended:
+                for symbol in self.symbols:     # armed again from the state just taken
+                    self.arming.rearm(symbol)
+
+    def _track_unclaimed(self) -> None:
+        """Orders the C path sent and no decision claimed (a decision that differed from
+        its plan: logged): tracked like the manager's own, so that they are answered,
+        counted and, beyond the target, cancelled by the next decision."""
+        for order in self.venue.unclaimed():
+            log.error("fast_path_unclaimed", symbol=order.symbol, client_id=order.client_id,
+                      consequence="tracked as sent; the next decision corrects it")
+            if self.ids.peek(order.sym, wall_ms()) == order.client_id:
+                self.ids.next(order.sym, wall_ms())
+            self.manager.track(order)
+            self.venue.track(order)
+
+    def listener_hook(self, fallback):
+        """What the feed's listener calls after a frame that queued execution events:
+        the binance venue's C order path first, then ``fallback`` (the daemon's drain);
+        ``fallback`` itself for the other venues."""
+        if self.arming is None:
+            return fallback
+        self.venue.fast.fallback = fallback
+        return self.venue.fast
+
+    def ws_api_up(self, up: bool) -> None:
+        """The binance venue's WebSocket API connection came up (re-arm: decide) or went
+        down (orders over REST meanwhile)."""
+        if up and self.started:
+            self.decide_all()
 
     # ------------------------------------------------------------------ user stream (ccxt)
     def _on_stream_connected(self) -> None:
@@ -407,6 +499,9 @@ class ExecutionService:
         task.add_done_callback(self._side_tasks.discard)
 
     def _on_user_event(self, event: dict) -> None:
+        # the binance venue's C path: what an event changes (a fill, an order's status, a
+        # position) disarms its own symbol (fill, update, _venue_position); the others
+        # stay armed
         kind = event.get("e")
         try:
             if kind == "ORDER_TRADE_UPDATE":
@@ -465,6 +560,7 @@ class ExecutionService:
         still to be booked do not explain the difference."""
         if lots == self.manager.held(symbol):
             return
+        self._disarm(symbol)
         inst = self.instruments[symbol]
         booked = lots - self.manager.unbooked_lots(symbol)
         log.warning("position_corrected", symbol=symbol, source=source,
@@ -505,7 +601,7 @@ class ExecutionService:
         adopted (with ``adopt_now`` also with fills pending: they are booked first).
         Returns ``{symbol: open orders at the venue (ours and others)}``.
         """
-        async with self._reconcile_lock:
+        async with self._reconcile_lock, self._suspended():
             symbols = list(symbols or self.symbols)
             asked = time.monotonic()
             venue_open = {}
@@ -616,8 +712,12 @@ class ExecutionService:
     def reload(self, config) -> None:
         """SIGHUP: apply the new ``[risk]`` values (the kill switch halts and flattens)."""
         before = self.config
+        self._disarm()
         self.config = config
         self._limits.clear()
+        if self.arming is not None:
+            for symbol in self.symbols:     # the C path's plans with the new limits
+                self.arming.rearm(symbol)
         was_on = before.risk.kill_switch or any(RiskLimits.of(symbol_section(before, s, "risk")).kill_switch
                                                  for s in self.symbols)
         now_on = config.risk.kill_switch or any(self.limits(s).kill_switch for s in self.symbols)
@@ -641,6 +741,7 @@ class ExecutionService:
         if self._flatten_lock is None:
             self._flatten_lock = asyncio.Lock()
         async with self._flatten_lock:
+            self._disarm()
             self.state.halt(reason, symbols)
             log.warning("flatten", symbols=symbols, reason=reason)
             deadline = time.monotonic() + self.config.execution.flatten_timeout_s
@@ -704,6 +805,7 @@ class ExecutionService:
 
     def pause(self) -> dict:
         """Only orders that reduce positions from now on."""
+        self._disarm()
         why = self.state.pause()
         if why:
             return {"ok": False, "error": why, "state": self.state.state}
@@ -722,6 +824,7 @@ class ExecutionService:
             return {"ok": False, "state": self.state.state,
                     "error": f"today's PnL {self.daily_pnl():.2f} USD is beyond "
                              f"risk.max_daily_loss_usd ({self.config.risk.max_daily_loss_usd:g})"}
+        self._disarm()
         self.state.resume()
         log.warning("trading_resumed")
         self.decide_all()
@@ -772,6 +875,8 @@ class ExecutionService:
             out["user_stream"] = self.user_stream.status()
         if not self.paper:
             out["venue_errors"] = dict(self.venue.errors)
+        if self.venue_name == "binance":
+            out["ws_api"] = self.venue.ws_status()
             hold = self.manager.hold_until_ms - wall_ms()
             if hold > 0:
                 out["backoff_s"] = hold / 1000

@@ -30,7 +30,8 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from rtaid._kernels.records import TABLES as TABLE_REGISTRY
-from rtaid.infra.secrets import REDACTED, Secret, resolve_credentials, resolve_freqtrade_token
+from rtaid.infra.secrets import (REDACTED, Secret, resolve_credentials, resolve_ed25519_key,
+                                 resolve_freqtrade_token)
 
 DEFAULT_CONFIG_PATH = "/etc/rtaid/rtaid.toml"
 # New names first: when both are set the new one wins.
@@ -119,6 +120,12 @@ class ExchangeConfig:
     credentials_file: str | None = setting(None, "path", optional=True)
     api_key: Secret | None = setting(None, "secret", optional=True)
     api_secret: Secret | None = setting(None, "secret", optional=True)
+    # The binance venue: an Ed25519 private key (PEM, PKCS#8; a 0600 file, or the PEM in
+    # RTAID_ED25519_KEY) logs the WebSocket API connection on (session.logon) and signs
+    # REST; api_key is then that key's API key and api_secret is not needed.
+    ed25519_key_file: str | None = setting(None, "path", optional=True)
+    # resolved from RTAID_ED25519_KEY or ed25519_key_file; never taken from the config
+    ed25519_key: Secret | None = setting(None, "secret", optional=True)
     recv_window_ms: int = setting(5000, "int", lo=1, hi=60000)  # Binance caps recvWindow at 60 s
     request_timeout_s: float = setting(10.0, "float", lo=0, lo_open=True, hi=300)
 
@@ -197,7 +204,7 @@ class FreqtradeConfig:
 class ExecutionConfig:
     """[execution]: where and how orders go."""
 
-    venue: str = setting("off", "enum", choices=("off", "paper", "ccxt"))
+    venue: str = setting("off", "enum", choices=("off", "paper", "ccxt", "binance"))
     on_shutdown: str = setting("leave", "enum", choices=("leave", "flatten"))
     order_type: str = setting("limit", "enum", choices=("limit", "market"))
     time_in_force: str = setting("GTC", "enum", choices=("GTC", "IOC", "FOK", "GTX"), upper=True)
@@ -792,7 +799,14 @@ def _validate(tree, origins, problems, path, file_private, env) -> Config:
         exchange.api_key, exchange.api_secret, exchange.credentials_file, env
     )
     problems.extend(cred_problems)
-    exchange = dataclasses.replace(exchange, api_key=creds.api_key, api_secret=creds.api_secret)
+    if exchange.ed25519_key is not None:
+        checker.add("exchange.ed25519_key", "exchange.ed25519_key: the private key is not "
+                    "accepted in the config file or on the command line; set RTAID_ED25519_KEY "
+                    "or exchange.ed25519_key_file (a file of mode 0600)")
+    ed_key, ed_problems = resolve_ed25519_key(exchange.ed25519_key_file, env)
+    problems.extend(ed_problems)
+    exchange = dataclasses.replace(exchange, api_key=creds.api_key, api_secret=creds.api_secret,
+                                   ed25519_key=ed_key)
     return dataclasses.replace(config, exchange=exchange, freqtrade=_check_freqtrade(config, env, checker))
 
 

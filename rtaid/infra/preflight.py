@@ -74,6 +74,7 @@ def probe_data_dir(path: str) -> None:
 
 BINANCE_REST = "https://fapi.binance.com"
 BINANCE_USER_WS = "wss://fstream.binance.com/private/ws"
+BINANCE_WS_API = "wss://ws-fapi.binance.com/ws-fapi/v1"
 
 
 def check_execution(config, info: dict | None) -> None:
@@ -83,19 +84,28 @@ def check_execution(config, info: dict | None) -> None:
     ex = config.execution
     if ex.venue == "off":
         return
-    if ex.venue == "ccxt":
+    if ex.venue in ("ccxt", "binance"):
         exchange = config.exchange
-        if not exchange.api_key or not exchange.api_secret:
-            raise StartupError("execution.venue = 'ccxt' needs API keys: set RTAID_API_KEY and "
+        venue = ex.venue
+        ed25519 = venue == "binance" and exchange.ed25519_key is not None
+        if not exchange.api_key or not (exchange.api_secret or ed25519):
+            raise StartupError(f"execution.venue = '{venue}' needs API keys: set RTAID_API_KEY and "
                                "RTAID_API_SECRET, or exchange.credentials_file (a file of mode "
-                               "0600 with api_key=... and api_secret=... lines)")
+                               "0600 with api_key=... and api_secret=... lines)"
+                               + (", or RTAID_API_KEY with an Ed25519 key (RTAID_ED25519_KEY or "
+                                  "exchange.ed25519_key_file)" if venue == "binance" else ""))
         if info is None:
-            raise StartupError("execution.venue = 'ccxt' needs the exchange's exchangeInfo at "
+            raise StartupError(f"execution.venue = '{venue}' needs the exchange's exchangeInfo at "
                                f"start (decimals, filters): {exchange.rest_url} did not answer")
         if exchange.rest_url != BINANCE_REST and exchange.user_ws_url == BINANCE_USER_WS:
             raise StartupError(f"exchange.user_ws_url is Binance's ({BINANCE_USER_WS}) while "
                                f"exchange.rest_url is {exchange.rest_url}: set "
                                "exchange.user_ws_url to that exchange's user data stream")
+        if (venue == "binance" and exchange.rest_url != BINANCE_REST
+                and exchange.ws_api_url == BINANCE_WS_API):
+            raise StartupError(f"exchange.ws_api_url is Binance's ({BINANCE_WS_API}) while "
+                               f"exchange.rest_url is {exchange.rest_url}: set "
+                               "exchange.ws_api_url to that exchange's WebSocket API")
     from rtaid.exec.service import default_state_file
     from rtaid.exec.state import StateFileError, TradingState
 

@@ -202,6 +202,35 @@ def _first(env_value: str | None, *others: Secret | None) -> Secret | None:
     return None
 
 
+ENV_ED25519_KEY = "RTAID_ED25519_KEY"
+
+
+def resolve_ed25519_key(key_file: str | None, env: Mapping[str, str],
+                        what: str = "exchange.ed25519_key_file") -> tuple[Secret | None, list[str]]:
+    """The Ed25519 private key (PEM text): ``RTAID_ED25519_KEY``, else ``key_file``
+    (mode 0600/0400). Whether it is a valid key is checked where it is used (the
+    binance venue, at start). Problems never quote the key."""
+    value = env.get(ENV_ED25519_KEY) or None
+    if value is None and key_file:
+        problem = file_mode_problem(key_file, what)
+        if problem:
+            return None, [problem]
+        try:
+            with open(key_file, encoding="ascii") as fh:
+                value = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, [f"{what}: cannot read {key_file}: {type(exc).__name__}"]
+        if not value:
+            return None, [f"{what}: {key_file} is empty"]
+    if value is None:
+        return None, []
+    if "PRIVATE KEY" not in value:
+        source = ENV_ED25519_KEY if env.get(ENV_ED25519_KEY) else what
+        return None, [f"{source}: expected an Ed25519 private key in PEM (-----BEGIN PRIVATE "
+                      f"KEY-----)"]
+    return Secret(value.strip() + "\n"), []
+
+
 ENV_FREQTRADE_TOKEN = "RTAID_FREQTRADE_TOKEN"
 # freqtrade's consumer puts the token in its URL unescaped (?token=...): only characters
 # that need no escaping there work

@@ -208,6 +208,57 @@ class Account:
                 self.open_orders[order.order_id] = order
         return order, ack
 
+    def modify(self, params: Mapping[str, str]) -> Order:
+        """``order.modify`` / ``PUT /fapi/v1/order``: a resting LIMIT order's new price and
+        quantity (both required, ``side`` must be the order's). A price or quantity off
+        the filters is rejected and the order stays; the order is cancelled instead when
+        the new quantity is not above what already filled, or when a GTX order would take;
+        a GTC/IOC order made marketable takes what it can, the rest rests. The order keeps
+        its ids and moves to the back of its price's queue (not modelled: no queue)."""
+        order = self._find(params.get("symbol"), params.get("orderId"), params.get("origClientOrderId"))
+        market = self.markets[order.symbol]
+        inst = market.inst
+        for name in ("side", "quantity", "price"):
+            if not params.get(name):
+                raise missing(name)
+        if params["side"] != order.side:
+            raise BinanceError(-1117, "Invalid side.")
+        if order.type != "LIMIT":
+            raise BinanceError(-1116, "Invalid orderType.")
+        try:
+            lots = inst.parse_qty(str(params["quantity"]))
+        except ValueError:
+            raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
+        try:
+            price = inst.parse_price(str(params["price"]))
+        except ValueError:
+            raise BinanceError(-4014, "Price not increased by tick size.")
+        if lots <= 0:
+            raise BinanceError(-4003, "Quantity less than or equal to zero.")
+        if price <= 0:
+            raise BinanceError(-4001, "Price less than 0.")
+        now = _ms()
+        if lots <= order.executed_lots:
+            self._cancel(order)
+            return order
+        best = market.book.asks.best() if order.side == "BUY" else market.book.bids.best()
+        marketable = best is not None and (best <= price if order.side == "BUY" else best >= price)
+        if order.time_in_force == "GTX" and marketable:
+            self.open_orders.pop(order.order_id, None)
+            order.status = "EXPIRED"
+            order.update_ms = now
+            self._order_event(order, "EXPIRED")
+            return order
+        order.price, order.orig_lots, order.update_ms = price, lots, now
+        self._order_event(order, "AMENDMENT")
+        if marketable:
+            fillable = order.remaining
+            if order.reduce_only:
+                fillable = min(fillable, abs(self.positions[order.symbol].lots))
+            for px, got in (market.take(order.side, fillable, price) if fillable else []):
+                self._fill(order, market, px, got, maker=False)
+        return order
+
     def _find(self, symbol: str | None, order_id: object = None, client_id: object = None,
               open_only: bool = True) -> Order:
         market = self.market_of(symbol)

@@ -1,6 +1,15 @@
-"""HMAC-SHA256 request signing and timestamp/recvWindow checks, as Binance does them."""
+"""Request signatures and timestamp/recvWindow checks, as Binance does them.
+
+Two kinds of API key: HMAC-SHA256 (``api_key``/``api_secret``: a hex signature) and
+Ed25519 (``ed25519_api_key`` with the public key the account registered: a base64
+signature of the same payload). Only an Ed25519 key can ``session.logon`` a WebSocket
+API connection (Binance's rule); after that the connection's requests carry no
+``apiKey``/``signature``, but still a ``timestamp``.
+"""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import time
@@ -39,36 +48,78 @@ def ws_api_payload(params: Mapping[str, object]) -> str:
     return "&".join(parts)
 
 
+def load_ed25519_public_key(pem: bytes):
+    """An Ed25519 public key from PEM (SubjectPublicKeyInfo), as Binance takes them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key
+
+
 class Authenticator:
     """Checks API key, signature and timestamp of signed requests for the one sim account.
 
     Parameters
     ----------
     api_key, api_secret : str
-        The account's credentials.
+        The account's HMAC credentials.
+    ed25519_api_key : str, optional
+        The API key of the account's Ed25519 key (with ``ed25519_public_key``).
+    ed25519_public_key : bytes, optional
+        Its public key (PEM); None: the account has no Ed25519 key.
     """
 
-    def __init__(self, api_key: str, api_secret: str) -> None:
+    def __init__(self, api_key: str, api_secret: str, ed25519_api_key: str = "",
+                 ed25519_public_key: bytes | None = None) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
+        self.ed25519_api_key = ed25519_api_key if ed25519_public_key else ""
+        self.ed25519_key = load_ed25519_public_key(ed25519_public_key) if ed25519_public_key else None
 
-    def check_api_key(self, key: str | None) -> None:
+    def check_api_key(self, key: str | None) -> str:
+        """The kind of ``key`` (``hmac`` or ``ed25519``); raises -2014 / -2015."""
         if not key:
             raise api_key_format()
-        if not hmac.compare_digest(key, self.api_key):
-            raise api_key_invalid()
+        if hmac.compare_digest(key, self.api_key):
+            return "hmac"
+        if self.ed25519_api_key and hmac.compare_digest(key, self.ed25519_api_key):
+            return "ed25519"
+        raise api_key_invalid()
 
-    def check_signed(self, params: Mapping[str, str], payload: str, now_ms: int | None = None) -> None:
-        """Verify ``signature`` over ``payload`` and the timestamp window; raises `BinanceError`."""
+    def verify_ed25519(self, payload: str, signature: str) -> None:
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            self.ed25519_key.verify(base64.b64decode(signature, validate=True), payload.encode())
+        except (InvalidSignature, binascii.Error, ValueError):
+            raise bad_signature() from None
+
+    def check_signed(self, params: Mapping[str, str], payload: str, now_ms: int | None = None,
+                     key: str | None = None) -> None:
+        """Verify ``signature`` over ``payload`` (with the kind of API key ``key``: HMAC
+        when None) and the timestamp window; raises `BinanceError`."""
         signature = params.get("signature")
         if not signature:
             raise missing("signature")
         timestamp = params.get("timestamp")
         if timestamp in (None, ""):
             raise missing("timestamp")
-        expected = sign(self.api_secret, payload)
-        if not hmac.compare_digest(expected, str(signature).lower()):
-            raise bad_signature()
+        if key is not None and self.check_api_key(key) == "ed25519":
+            self.verify_ed25519(payload, str(signature))
+        else:
+            expected = sign(self.api_secret, payload)
+            if not hmac.compare_digest(expected, str(signature).lower()):
+                raise bad_signature()
+        self.check_timestamp(params, now_ms)
+
+    def check_timestamp(self, params: Mapping[str, str], now_ms: int | None = None) -> None:
+        """The ``timestamp`` within ``recvWindow`` (and at most 1 s ahead); raises."""
+        timestamp = params.get("timestamp")
+        if timestamp in (None, ""):
+            raise missing("timestamp")
         try:
             ts = int(timestamp)
             recv_window = int(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))

@@ -86,7 +86,10 @@ class SimConfig:
     rates : dict of str to float
         Per-symbol rates overriding ``rate`` (a busy symbol beside quieter ones).
     api_key, api_secret : str
-        Credentials of the single simulated account.
+        Credentials of the single simulated account (HMAC-SHA256).
+    ed25519_api_key, ed25519_public_key_file : str
+        The account's Ed25519 API key and the public key (PEM file) registered for it;
+        no file: the account has no Ed25519 key (``session.logon`` is refused).
     connection_lifetime_factor : float
         Scales Binance's 24 h WebSocket lifetime (tests use tiny factors).
     """
@@ -103,6 +106,8 @@ class SimConfig:
     synthetic_levels: int = 200
     api_key: str = "sim-key"
     api_secret: str = "sim-secret"
+    ed25519_api_key: str = "sim-ed25519-key"
+    ed25519_public_key_file: str = ""
     initial_balance: float = 100_000.0
     leverage: int = 20
     maker_fee: float = 0.0002

@@ -18,10 +18,19 @@ clears everything, ``GET /sim/fault`` lists what is pending):
   or hang ``seconds`` then answer 503 / -1007 (a backend timeout).
 - ``{"fault": "reject_orders", "count": 1, "code": -2019, "msg": "Margin is insufficient."}``
   reject the next ``count`` new orders (REST or WebSocket API).
+- ``{"fault": "ws_api", "mode": "drop_before"|"drop_after"|"silent", "count": 1, "method": "order.place"}``
+  the next ``count`` WebSocket API requests (of ``method``; null: any): the connection
+  drops before the request is processed (``drop_before``: it never happened), after it
+  was processed with its answer lost (``drop_after``), or it is processed and never
+  answered (``silent``).
+- ``{"fault": "ws_api", "mode": "down", "seconds": 2.0}``
+  the WebSocket API goes down: its connections are aborted and new ones refused (HTTP
+  503 to the handshake) for ``seconds``; REST keeps working.
 """
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +90,8 @@ class FaultController:
         self.hub = hub
         self.rest_faults: list[RestFault] = []
         self.order_rejects: list[list] = []  # [count, code, msg]
+        self.ws_api_faults: list[list] = []  # [mode, method or None, count]
+        self.ws_api_down_until = 0.0         # monotonic: WebSocket API handshakes refused
         self.injected: dict[str, int] = {}
 
     def _count(self, name: str) -> None:
@@ -152,6 +163,38 @@ class FaultController:
         self.order_rejects.append([count, code, msg])
         self._count("reject_orders")
 
+    def fail_ws_api(self, mode: str = "drop_after", method: str | None = "order.place",
+                    count: int = 1) -> None:
+        """The next ``count`` WebSocket API requests (of ``method``) lose their connection
+        before (``drop_before``) or after (``drop_after``) being processed, or are never
+        answered (``silent``)."""
+        if mode not in ("drop_before", "drop_after", "silent"):
+            raise ValueError(f"unknown ws_api fault mode {mode}")
+        self.ws_api_faults.append([mode, method, count])
+        self._count("ws_api")
+
+    def ws_api_down(self, seconds: float) -> int:
+        """Take the WebSocket API down for ``seconds`` (connections aborted, handshakes
+        refused); returns the connections dropped."""
+        self.ws_api_down_until = time.monotonic() + seconds
+        n = self.drop_connections("api")
+        self._count("ws_api_down")
+        log.info("fault_ws_api_down", seconds=seconds, connections=n)
+        return n
+
+    def ws_api_refused(self) -> bool:
+        """Whether a WebSocket API handshake is refused now (:meth:`ws_api_down`)."""
+        return time.monotonic() < self.ws_api_down_until
+
+    def take_ws_api_fault(self, method: str | None) -> str | None:
+        for entry in self.ws_api_faults:
+            if entry[1] is None or entry[1] == method:
+                entry[2] -= 1
+                if entry[2] <= 0:
+                    self.ws_api_faults.remove(entry)
+                return entry[0]
+        return None
+
     def take_rest_fault(self, path: str) -> RestFault | None:
         for fault in self.rest_faults:
             if fault.matches(path):
@@ -175,6 +218,8 @@ class FaultController:
         """Cancel every pending fault (stalled streams resume and flush)."""
         self.rest_faults.clear()
         self.order_rejects.clear()
+        self.ws_api_faults.clear()
+        self.ws_api_down_until = 0.0
         for market in self.markets.values():
             market.clear_faults()
 
@@ -182,6 +227,7 @@ class FaultController:
         return {
             "rest": [vars(f).copy() for f in self.rest_faults],
             "reject_orders": [{"count": c, "code": code, "msg": msg} for c, code, msg in self.order_rejects],
+            "ws_api": [{"mode": m, "method": meth, "count": c} for m, meth, c in self.ws_api_faults],
             "streams": {
                 s: {"stalled": m.stalled, "skip": {k: v for k, v in m.skip.items() if v}, "corrupt": sum(e[0] for e in m.corrupt_queue)}
                 for s, m in self.markets.items() if m.faults_active
@@ -209,6 +255,11 @@ class FaultController:
         elif kind == "reject_orders":
             self.reject_orders(int(spec.get("count", 1)), int(spec.get("code", -2019)),
                                spec.get("msg", "Margin is insufficient."))
+        elif kind == "ws_api" and spec.get("mode") == "down":
+            return {"dropped": self.ws_api_down(float(spec.get("seconds", 1.0)))}
+        elif kind == "ws_api":
+            self.fail_ws_api(spec.get("mode", "drop_after"), spec.get("method", "order.place"),
+                             int(spec.get("count", 1)))
         elif kind == "delist":
             self._market(spec["symbol"]).delist()
             self._count("delist")

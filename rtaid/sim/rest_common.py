@@ -76,10 +76,12 @@ def endpoint(sim: "SimExchange", weight: int | Callable[[dict], int], security: 
                 if body:
                     params.update(parse_qsl(body, keep_blank_values=True))
                 limiter.charge_weight(weight(params) if callable(weight) else weight)
+                key = request.headers.get("X-MBX-APIKEY")
                 if security >= API_KEY:
-                    sim.auth.check_api_key(request.headers.get("X-MBX-APIKEY"))
+                    sim.auth.check_api_key(key)
                 if security == SIGNED:
-                    sim.auth.check_signed(params, strip_signature(raw_query) + strip_signature(body))
+                    sim.auth.check_signed(params, strip_signature(raw_query) + strip_signature(body),
+                                          key=key)
                 if order:
                     limiter.charge_order()
                 result = fn(params, ctx)

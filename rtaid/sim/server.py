@@ -67,7 +67,11 @@ class SimExchange:
         self.hub = StreamHub(cfg.slow_client_buffer_bytes)
         self.latency = LatencyRecorder(cfg.latency_capacity)
         self.limiter = RateLimiter(cfg.weight_limit_1m, cfg.order_limit_10s, cfg.order_limit_1m)
-        self.auth = Authenticator(cfg.api_key, cfg.api_secret)
+        public_key = None
+        if cfg.ed25519_public_key_file:
+            with open(cfg.ed25519_public_key_file, "rb") as fh:
+                public_key = fh.read()
+        self.auth = Authenticator(cfg.api_key, cfg.api_secret, cfg.ed25519_api_key, public_key)
         self.user_streams = UserStreams(cfg.listen_key_ttl_s)
         self.markets: dict[str, SymbolMarket] = {}
         self.models: dict[str, OrderFlowModel] = {}

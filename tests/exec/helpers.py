@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 
+import aiohttp
 import pyarrow.dataset as ds
 
 from rtaid.daemon import Daemon
@@ -14,6 +15,8 @@ from rtaid.infra import exchange_info
 from rtaid.infra.config import load_config
 from rtaid.infra.sdnotify import Notifier
 from rtaid.sim import SimConfig, SimExchange
+from tests.helpers import daemon_args
+from tests.sim.helpers import signed
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
@@ -123,3 +126,62 @@ def table(root, name: str) -> list[dict]:
 async def with_sim(scenario, **sim_kw):
     async with SimExchange(sim_config(**sim_kw)) as sim:
         return await scenario(sim)
+
+
+# ---------------------------------------------------------------- the binance venue
+ED25519_API_KEY = "sim-ed25519-key"
+
+
+def ed25519_keys(directory) -> tuple[str, str]:
+    """A fresh Ed25519 key pair as files: ``(private key PEM path (0600), public key PEM
+    path)``; the sim registers the public one (``ed25519_public_key_file``)."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = directory / "ed25519.pem"
+    public = directory / "ed25519.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    os.chmod(private, 0o600)
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return str(private), str(public)
+
+
+def binance_config(sim, data_dir, *sets, ed25519_key_file=None, env=None, path=None):
+    """exec_config for ``execution.venue = binance`` (the sim's WebSocket API); with
+    ``ed25519_key_file`` the Ed25519 key's API key and the key file (session.logon)."""
+    if ed25519_key_file is not None:
+        env = {"RTAID_API_KEY": ED25519_API_KEY} if env is None else env
+        sets = (f"exchange.ed25519_key_file={ed25519_key_file}", *sets)
+    return exec_config(sim, data_dir, f"exchange.ws_api_url={sim.ws_url}/ws-fapi/v1", *sets,
+                       venue="binance", env=env, path=path)
+
+
+def sim_transports(sim, symbol: str) -> list[str]:
+    """How each order reached the sim (``rest`` or ``ws``), oldest first."""
+    return [o["transport"] for o in sim.latency.orders(symbol)]
+
+
+# ---------------------------------------------------------------- rtaid run (a process)
+def venue_args(port, tmp_path, *extra, venue="ccxt"):
+    """``rtaid run`` against the sim at ``port`` with ``execution.venue`` (ccxt, or
+    binance: orders over the sim's WebSocket API)."""
+    if venue == "binance":
+        extra = (f"exchange.ws_api_url=ws://127.0.0.1:{port}/ws-fapi/v1", *extra)
+    return daemon_args(port, tmp_path) + [
+        "--set", f"execution.venue={venue}", "--set", f"exchange.user_ws_url=ws://127.0.0.1:{port}/private/ws",
+        *[a for s in extra for a in ("--set", s)]]
+
+
+async def outside_order(port, side="BUY", qty="0.002"):
+    """A market order placed on the sim's account by someone else (signed REST)."""
+    async with aiohttp.ClientSession() as session:
+        status, body, _ = await signed(session, "POST", f"http://127.0.0.1:{port}/fapi/v1/order",
+                                       {"symbol": "BTCUSDT", "side": side, "type": "MARKET",
+                                        "quantity": qty})
+        assert status == 200, body

@@ -12,21 +12,17 @@ import time
 import urllib.request
 
 import aiohttp
-from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env
+import pytest
+from tests.exec.helpers import outside_order, venue_args
+from tests.helpers import ROOT, NotifySocket, daemon_env
 from tests.sim.helpers import signed
 
 SECRET_VALUES = ("sim-key", "sim-secret")
 
 
-def ccxt_args(port, tmp_path, *extra):
-    return daemon_args(port, tmp_path) + [
-        "--set", "execution.venue=ccxt", "--set", f"exchange.user_ws_url=ws://127.0.0.1:{port}/private/ws",
-        *[a for s in extra for a in ("--set", s)]]
-
-
 def test_a_live_venue_without_keys_does_not_start(sim_port, tmp_path):
     notify = NotifySocket(tmp_path / "notify")
-    done = subprocess.run(ccxt_args(sim_port, tmp_path), cwd=ROOT, env=daemon_env(tmp_path, notify),
+    done = subprocess.run(venue_args(sim_port, tmp_path), cwd=ROOT, env=daemon_env(tmp_path, notify),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr
     assert "execution.venue = 'ccxt' needs API keys" in done.stderr
@@ -37,7 +33,7 @@ def test_wrong_keys_are_a_start_up_error_that_names_the_cause(sim_port, tmp_path
     notify = NotifySocket(tmp_path / "notify")
     env = {**daemon_env(tmp_path, notify), "RTAID_API_KEY": "wrong-key",
            "RTAID_API_SECRET": "wrong-secret"}
-    done = subprocess.run(ccxt_args(sim_port, tmp_path), cwd=ROOT, env=env, capture_output=True,
+    done = subprocess.run(venue_args(sim_port, tmp_path), cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr
     assert "user data stream" in done.stderr and "-2015" in done.stderr
@@ -49,13 +45,13 @@ def test_secrets_stay_out_of_logs_argv_and_config_show(sim_port, tmp_path):
     env = {**daemon_env(tmp_path, notify), "RTAID_API_KEY": SECRET_VALUES[0],
            "RTAID_API_SECRET": SECRET_VALUES[1]}
     # DEBUG: the level at which ccxt logs its requests' headers (the API key)
-    proc = subprocess.Popen(ccxt_args(sim_port, tmp_path, "log.level=DEBUG"), cwd=ROOT, env=env,
+    proc = subprocess.Popen(venue_args(sim_port, tmp_path, "log.level=DEBUG"), cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert notify.wait_for("READY=1"), notify.messages
         argv = pathlib.Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
         # an order at the exchange while the daemon watches: its stream events are logged
-        asyncio.run(_outside_order(sim_port))
+        asyncio.run(outside_order(sim_port))
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
@@ -73,14 +69,6 @@ def test_secrets_stay_out_of_logs_argv_and_config_show(sim_port, tmp_path):
     exchange = json.loads(shown.stdout)["exchange"]
     assert exchange["api_key"] == exchange["api_secret"] == "***"
     assert not any(v in shown.stdout for v in SECRET_VALUES)
-
-
-async def _outside_order(port, side="BUY", qty="0.002"):
-    async with aiohttp.ClientSession() as session:
-        status, body, _ = await signed(session, "POST", f"http://127.0.0.1:{port}/fapi/v1/order",
-                                       {"symbol": "BTCUSDT", "side": side, "type": "MARKET",
-                                        "quantity": qty})
-        assert status == 200, body
 
 
 async def _resting_order(port):
@@ -103,19 +91,21 @@ async def _account(port):
         return positions, orders
 
 
-def test_rtaidctl_flatten_from_another_shell(sim_port, tmp_path):
-    """The issue's scenario: rtaid run with the ccxt venue against rtaid-sim, then
-    `rtaidctl flatten --yes`: the sim reports no position and no open order, and
-    `rtaidctl status --json` says halted."""
+@pytest.mark.parametrize("venue", ["ccxt", "binance"])
+def test_rtaidctl_flatten_from_another_shell(sim_port, tmp_path, venue):
+    """The issue's scenario: rtaid run with the ccxt venue (and the binance venue:
+    orders over the WebSocket API) against rtaid-sim, then `rtaidctl flatten --yes`:
+    the sim reports no position and no open order, and `rtaidctl status --json` says
+    halted."""
     notify = NotifySocket(tmp_path / "notify")
     env = {**daemon_env(tmp_path, notify), "RTAID_API_KEY": SECRET_VALUES[0],
            "RTAID_API_SECRET": SECRET_VALUES[1]}
     sock = tmp_path / "rtaid.sock"
-    proc = subprocess.Popen(ccxt_args(sim_port, tmp_path), cwd=ROOT, env=env,
+    proc = subprocess.Popen(venue_args(sim_port, tmp_path, venue=venue), cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert notify.wait_for("READY=1"), notify.messages
-        asyncio.run(_outside_order(sim_port, "SELL", "0.003"))
+        asyncio.run(outside_order(sim_port, "SELL", "0.003"))
         asyncio.run(_resting_order(sim_port))
         positions, orders = asyncio.run(_account(sim_port))
         assert positions and orders
@@ -130,7 +120,12 @@ def test_rtaidctl_flatten_from_another_shell(sim_port, tmp_path):
                                 capture_output=True, text=True, timeout=60)
         # rtaidctl status exits 1 for a degraded daemon: a halted one is
         assert status.returncode == 1 and "trading halted" in status.stderr, status.stderr
-        assert json.loads(status.stdout)["state"] == "halted"
+        shown = json.loads(status.stdout)
+        assert shown["state"] == "halted" and shown["execution"] == venue
+        if venue == "binance":
+            # the closing order went over the WebSocket API
+            ws = shown["ws_api"]
+            assert ws["connected"] and ws["ws_orders"] == 1 and ws["rest_orders"] == 0, ws
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

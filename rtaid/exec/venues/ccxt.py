@@ -114,7 +114,7 @@ class CcxtVenue:
         self.session = aiohttp.ClientSession(trace_configs=[_trace_config()])
         cfg = self.cfg
         self.exchange = RtaidBinanceUsdm({
-            "apiKey": cfg.api_key.reveal(), "secret": cfg.api_secret.reveal(),
+            "apiKey": cfg.api_key.reveal(), "secret": self._rest_secret(),
             "session": self.session, "enableRateLimit": False,
             "timeout": int(cfg.request_timeout_s * 1000),
             "options": {"fetchCurrencies": False, "recvWindow": cfg.recv_window_ms,
@@ -136,6 +136,10 @@ class CcxtVenue:
         if missing:
             raise VenueStartError(f"the exchange has no market for {', '.join(missing)}")
         self.market_symbol = {s: by_id[s][0]["symbol"] for s in self.instruments}
+
+    def _rest_secret(self) -> str:
+        """What ccxt signs REST requests with (the HMAC secret)."""
+        return self.cfg.api_secret.reveal()
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -290,9 +294,7 @@ class CcxtVenue:
 
     async def _cancel(self, order) -> None:
         try:
-            answer = await self.exchange.cancel_order(
-                None, self.market_symbol[order.symbol], {"origClientOrderId": order.client_id})
-            self.apply(order, answer["info"])
+            self.apply(order, await self._cancel_request(order))
             return
         except Exception as exc:   # noqa: BLE001 - classified below
             outcome, reason = classify(exc)
@@ -312,6 +314,12 @@ class CcxtVenue:
             self.apply(order, info)
         order.cancel_requested = False
         self.sink.poke(order.symbol)
+
+    async def _cancel_request(self, order) -> dict:
+        """Cancel ``order`` by client id; the exchange's answer (raises its error)."""
+        answer = await self.exchange.cancel_order(
+            None, self.market_symbol[order.symbol], {"origClientOrderId": order.client_id})
+        return answer["info"]
 
     def apply(self, order, info: dict) -> None:
         """The exchange's view of an order (a REST answer) onto ours."""

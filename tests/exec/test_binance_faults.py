@@ -1,0 +1,115 @@
+"""The binance venue when the WebSocket API fails (rtaid-sim's ws_api faults): a request
+lost with its connection or never answered leaves no duplicate (the order is looked up
+by its client id, sent again with the same id only when the exchange lacks it); the
+connection comes back (backoff); while the WebSocket API is down orders and cancels go
+over REST, and back over the WebSocket API when it returns; rateLimits are respected."""
+import asyncio
+import collections
+import time
+
+from tests.exec.helpers import (
+    binance_config, daemon_at, rtaid_position, run, sim_orders, sim_position, sim_transports,
+    target, until, with_sim,
+)
+
+
+def no_duplicates(sim) -> None:
+    counts = collections.Counter(o.client_order_id for o in sim_orders(sim))
+    assert all(n == 1 for n in counts.values()), counts
+
+
+def test_disconnect_mid_request_sends_no_duplicate_and_reconnects(tmp_path):
+    """drop_before (never processed: sent again, same id), drop_after (processed, the
+    answer lost: found by its id), silent (processed, never answered: timed out, found)."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "execution.order_type=market")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            ws = lambda: svc.status()["ws_api"]                     # noqa: E731
+            steps = [("drop_before", 0.002), ("drop_after", -0.001), ("silent", 0.003)]
+            for n, (mode, qty) in enumerate(steps, 1):
+                sim.faults.fail_ws_api(mode, "order.place")
+                svc.on_events([target("BTCUSDT", qty)])
+                assert await until(lambda: sim_position(sim, "BTCUSDT") == qty, 10), mode
+                assert await until(lambda: rtaid_position(daemon, "BTCUSDT") == qty, 10), mode
+                assert await until(lambda: svc.status()["symbols"]["BTCUSDT"]["working_orders"] == 0)
+                assert len(sim_orders(sim, "BTCUSDT")) == n, (mode, sim_orders(sim, "BTCUSDT"))
+                no_duplicates(sim)
+                assert await until(lambda: ws()["connected"], 5), mode
+            # silent: the user stream already brought the fill; the request times out,
+            # its lookup finds the order filled: nothing is sent again
+            assert await until(lambda: ws()["timeouts"] == 1, 6)
+            assert await until(lambda: not daemon.execution.venue._tasks, 5)
+            assert len(sim_orders(sim, "BTCUSDT")) == 3
+            no_duplicates(sim)
+            st = ws()
+            assert st["disconnects"] == 2 and st["connects"] == 3, st
+            # each order went out over the WebSocket API (drop_before: twice, same id)
+            assert set(sim_transports(sim, "BTCUSDT")) == {"ws"}
+            assert svc.status()["orders"]["failed"] == 0
+
+    run(with_sim(scenario))
+
+
+def test_rest_while_the_websocket_api_is_down_and_back_when_it_returns(tmp_path):
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "execution.order_type=market")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            ws = lambda: svc.status()["ws_api"]                     # noqa: E731
+            svc.on_events([target("ETHUSDT", 0.01)])
+            assert await until(lambda: sim_position(sim, "ETHUSDT") == 0.01)
+            sim.faults.ws_api_down(2.0)
+            assert await until(lambda: not ws()["connected"])
+            svc.on_events([target("ETHUSDT", -0.02)])
+            assert await until(lambda: sim_position(sim, "ETHUSDT") == -0.02)
+            assert await until(lambda: rtaid_position(daemon, "ETHUSDT") == -0.02)
+            assert sim_transports(sim, "ETHUSDT") == ["ws", "rest"]
+            assert not ws()["connected"]
+            # it comes back (reconnect attempts refused meanwhile, with backoff)
+            assert await until(lambda: ws()["connected"], 10)
+            assert ws()["connect_failures"] >= 1
+            svc.on_events([target("ETHUSDT", 0.0, 0)])
+            assert await until(lambda: sim_position(sim, "ETHUSDT") == 0.0)
+            assert await until(lambda: rtaid_position(daemon, "ETHUSDT") == 0.0)
+            assert sim_transports(sim, "ETHUSDT") == ["ws", "rest", "ws"]
+            st = ws()
+            assert (st["ws_orders"], st["rest_orders"]) == (2, 1), st
+            no_duplicates(sim)
+
+    run(with_sim(scenario))
+
+
+def test_rate_limits_the_api_reports_hold_orders_until_their_window_ends(tmp_path):
+    """The sim allows 3 orders per 10 s: the answer to the third says the limit is
+    reached; the fourth waits for the next window instead of being refused (429)."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "execution.order_type=market",
+                                "execution.max_backoff_s=15")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            # start early in a 10 s window so that the first three orders share it
+            await asyncio.sleep((10.5 - time.time() % 10) % 10 if time.time() % 10 > 6 else 0)
+            for qty in (0.001, -0.001, 0.002, -0.002):
+                svc.on_events([target("BTCUSDT", qty)])
+                await until(lambda: sim_position(sim, "BTCUSDT") == qty, 1.5)
+            assert sim.limiter.rejected == 0
+            assert len(sim_orders(sim, "BTCUSDT")) == 3
+            assert svc.status()["ws_api"]["rate_limit_holds"] >= 1
+            assert svc.status()["backoff_s"] > 0
+            # the fourth goes out in the next window
+            assert await until(lambda: sim_position(sim, "BTCUSDT") == -0.002, 12)
+            arrivals = [o["wall_ns"] / 1e9 for o in sim.latency.orders("BTCUSDT")]
+            assert len(arrivals) == 4 and int(arrivals[3] // 10) > int(arrivals[2] // 10)
+            assert sim.limiter.rejected == 0 and svc.status()["orders"]["rejected"] == {}
+            orders = [rl for rl in svc.status()["ws_api"]["rate_limits"]
+                      if rl["rateLimitType"] == "ORDERS" and rl["intervalNum"] == 10]
+            assert orders and orders[0]["limit"] == 3
+
+    run(with_sim(scenario, order_limit_10s=3))
