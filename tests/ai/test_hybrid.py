@@ -35,7 +35,7 @@ KEYS = {"vpin.calibration_ms": 60_000, "norm.warmup": 20, "kyle.min_intervals": 
 
 
 # the live test's minute on rtaid-sim: VPIN calibrated within seconds, wide entry band
-LIVE_KEYS = {**KEYS, "vpin.calibration_ms": 5_000, "vpin.buckets": 20,
+LIVE_KEYS = {**KEYS, "vpin.calibration_ms": 2_000, "vpin.buckets": 10,
              "kyle.min_intervals": 5, "strategy.entry_low": 35.0, "strategy.entry_high": 65.0,
              "strategy.cooldown_ms": 1_000, "strategy.max_hold_ms": 5_000}
 

@@ -57,14 +57,16 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     ccxt = res["orders"]["ccxt"]
     assert 0 < stages["tick_to_order"]["count"] <= ccxt["orders"]["sent"]
     assert stages["order_round_trip"]["count"] >= stages["tick_to_order"]["count"]
-    # every order sent arrived at the sim once (a retry would arrive twice) and is
-    # matched to the frame that caused it, or counted
-    assert ccxt["sim_wire_to_wire"]["count"] == ccxt["orders"]["sent"]
-    assert stages["wire_to_wire"]["count"] + stages["wire_to_wire"]["unmatched"] == ccxt["orders"]["sent"]
+    # every order sent arrived at the sim (a retry with the same client id arrives again)
+    # and each order the dataset holds is matched to the frame that caused it, or
+    # counted (the status is read before the stop: the dataset may hold a few more)
     binance = res["orders"]["binance"]
     assert 0 < stages["tick_to_order_ws"]["count"] <= binance["orders"]["sent"]
-    assert stages["wire_to_wire_ws"]["count"] + stages["wire_to_wire_ws"]["unmatched"] == \
-        binance["orders"]["sent"]
+    for venue, stage in (("ccxt", "wire_to_wire"), ("binance", "wire_to_wire_ws")):
+        run_, wire = res["orders"][venue], stages[stage]
+        assert run_["sim_wire_to_wire"]["count"] >= run_["orders"]["sent"], venue
+        assert wire["count"] + wire["unmatched"] == wire["orders"] >= run_["orders"]["sent"], venue
+        assert wire["count"] > 0, (venue, wire)
     # writer on vs off: the same stages measured by a daemon that records nothing
     writer = res["writer_on_vs_off"]
     assert writer["exit_code_off"] == 0 and set(writer["stages"]) == {"frame", "frame_to_signal"}
