@@ -46,6 +46,7 @@ HISTOGRAMS = {
     "decode": "decode", "book": "book", "signals": "signals", "frame": "frame",
     "frame_to_signal": "frame_to_signal", "lag": "exchange_lag",
     "tick_to_order": "tick_to_order", "order_round_trip": "order_round_trip",
+    "tick_to_order_ws": "tick_to_order_ws", "ws_write": "ws_write",
     "model_inference": "model_inference",
 }
 HELP = {
@@ -57,6 +58,8 @@ HELP = {
     "exchange_lag": "Exchange event time E to local receipt (clock skew included)",
     "tick_to_order": "Receipt of the frame that changed a target to its order handed to the transport",
     "order_round_trip": "An order request sent to the venue's acknowledgement",
+    "tick_to_order_ws": "tick_to_order of the orders sent over Binance's WebSocket API",
+    "ws_write": "Writing a WebSocket API request to the socket (binance venue)",
     "model_inference": "The hybrid strategy's features and model for one closed bar (on the event loop)",
 }
 
