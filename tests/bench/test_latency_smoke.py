@@ -62,6 +62,9 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     # counted (the status is read before the stop: the dataset may hold a few more)
     binance = res["orders"]["binance"]
     assert 0 < stages["tick_to_order_ws"]["count"] <= binance["orders"]["sent"]
+    ws = binance["ws_api"]        # every binance order went over the WebSocket API
+    assert ws["auth"] == "ed25519" and ws["logged_on"], ws
+    assert ws["ws_orders"] == binance["orders"]["sent"] and ws["rest_orders"] == 0, ws
     for venue, stage in (("ccxt", "wire_to_wire"), ("binance", "wire_to_wire_ws")):
         run_, wire = res["orders"][venue], stages[stage]
         assert run_["sim_wire_to_wire"]["count"] >= run_["orders"]["sent"], venue
