@@ -114,7 +114,8 @@ def sim_wire_to_wire(port: int) -> dict:
 
     def q(p):
         return round(values[min(len(values) - 1, int(p / 100 * len(values)))] / 1000, 3)
-    return {"count": len(values), "p50": q(50), "p99": q(99), "p999": q(99.9)}
+    return {"count": len(values), "p50": q(50), "p90": q(90), "p99": q(99), "p999": q(99.9),
+            "max": round(values[-1] / 1000, 3)}
 
 
 def table(results: dict, params: dict) -> str:

@@ -51,7 +51,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -63,13 +62,12 @@ from bench._machine import machine_info, machine_name  # noqa: E402
 from bench._readme import update_block  # noqa: E402
 from bench.wire.metrics import delta, quantiles_us  # noqa: E402
 from bench.wire.rtaid_proc import RtaidProcess, free_port  # noqa: E402
+from bench.wire.stamps import (  # noqa: E402
+    QUANTILES, SLOW_EDGES, delays_ns, during, exact_us, in_window, sim_sent,
+)
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 HISTOGRAMS = {"frame": "rtaid_frame_seconds", "frame_to_signal": "rtaid_frame_to_signal_seconds"}
-# the share of frames slower than these (seconds; bucket edges of the histograms)
-SLOW_EDGES = (1e-4, 1e-3)
-# the sim's stream suffix -> the daemon's row kind (bench/wire/rtaid_proc.py received)
-STREAM_KINDS = {"@depth@0ms": "depth", "@bookTicker": "bbo", "@trade": "trade"}
 # what Prometheus 2.x sends when it scrapes (scrape/scrape.go)
 PROMETHEUS_HEADERS = {
     "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
@@ -79,7 +77,6 @@ PROMETHEUS_HEADERS = {
     "X-Prometheus-Scrape-Timeout-Seconds": "10",
 }
 NO_SCRAPER, SCRAPER = "no scraper", "scraper"
-QUANTILES = (50, 99, 99.9)
 SCRAPE_CPU_LINE = re.compile(r"^rtaid_metrics_scrape_cpu_seconds (\S+)$", re.M)
 
 
@@ -147,71 +144,6 @@ class Scraper(threading.Thread):
                 self.cpus.append(float(m.group(1)))
             next_t += self.interval
             self.stop_event.wait(max(0.0, next_t - time.monotonic()))
-
-
-def sim_sent(sim_port: int, limit: int) -> dict:
-    """{(symbol, kind): (ids, wall_ns)} of the last ``limit`` frames the sim wrote, per
-    symbol (its /sim/latency stamps: after each frame's write)."""
-    out = {}
-    for sym in SYMBOLS:
-        url = f"http://127.0.0.1:{sim_port}/sim/latency?symbol={sym}&limit={limit}"
-        with urllib.request.urlopen(url, timeout=60) as r:
-            frames = json.loads(r.read())[sym]["frames"]
-        for suffix, kind in STREAM_KINDS.items():
-            rows = [(f["seq"], f["wall_ns"]) for f in frames if f["stream"].endswith(suffix)]
-            arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
-            out[(sym, kind)] = (arr[:, 0], arr[:, 1])
-    return out
-
-
-def in_window(sent: dict, w0: int, w1: int) -> dict:
-    """The frames sent within [w0, w1) ns; fails if the sim's ring no longer reaches w0."""
-    out = {}
-    for key, (ids, wall) in sent.items():
-        if len(wall) and wall[0] > w0:
-            raise SystemExit(f"the sim's latency ring ({key}) starts after the window: "
-                             "shorter --window-s or a lower --rate")
-        keep = (wall >= w0) & (wall < w1)
-        out[key] = (ids[keep], wall[keep])
-    return out
-
-
-def delays_ns(sent: dict, received: dict) -> tuple[np.ndarray, np.ndarray, int]:
-    """(send times, receive minus send times) of every frame of ``sent`` the daemon
-    recorded, and how many it did not record (a full ring drops rows: counted, never
-    guessed)."""
-    sends, delays, missing = [], [], 0
-    for key, (ids, wall) in sent.items():
-        rids, rrecv = received.get(key, (np.empty(0, np.int64), np.empty(0, np.int64)))
-        idx = np.searchsorted(rids, ids).clip(0, max(len(rids) - 1, 0))
-        hit = (rids[idx] == ids) if len(rids) else np.zeros(len(ids), bool)
-        sends.append(wall[hit])
-        delays.append(rrecv[idx][hit] - wall[hit])
-        missing += int((~hit).sum())
-    empty = np.empty(0, np.int64)
-    return (np.concatenate(sends) if sends else empty,
-            np.concatenate(delays) if delays else empty, missing)
-
-
-def during(sends: np.ndarray, spans: list) -> np.ndarray:
-    """Which frames were written while a scrape was in flight (GET start to last byte)."""
-    if not spans:
-        return np.zeros(len(sends), bool)
-    starts = np.array([a for a, _ in spans], np.int64)
-    ends = np.array([b for _, b in spans], np.int64)
-    i = np.searchsorted(starts, sends, side="right") - 1
-    return (i >= 0) & (sends < ends[i.clip(0)])
-
-
-def exact_us(values_ns: np.ndarray) -> dict:
-    if len(values_ns) == 0:
-        return {}
-    out = {"p" + f"{q:g}".replace(".", ""): float(np.percentile(values_ns, q, method="higher")) / 1e3
-           for q in QUANTILES}
-    out["max"] = float(values_ns.max()) / 1e3
-    out["slower_per_million"] = {f"{e:g}": round(float((values_ns > e * 1e9).mean()) * 1e6, 1)
-                                 for e in SLOW_EDGES}
-    return out
 
 
 def hist_us(h: dict) -> dict:
@@ -282,7 +214,7 @@ def run(args) -> dict:
             after = parse(get_metrics(port)[0])
             # between windows: the sim's stamps (a large answer that stalls the sim for
             # a moment), then a pause for the burst after it
-            sent = in_window(sim_sent(sim_port, args.sim_limit), w0, w1)
+            sent = in_window(sim_sent(sim_port, SYMBOLS, args.sim_limit), w0, w1)
             if daemon.proc.poll() is not None:
                 raise SystemExit(f"rtaid exited with {daemon.proc.returncode} during the run")
             d = delta(before, after)

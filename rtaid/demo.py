@@ -128,7 +128,7 @@ def _px(engine, i, side):
 # 5 minutes, the price EMA 1 minute, a position is held up to 2 minutes): the demo runs
 # them 10-30x faster and widens the entry band, so a 30 s run on the synthetic market
 # shows the strategy decide. Printed with the summary; `--set` overrides any of them.
-DEMO_SETTINGS = ("vpin.calibration_ms=10000", "vpin.buckets=50", "norm.warmup=20",
+DEMO_SETTINGS = ("vpin.calibration_ms=3000", "vpin.buckets=15", "norm.warmup=20",
                  "norm.tau_ms=30000", "dev.ema_ms=5000", "kyle.min_intervals=10",
                  "strategy.entry_low=25.0", "strategy.entry_high=75.0",
                  "strategy.toxic_max=100.0", "strategy.max_hold_ms=8000",

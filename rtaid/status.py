@@ -41,10 +41,15 @@ def latency_histograms(daemon) -> dict:
 
 
 def latency_summary(hist) -> dict:
+    """p50 ... p99.9 (the upper edge of their 6.25 % bucket, never above the exact max),
+    max and count, in us."""
+    top = hist.max_ns
+
     def us(q):
         value = hist.percentile(q)
-        return None if value is None else round(value / 1000.0, 3)
-    return {"p50": us(50), "p99": us(99), "p999": us(99.9), "count": hist.count}
+        return None if value is None else round(min(value, top) / 1000.0, 3)
+    return {"p50": us(50), "p90": us(90), "p99": us(99), "p999": us(99.9),
+            "max": round(top / 1000.0, 3) if hist.count else None, "count": hist.count}
 
 
 def symbol_status(daemon, sym: int, now_ms: int) -> dict:

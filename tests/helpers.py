@@ -222,8 +222,8 @@ def daemon_args(port, tmp_path, config=None):
 # Fast warm-ups and wide entry bands: on rtaid-sim the strategy trades within seconds.
 QUICK_TRADING_CONFIG = """
 [vpin]
-calibration_ms = 5000
-buckets = 20
+calibration_ms = 2000
+buckets = 10
 [norm]
 warmup = 20
 [kyle]

@@ -89,8 +89,10 @@ def test_status_is_complete_and_true_to_the_sim(running):
                                       "write_errors"}
     assert set(status["orders"]) >= {"sent", "rejected", "filled"}
     for stage in ("decode", "book", "signals", "frame", "frame_to_signal"):
-        assert set(status["latency_us"][stage]) == {"p50", "p99", "p999", "count"}
-        assert status["latency_us"][stage]["count"] > 0, stage
+        assert set(status["latency_us"][stage]) == {"p50", "p90", "p99", "p999", "max", "count"}
+        lat = status["latency_us"][stage]
+        assert lat["count"] > 0, stage
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
     assert set(status["symbols"]) == {"BTCUSDT", "ETHUSDT"}
     for sym, s in status["symbols"].items():
         assert set(s) >= {"synced", "last_event_age_ms", "lag_ms", "bid", "ask", "position",

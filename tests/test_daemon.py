@@ -14,12 +14,17 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
     notify = NotifySocket(tmp_path / "notify")
     config = tmp_path / "rtaid.toml"
     config.write_text('[log]\nlevel = "INFO"\n')
-    proc = subprocess.Popen(daemon_args(sim_port, tmp_path, config), cwd=ROOT,
-                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    # the shortest loss window: the first rows are on disk within 5 s, while it runs
+    args = [*daemon_args(sim_port, tmp_path, config), "--set", "storage.max_loss_s=5"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=daemon_env(tmp_path, notify),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert notify.wait_for("READY=1"), notify.messages
+        ready = time.monotonic()
         assert notify.wait_for("WATCHDOG=1", timeout=10), notify.messages
+        while not list((tmp_path / "data" / "bbo").rglob("part-*.parquet")):
+            assert time.monotonic() - ready < 5 + 5, "no bbo file published within max_loss_s"
+            time.sleep(0.2)
         # the exchange drops the connections and skips a depth event: the daemon
         # reconnects and resyncs, and records both
         for fault in ({"fault": "drop", "target": "stream"}, {"fault": "skip", "symbol": "BTCUSDT"}):
@@ -32,7 +37,7 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
         proc.send_signal(signal.SIGHUP)
         assert notify.wait_for("STATUS=reload rejected", timeout=10), notify.messages
         # SIGHUP with a valid change: applied live
-        config.write_text('[log]\nlevel = "WARNING"\n')
+        config.write_text('[log]\nlevel = "INFO"\n[strategy]\ncooldown_ms = 1000\n')
         proc.send_signal(signal.SIGHUP)
         assert notify.wait_for("STATUS=reloaded", timeout=10), notify.messages
         assert proc.poll() is None
@@ -60,6 +65,12 @@ def test_daemon_syncs_notifies_reloads_and_stops_cleanly(sim_port, tmp_path):
         assert expected in kinds, kinds
     assert not list(data.rglob(".*.parquet*")), "no temporary part files may remain"
     logs = out.splitlines()
+    (stopped,) = [json.loads(line) for line in logs if '"event": "stopped"' in line]
+    store = stopped["store"]
+    assert store["files_open"] == 0 and not store["write_failing"], store
+    published = [p for p in data.rglob("part-*.parquet") if "raw" not in p.parts]
+    assert store["files_written"] == len(published)
+    assert store["bytes_written"] == sum(p.stat().st_size for p in published)
     assert any('"event": "ready"' in line for line in logs), out[-2000:]
     # decimals came from the exchange's /fapi/v1/exchangeInfo, not from inference
     assert any('"event": "exchange_info"' in line and '"BTCUSDT": [2, 3]' in line for line in logs), out[-3000:]

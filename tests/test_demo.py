@@ -67,7 +67,7 @@ def test_the_default_demo_shows_the_strategy_deciding(tmp_path):
     changes = int(re.search(r"target changes (\d+)", summary).group(1))
     assert changes >= 1, summary
     assert re.search(r"(BTC|ETH)USDT\s+target [+-]\d -> [+-]\d\s+\((entry_long|entry_short)", summary)
-    assert "demo settings (faster time scales than the defaults): vpin.calibration_ms=10000" in summary
+    assert "demo settings (faster time scales than the defaults): vpin.calibration_ms=3000" in summary
     # and trades on the paper venue: its orders, positions and PnL are on the screen
     assert int(re.search(r"paper trading \(active\): orders sent (\d+)", summary).group(1)) >= 1
     assert re.search(r"order (BTC|ETH)USDT\s+(buy|sell)\s+[0-9.]+ @ [0-9.]+ sent", summary), summary

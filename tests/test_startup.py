@@ -110,10 +110,11 @@ def test_a_daemon_that_dropped_rows_says_how_many_and_exits_1(tmp_path):
     sim = start_sim(port, "--rate", "3000")
     notify = NotifySocket(tmp_path / "notify")
     args = daemon_args(port, tmp_path) + ["--set", "storage.ring_records=1024",
-                                          "--set", "storage.flush_interval_ms=60000"]
+                                          "--set", "storage.flush_interval_ms=60000",
+                                          "--set", "storage.max_loss_s=130"]
     proc = start_daemon(args, daemon_env(tmp_path, notify))
     try:
-        assert notify.wait_for("READY=1"), notify.messages
+        assert notify.wait_for("READY=1"), (notify.messages, proc.poll())
         time.sleep(3)
         code, out = stop(proc)
     finally:

@@ -54,6 +54,7 @@ class PartFile:
         self.tmp_path = os.path.join(directory, f".{name}.tmp")
         self.opened_at = opened_at
         self.rows = 0
+        self.bytes = 0
         self.row_groups = 0
         self.columns = len(schema)
         self._sink = pa.OSFile(self.tmp_path, "wb")
@@ -83,6 +84,7 @@ class PartFile:
     def close(self) -> str:
         """Finish the file and publish it under its final name; returns that name."""
         self._writer.close()
+        self.bytes = self._sink.tell()     # the whole file, footer included
         self._sink.close()
         fsync_path(self.tmp_path)
         publish(self.tmp_path, self.final_path)

@@ -31,7 +31,7 @@ PEAK_ROWS_PER_S: Mapping[str, float] = {
     "bars_1m": 1.0,
 }
 DEFAULT_PEAK_ROWS_PER_S = 1000.0   # a table added later without a rate of its own
-RING_SECONDS = 0.25
+RING_SECONDS = 0.5
 MIN_RECORDS = 1024
 MAX_RECORDS = 1 << 24
 # Raw journal: one ring per symbol; frames of a busy symbol peak near 1 MB/s (a burst

@@ -53,6 +53,11 @@ PUBLISH_MARGIN_S = 2.0
 COMPACT_SHARE = 0.25
 # A part's deadline falls at random in the last PUBLISH_SPREAD of the allowed time.
 PUBLISH_SPREAD = 0.2
+# The thread drains the rings at least this often, also between flushes and between the
+# writes of one flush: rings are sized for two flush intervals at a busy symbol's peak
+# (rtaid.store.rings), so draining several times per interval leaves them room for
+# rates several times that peak and for a write that stalls.
+DRAIN_PERIOD_S = 0.25
 
 
 class _Buffer:
@@ -132,7 +137,8 @@ class StoreWriter:
         Merge an hour this long after its end (wall clock) and after its last part;
         default ``max(120, 2 * max_loss_s)``.
     flush_interval_ms : int
-        How often the thread drains the rings.
+        How often the thread writes what is due; it drains the rings at least this
+        often and at least every :data:`DRAIN_PERIOD_S`.
     retention_days : int
         Delete partitions older than this many days (0: keep forever); checked at start
         and every ``retention_interval_s`` by the thread.
@@ -193,6 +199,7 @@ class StoreWriter:
         self.rotate_bytes = int(rotate_mb * 1024 * 1024)
         self.rotate_s = rotate_s
         self.flush_interval_s = flush_interval_ms / 1000.0
+        self.drain_period_s = min(DRAIN_PERIOD_S, self.flush_interval_s)
         self.max_loss_s = max_loss_s
         self.publish_s = (None if max_loss_s is None
                           else publish_after_s(max_loss_s, self.flush_interval_s))
@@ -246,6 +253,7 @@ class StoreWriter:
         self.rows_written = {name: 0 for name in self.tables}
         self.rows_dropped_io = {name: 0 for name in self.tables}
         self.files_written = 0
+        self.bytes_written = 0     # of published part files (compaction's rewrites not counted)
         self.write_errors = 0
         self.last_error: str | None = None
         self.recovered: dict[str, int] = {}
@@ -275,14 +283,25 @@ class StoreWriter:
         self.flush(final=True)
 
     def _run(self) -> None:
+        # flushes on a fixed schedule (a slow flush does not push the next one back);
+        # between them, drains every drain_period_s
+        next_flush = self.clock() + self.flush_interval_s
         while True:
-            stopping = self._stop.wait(self.flush_interval_s)
-            if stopping:
+            now = self.clock()
+            wait = min(next_flush, max(self._last_drain, now - self.drain_period_s)
+                       + self.drain_period_s) - now
+            if self._stop.wait(max(0.0, wait)):
                 return
             try:
-                self.flush()
-                self._maybe_prune()
-                self._maybe_report()
+                now = self.clock()
+                if now >= next_flush:
+                    next_flush = max(next_flush + self.flush_interval_s, now)
+                    self.flush()
+                    self._maybe_prune()
+                    self._maybe_report()
+                else:
+                    with self._lock:
+                        self._drain_all()
             except Exception as exc:  # the thread must outlive any bug in one flush
                 self.log.exception("store_flush_failed", error=repr(exc))
 
@@ -370,9 +389,9 @@ class StoreWriter:
             self._write_largest(self.clock())
 
     def _drain_if_late(self) -> None:
-        """Between writes: drain again if a flush interval's worth of time has passed,
+        """Between writes: drain again if a drain period has passed,
         so that a long flush does not let the rings fill."""
-        if self.clock() - self._last_drain >= self.flush_interval_s:
+        if self.clock() - self._last_drain >= self.drain_period_s:
             self._drain_all()
 
     def _drain(self, name: str, table: Table) -> None:
@@ -513,6 +532,7 @@ class StoreWriter:
             self._fail(key, exc, part.rows, self.clock(), written=True)
             return
         self.files_written += 1
+        self.bytes_written += part.bytes
         if self.compactor is not None:
             self.compactor.note(key[0], key[1], key[2], os.path.dirname(part.final_path))
 
@@ -588,9 +608,11 @@ class StoreWriter:
             "rows_dropped": dropped,
             "rows_dropped_total": sum(dropped.values()),
             "files_written": self.files_written,
+            "bytes_written": self.bytes_written,
             "files_open": len(self._parts),
             "write_errors": self.write_errors,
-            "writing": self._failed_until is None,
+            # in the back-off after an I/O error (rows meanwhile are counted as dropped)
+            "write_failing": self._failed_until is not None,
             "last_error": self.last_error,
         }
         if self.compactor is not None:

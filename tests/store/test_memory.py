@@ -12,13 +12,13 @@ from tests.helpers import ROOT
 
 def test_rings_are_sized_from_the_rates_and_the_number_of_symbols(tmp_path):
     assert ring_sizes(["depth", "indicators", "bars_1m"], 10) == {
-        "depth": 32768, "indicators": 8192, "bars_1m": 1024}      # 0.25 s at peak rates
+        "depth": 65536, "indicators": 16384, "bars_1m": 1024}     # 0.5 s at peak rates
     assert ring_sizes(["depth"], 10, drain_s=1.0) == {"depth": 262144}   # 2 drains
     assert ring_sizes(["depth"], 10, fixed=4096) == {"depth": 4096}
     engine = Engine(["BTCUSDT", "ETHUSDT"])
     store = Store(engine, str(tmp_path), ring_records=0, flush_interval_ms=100)
     assert {n: store.rings.capacity_of(n) for n in ("depth", "trades", "bars_1m")} == {
-        "depth": 8192, "trades": 1024, "bars_1m": 1024}
+        "depth": 16384, "trades": 2048, "bars_1m": 1024}
     rings = sum(store.rings.capacity_of(n) * TABLES[n].dtype.itemsize for n in store.writer.tables)
     parts = store.memory()
     assert parts["rings"] == rings

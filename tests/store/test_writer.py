@@ -74,6 +74,9 @@ def test_rotation_on_size_age_and_date(tmp_path):
     writer.stop()
     assert [f.parent.name for f in visible(tmp_path)].count("date=2024-08-09") == 1
     assert sorted(read_u(visible(tmp_path))) == list(range(230))
+    stats = writer.stats()
+    assert stats["files_written"] == 4
+    assert stats["bytes_written"] == sum(f.stat().st_size for f in visible(tmp_path))
 
 
 def test_age_rotation_takes_the_rows_still_buffered(tmp_path):
@@ -116,7 +119,7 @@ def test_unwritable_directory_is_reported_counted_and_recovers(tmp_path):
     push_bbo(rings, 0, 50)
     writer.flush()                           # no exception: the daemon keeps going
     stats = writer.stats()
-    assert stats["write_errors"] == 1 and not stats["writing"]
+    assert stats["write_errors"] == 1 and stats["write_failing"]
     assert stats["rows_dropped_io"]["bbo"] == 50 and "data" in stats["last_error"]
     push_bbo(rings, 50, 10)
     writer.flush()                           # still backing off: dropped, counted
@@ -126,7 +129,7 @@ def test_unwritable_directory_is_reported_counted_and_recovers(tmp_path):
     clock.now = 10.0
     push_bbo(rings, 60, 10)
     writer.stop()
-    assert writer.stats()["writing"] and read_u(visible(blocker)) == list(range(60, 70))
+    assert not writer.stats()["write_failing"] and read_u(visible(blocker)) == list(range(60, 70))
 
 
 def test_disk_full_drops_the_file_in_flight_and_recovers(tmp_path, monkeypatch):
@@ -149,7 +152,7 @@ def test_disk_full_drops_the_file_in_flight_and_recovers(tmp_path, monkeypatch):
     push_bbo(rings, 25, 5)
     writer.stop()
     assert read_u(visible(tmp_path)) == list(range(25, 30))
-    assert writer.stats()["writing"]
+    assert not writer.stats()["write_failing"]
 
 
 def test_every_table_is_its_registry_entry():
