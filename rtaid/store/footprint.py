@@ -146,8 +146,9 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     metadata : int
         The open part files' footer metadata (an estimate: C++ objects on the heap).
     kernels : int
-        Everything the Cython kernels allocated, rings included (their books are
-        allocated at full capacity and only partly touched: not a resident figure).
+        What the Cython kernels allocated with malloc (their small blocks; the large
+        ones, rings, books and signal windows, have their own mappings, touched as
+        they are used: in ``rest``, but for the rings).
     python_heap : bool
         Also measure CPython's arenas (a few ms: not on a hot path).
 
@@ -166,8 +167,9 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     rss = status.get("VmRSS", 0) * 1024
     in_use, _ = malloc_info()
     pymalloc = pymalloc_bytes() if python_heap else 0
-    # glibc counts the kernels' allocations (rings included), numpy's buffers and the
-    # open files' metadata as in use
+    # glibc counts the kernels' small allocations, numpy's buffers and the open files'
+    # metadata as in use (the kernels' large blocks, rings included, are mappings of
+    # their own: not in it)
     if pa.default_memory_pool().backend_name == "system":
         in_use -= arrow   # Arrow's buffers are malloc'd too
     other_malloc = max(in_use - kernels - buffered - metadata, 0)
