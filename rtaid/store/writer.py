@@ -62,7 +62,11 @@ DRAIN_PERIOD_S = 0.25
 
 class _Buffer:
     """Drained records of one partition waiting for their row group: one array that
-    grows by doubling (few, large allocations rather than one per drain)."""
+    grows by doubling (few, large allocations rather than one per drain), in place:
+    ``ndarray.resize`` is a ``realloc``, which for a buffer above glibc's mmap
+    threshold (64 KiB, :func:`rtaid.store.footprint.tune_allocator`) moves the pages
+    (``mremap``) instead of copying the rows (copying made growth a third of the
+    writer's time in bench/store.py)."""
 
     __slots__ = ("records", "rows", "since")
     MIN_ROWS = 256
@@ -81,10 +85,11 @@ class _Buffer:
         need = self.rows + more
         if need <= len(self.records):
             return 0
-        grown = np.empty(max(need, 2 * len(self.records)), dtype=self.records.dtype)
-        grown[:self.rows] = self.records[:self.rows]
-        before, self.records = self.records.nbytes, grown
-        return grown.nbytes - before
+        before = self.records.nbytes
+        # no view of the array outlives a call of this class's methods (refcheck off:
+        # a debugger or a traceback holding a reference must not make it fail)
+        self.records.resize(max(need, 2 * len(self.records)), refcheck=False)
+        return self.records.nbytes - before
 
     def append(self, records: np.ndarray, order, start: int, end: int) -> None:
         """Copy ``records[start:end]``, or ``records[order[start:end]]``, to the end."""
