@@ -11,7 +11,10 @@ resident (measured: enabling the signals of ten symbols went from +14 MB of RSS 
 """
 from libc.stdlib cimport calloc, free
 from libc.stdint cimport int64_t, SIZE_MAX
-from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FAILED
+from libc.stdlib cimport malloc
+from posix.mman cimport (mmap, munmap, mincore, PROT_READ, PROT_WRITE, MAP_PRIVATE,
+                         MAP_ANONYMOUS, MAP_FAILED)
+from posix.unistd cimport sysconf, _SC_PAGESIZE
 
 cdef int64_t _allocations = 0
 cdef int64_t _frees = 0
@@ -20,6 +23,31 @@ cdef int64_t _mapped_bytes = 0
 
 cdef enum:
     _MAP_MIN_BYTES = 64 * 1024
+    _MAX_TRACKED = 8192      # mapped blocks whose residency resident_bytes() reports
+
+# the live mapped blocks (allocation is rare: at init and on reconfiguration)
+cdef void* _blocks[_MAX_TRACKED]
+cdef size_t _block_bytes[_MAX_TRACKED]
+cdef int _n_blocks = 0
+
+
+cdef void _track(void* ptr, size_t n) noexcept nogil:
+    global _n_blocks
+    if _n_blocks < _MAX_TRACKED:
+        _blocks[_n_blocks] = ptr
+        _block_bytes[_n_blocks] = n
+        _n_blocks += 1
+
+
+cdef void _untrack(void* ptr) noexcept nogil:
+    global _n_blocks
+    cdef int i
+    for i in range(_n_blocks):
+        if _blocks[i] == ptr:
+            _n_blocks -= 1
+            _blocks[i] = _blocks[_n_blocks]
+            _block_bytes[i] = _block_bytes[_n_blocks]
+            return
 
 MAP_MIN_BYTES = _MAP_MIN_BYTES
 
@@ -36,6 +64,7 @@ cdef void* rt_calloc(size_t count, size_t size) noexcept nogil:
         if ptr == MAP_FAILED:
             return NULL
         _mapped_bytes += <int64_t>n
+        _track(ptr, n)
     else:
         ptr = calloc(c, size)
         if ptr == NULL:
@@ -55,6 +84,7 @@ cdef void rt_free(void* ptr, size_t count, size_t size) noexcept nogil:
     if n >= _MAP_MIN_BYTES:
         munmap(ptr, n)
         _mapped_bytes -= <int64_t>n
+        _untrack(ptr)
     else:
         free(ptr)
     _frees += 1
@@ -69,3 +99,29 @@ def allocation_counts():
 def mapped_bytes():
     """Bytes of the live blocks that have their own mapping (not counted by malloc)."""
     return _mapped_bytes
+
+
+def resident_bytes():
+    """Bytes of the live mapped blocks that are resident (pages written so far)."""
+    cdef size_t page = <size_t>sysconf(_SC_PAGESIZE), pages, most = 0, total = 0, j
+    cdef int i
+    cdef unsigned char* vec
+    for i in range(_n_blocks):
+        pages = (_block_bytes[i] + page - 1) // page
+        if pages > most:
+            most = pages
+    if most == 0:
+        return 0
+    vec = <unsigned char*>malloc(most)
+    if vec == NULL:
+        raise MemoryError()
+    try:
+        for i in range(_n_blocks):
+            pages = (_block_bytes[i] + page - 1) // page
+            if mincore(_blocks[i], _block_bytes[i], vec) != 0:
+                continue
+            for j in range(pages):
+                total += vec[j] & 1
+    finally:
+        free(vec)
+    return total * page

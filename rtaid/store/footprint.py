@@ -22,7 +22,7 @@ import pyarrow as pa
 
 MIB = 1 << 20
 # what breakdown() splits the RSS into (its other keys are details of these)
-MAIN_PARTS = ("libraries", "rings", "writer", "python_heap", "rest")
+MAIN_PARTS = ("libraries", "rings", "writer", "engine", "python_heap", "rest")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -112,18 +112,24 @@ def release() -> None:
 # glibc mallopt parameters
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 64 << 10
-TRIM_THRESHOLD = 128 << 10
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 64 << 20
 
 
 def tune_allocator() -> bool:
-    """Make glibc give freed memory back (process-wide; the daemon's store calls it).
+    """Have glibc keep freed memory for reuse until :func:`release` gives it back
+    (process-wide; the daemon's store calls it).
 
-    By default glibc raises its mmap threshold to the size of the largest block freed
-    (up to 32 MiB) and its trim threshold with it: after the writer's first large
-    arrays, every array of the writer is carved from a heap that only grows. Fixed
-    thresholds keep arrays above 64 KiB in their own mappings, unmapped when freed, and
-    trim the heaps' free tops above 128 KiB."""
+    The writer thread frees and allocates the same large arrays every flush (records
+    waiting for their row group, the columns of each row group). Arrays in mappings
+    of their own (glibc's default for blocks above 128 KiB, or a low fixed threshold)
+    are unmapped when freed and their pages faulted in again, zero-filled, by the next
+    flush: with a 64 KiB threshold that was a third of the writer's time in
+    bench/store.py (twice the page faults of keeping them). Fixed thresholds (which
+    also stop glibc's own adjustment) keep blocks up to 32 MiB on the heap and the
+    heap's free top in place, so that the flushes between two releases reuse the same
+    pages; :func:`release`, at most once a second after the writer wrote, returns what
+    is free (``malloc_trim``), so what a burst needed is not kept."""
     if _mallopt is None:
         return False
     return bool(_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
@@ -131,7 +137,7 @@ def tune_allocator() -> bool:
 
 
 def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: int,
-              python_heap: bool = True) -> dict[str, int]:
+              engine: int = 0, python_heap: bool = True) -> dict[str, int]:
     """The resident set split by owner, in bytes.
 
     Parameters
@@ -148,7 +154,10 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     kernels : int
         What the Cython kernels allocated with malloc (their small blocks; the large
         ones, rings, books and signal windows, have their own mappings, touched as
-        they are used: in ``rest``, but for the rings).
+        they are used: ``engine``).
+    engine : int
+        Resident bytes of the kernels' mapped blocks but the rings: the books, the
+        signal windows, the decoder's buffers (``rtaid._kernels.mem.resident_bytes``).
     python_heap : bool
         Also measure CPython's arenas (a few ms: not on a hot path).
 
@@ -157,11 +166,11 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     dict
         ``rss``; ``libraries`` (resident pages of mapped files: the interpreter's and
         shared libraries' code and data); ``rings``; ``writer`` (buffered records,
-        pyarrow's allocations, the open part files' metadata);
+        pyarrow's allocations, the open part files' metadata); ``engine``;
         ``python_heap`` (CPython's small-object arenas plus the C heap in use outside
         the kernels and the buffered records: Python's larger objects, libraries'
-        allocations); ``rest`` (the engine's books and signal state, thread stacks,
-        free memory the allocators keep).
+        allocations); ``rest`` (thread stacks, the interpreter's static data, free
+        memory the allocators keep until :func:`release`).
     """
     status = status_kb()
     rss = status.get("VmRSS", 0) * 1024
@@ -177,6 +186,7 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
         "libraries": status.get("RssFile", 0) * 1024,
         "rings": rings,
         "writer": buffered + arrow + metadata,
+        "engine": engine,
         "python_heap": pymalloc + other_malloc,
     }
     parts["rest"] = rss - sum(parts.values())

@@ -63,10 +63,9 @@ DRAIN_PERIOD_S = 0.25
 class _Buffer:
     """Drained records of one partition waiting for their row group: one array that
     grows by doubling (few, large allocations rather than one per drain), in place:
-    ``ndarray.resize`` is a ``realloc``, which for a buffer above glibc's mmap
-    threshold (64 KiB, :func:`rtaid.store.footprint.tune_allocator`) moves the pages
-    (``mremap``) instead of copying the rows (copying made growth a third of the
-    writer's time in bench/store.py)."""
+    ``ndarray.resize`` is a ``realloc``, which extends the block where it can (or,
+    above glibc's mmap threshold, moves its pages) instead of copying the rows to a new
+    array at each doubling (a third of the writer's time in bench/store.py)."""
 
     __slots__ = ("records", "rows", "since")
     MIN_ROWS = 256
@@ -93,11 +92,14 @@ class _Buffer:
 
     def append(self, records: np.ndarray, order, start: int, end: int) -> None:
         """Copy ``records[start:end]``, or ``records[order[start:end]]``, to the end."""
-        dest = self.records[self.rows:self.rows + end - start]
+        # as opaque bytes: numpy copies a structured dtype (the C layout, with its
+        # padding) field by field, 10x slower than a memcpy of the records
+        raw = np.dtype((np.void, records.dtype.itemsize))
+        dest = self.records[self.rows:self.rows + end - start].view(raw)
         if order is None:
-            dest[:] = records[start:end]
+            dest[:] = records[start:end].view(raw)
         else:
-            np.take(records, order[start:end], out=dest)
+            np.take(records.view(raw), order[start:end], out=dest)
         self.rows += end - start
 
 

@@ -8,7 +8,7 @@ import ctypes
 import gc
 
 from rtaid._kernels.engine import Engine
-from rtaid._kernels.mem import MAP_MIN_BYTES, allocation_counts, mapped_bytes
+from rtaid._kernels.mem import MAP_MIN_BYTES, allocation_counts, mapped_bytes, resident_bytes
 from rtaid._kernels.signals import SignalParams
 from tests.helpers import active_config
 
@@ -59,3 +59,16 @@ def test_small_blocks_stay_with_malloc():
                     max_message_levels=16)
     assert mapped_bytes() == before
     del engine
+
+
+def test_resident_bytes_counts_the_pages_written(shared_data):
+    from tests.helpers import BTC_RECORDING, pack, read_frames
+    engine = Engine(["BTCUSDT"])
+    before = resident_bytes()
+    buf, offsets = pack(p for _, p in read_frames(BTC_RECORDING))
+    engine.run_frames(buf, offsets, 0)
+    grown = resident_bytes() - before
+    # the book's blocks in use and the buffered events before the snapshot: some
+    # hundreds of KiB, far from the ~33 MB mapped for the book
+    assert 16 << 10 < grown < 8 << 20, grown
+    assert engine.book_state(0) == "synced"
