@@ -128,7 +128,7 @@ def tune_allocator() -> bool:
     bench/store.py (twice the page faults of keeping them). Fixed thresholds (which
     also stop glibc's own adjustment) keep blocks up to 32 MiB on the heap and the
     heap's free top in place, so that the flushes between two releases reuse the same
-    pages; :func:`release`, at most once a second after the writer wrote, returns what
+    pages; :func:`release`, at most every 0.25 s after the writer wrote, returns what
     is free (``malloc_trim``), so what a burst needed is not kept."""
     if _mallopt is None:
         return False

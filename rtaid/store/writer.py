@@ -68,7 +68,9 @@ class _Buffer:
     array at each doubling (a third of the writer's time in bench/store.py)."""
 
     __slots__ = ("records", "rows", "since")
-    MIN_ROWS = 256
+    # small: ten symbols have ~100 partitions, most of them slow (bars_1m, mark_price,
+    # signals: 256 rows was ~2 MB of buffers for rows that never came)
+    MIN_ROWS = 16
 
     def __init__(self, dtype: np.dtype, rows: int, since: float) -> None:
         self.records = np.empty(max(self.MIN_ROWS, rows), dtype=dtype)
@@ -190,7 +192,7 @@ class StoreWriter:
                  row_group_s: float | None = 60.0, batch_records: int = 4096,
                  journal=None, retry_s: float = 5.0,
                  report: Callable[[], None] | None = None, report_s: float = 60.0,
-                 release: Callable[[], None] | None = None, release_s: float = 1.0,
+                 release: Callable[[], None] | None = None, release_s: float = 0.25,
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
                  logger=None) -> None:
