@@ -157,7 +157,10 @@ class StoreWriter:
         Record bytes buffered per partition before they are written.
     buffer_bytes : int
         Record bytes buffered over all partitions: above it, the largest buffers are
-        written (as row groups) until half of it is left.
+        written (as row groups) until half of it is left. 2 MiB: with ten symbols the
+        busiest partitions are written every few seconds as ~1 MiB row groups (the
+        hourly compaction rewrites them as 2 MiB ones); what a row group needs while it
+        is encoded (its columns, ~2x its records) scales with it.
     part_metadata_bytes : int
         Close a part file once the footer metadata it holds in memory reaches this
         (row groups x columns; compaction merges the parts anyway).
@@ -187,7 +190,7 @@ class StoreWriter:
                  compact_grace_s: float | None = None,
                  flush_interval_ms: int = 1000, retention_days: int = 0,
                  retention_interval_s: float = 3600.0, row_group_rows: int = 1 << 17,
-                 row_group_bytes: int = 16 << 20, buffer_bytes: int = 4 << 20,
+                 row_group_bytes: int = 16 << 20, buffer_bytes: int = 2 << 20,
                  part_metadata_bytes: int = 256 << 10,
                  row_group_s: float | None = 60.0, batch_records: int = 4096,
                  journal=None, retry_s: float = 5.0,
