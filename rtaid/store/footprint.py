@@ -112,24 +112,24 @@ def release() -> None:
 # glibc mallopt parameters
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 32 << 20
-TRIM_THRESHOLD = 64 << 20
+MMAP_THRESHOLD = 64 << 10
+TRIM_THRESHOLD = 128 << 10
 
 
 def tune_allocator() -> bool:
-    """Have glibc keep freed memory for reuse until :func:`release` gives it back
-    (process-wide; the daemon's store calls it).
+    """Make glibc give freed memory back (process-wide; the daemon's store calls it).
 
-    The writer thread frees and allocates the same large arrays every flush (records
-    waiting for their row group, the columns of each row group). Arrays in mappings
-    of their own (glibc's default for blocks above 128 KiB, or a low fixed threshold)
-    are unmapped when freed and their pages faulted in again, zero-filled, by the next
-    flush: with a 64 KiB threshold that was a third of the writer's time in
-    bench/store.py (twice the page faults of keeping them). Fixed thresholds (which
-    also stop glibc's own adjustment) keep blocks up to 32 MiB on the heap and the
-    heap's free top in place, so that the flushes between two releases reuse the same
-    pages; :func:`release`, at most every 0.25 s after the writer wrote, returns what
-    is free (``malloc_trim``), so what a burst needed is not kept."""
+    By default glibc raises its mmap threshold to the size of the largest block freed
+    (up to 32 MiB) and its trim threshold with it: after the writer's first large
+    arrays, every array of the writer is carved from a heap that keeps what it freed.
+    Fixed thresholds keep arrays above 64 KiB in their own mappings, unmapped when
+    freed, and trim the heaps' free tops above 128 KiB.
+
+    The price is page faults: each flush's arrays are mapped and zero-filled again
+    (about twice the faults of the old writer in bench/store.py, most of the gap
+    between the two there). Keeping freed blocks up to 32 MiB on the heap until the
+    next :func:`release` made the writer as fast as before but the daemon ~8 MB larger
+    between releases (two symbols: 128 against 119 MiB at the soak's samples)."""
     if _mallopt is None:
         return False
     return bool(_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
