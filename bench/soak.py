@@ -306,7 +306,7 @@ def readme_table(r):
     ]
     peak = r.get("breakdown_mb_at_peak")
     if peak:
-        parts = [k for k in ("libraries", "rings", "writer", "python_heap", "rest")
+        parts = [k for k in ("libraries", "rings", "writer", "engine", "python_heap", "rest")
                  if k in peak]
         lines += ["", f"Where the memory is (the store's `store_memory` line with the "
                       f"highest RSS after warm-up, minute {int(peak['t'] // 60) + 1}):", "",

@@ -116,13 +116,15 @@ cdef inline void block_empty(Block* blk) noexcept nogil:
 
 
 cdef void side_clear(Side* s) noexcept nogil:
+    # Free blocks are emptied when taken (side_new_block), not here: the pool is sized
+    # for max_levels, a book uses a few of its blocks, and the free list hands out the
+    # lowest ids first, so only the pages of blocks ever used become resident.
     cdef int32_t i
     s.n = 0
     s.n_blocks = 0
     s.n_free = s.pool_cap
     for i in range(s.pool_cap):
         s.free_ids[i] = s.pool_cap - 1 - i
-        block_empty(&s.pool[i])
 
 
 cdef inline int32_t block_lower_bound(const Block* blk, int64_t key) noexcept nogil:
@@ -149,7 +151,6 @@ cdef inline int32_t side_find_block(const Side* s, int64_t key) noexcept nogil:
 
 
 cdef inline void side_remove_block(Side* s, int32_t j) noexcept nogil:
-    block_empty(&s.pool[s.order[j]])
     s.free_ids[s.n_free] = s.order[j]
     s.n_free += 1
     memmove(&s.order[j], &s.order[j + 1], (s.n_blocks - j - 1) * sizeof(int32_t))
@@ -162,6 +163,7 @@ cdef inline int32_t side_new_block(Side* s, int32_t j) noexcept nogil:
     cdef int32_t bid
     s.n_free -= 1
     bid = s.free_ids[s.n_free]
+    block_empty(&s.pool[bid])
     memmove(&s.order[j + 1], &s.order[j], (s.n_blocks - j) * sizeof(int32_t))
     memmove(&s.top_key[j + 1], &s.top_key[j], (s.n_blocks - j) * sizeof(int64_t))
     s.order[j] = bid

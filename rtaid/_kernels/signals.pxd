@@ -112,7 +112,9 @@ cdef struct SigParams:
     int32_t qty_dec
     int64_t pscale                   # 10**px_dec
     int64_t qscale                   # 10**qty_dec
-    # ring capacities (entries); a full ring evicts its oldest entry and counts it
+    # ring capacities (entries); a full ring evicts its oldest entry and counts it. The
+    # rings are allocated at capacity but used from WINDOW_START_SIZE slots, doubling
+    # in place when full: only the slots a window has needed are ever touched (resident)
     int32_t trade_window_cap         # ti: trades within tobi.trade_window_ms
     int32_t l1_window_cap            # ofi: L1 events within ofi.window_ms
     int32_t depth_window_cap         # mlofi: applied diffs within ofi.window_ms
@@ -125,7 +127,8 @@ cdef struct TradeWindow:             # ti
     int64_t* qty                     # signed: + buy, - sell
     int32_t head
     int32_t n
-    int32_t cap
+    int32_t cap                      # most entries (evicts the oldest beyond)
+    int32_t size                     # ring slots in use: grows to cap as needed
     int64_t vbuy
     int64_t vsell
     int32_t high_water               # most entries ever held
@@ -137,7 +140,8 @@ cdef struct OfiWindow:               # ofi / ofi_norm
     int64_t* q                       # Qb + Qa
     int32_t head
     int32_t n
-    int32_t cap
+    int32_t cap                      # most entries (evicts the oldest beyond)
+    int32_t size                     # ring slots in use: grows to cap as needed
     int64_t sum_e
     int64_t sum_q
     bint has_prev
@@ -155,7 +159,8 @@ cdef struct MlofiWindow:             # multi-level ofi
     int64_t* depth
     int32_t head
     int32_t n
-    int32_t cap
+    int32_t cap                      # most entries (evicts the oldest beyond)
+    int32_t size                     # ring slots in use: grows to cap as needed
     int64_t* sum_e                   # K
     int64_t sum_depth
     bint has_prev
@@ -223,6 +228,7 @@ cdef struct LpiState:
     int32_t pend_head
     int32_t pend_n
     int32_t pend_cap
+    int32_t pend_size                # ring slots in use: grows to pend_cap as needed
     int32_t pend_inversions          # adjacent pairs with T decreasing in arrival order
     double sw
     double swx

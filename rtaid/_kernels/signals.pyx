@@ -7,7 +7,7 @@ Integer quantities stay int64 until the final division of a formula, which is do
 ``ratio`` so that it rounds exactly like Python's int / int.
 """
 from libc.stdint cimport int64_t, int32_t, INT64_MIN, INT64_MAX
-from libc.string cimport memset, memcpy
+from libc.string cimport memset, memcpy, memmove
 from libc.math cimport exp, log, sqrt, erfc, pow, isnan, isfinite, NAN
 from rtaid._kernels.mem cimport rt_calloc, rt_free
 from rtaid._kernels.records cimport TBL_INDICATORS, TBL_BARS_1M, TBL_SIGNALS
@@ -128,6 +128,39 @@ cdef inline int32_t ring_slot(int32_t head, int32_t i, int32_t cap) noexcept nog
     return j
 
 
+# The time windows' rings are allocated at their capacity (calloc: untouched pages cost
+# no memory) but used from WINDOW_START_SIZE slots; a full ring below its capacity
+# doubles in place (ring_widen) instead of evicting. A ring that wraps through all of
+# its slots touches every page of them, so a fixed-size ring ends up resident at full
+# capacity (~3.3 MB per symbol at the defaults) however few entries its window holds.
+cdef enum:
+    WINDOW_START_SIZE = 512
+
+
+cdef inline int32_t window_start_size(int32_t cap) noexcept nogil:
+    return cap if cap < WINDOW_START_SIZE else WINDOW_START_SIZE
+
+
+cdef inline int32_t window_grown_size(int32_t size, int32_t cap) noexcept nogil:
+    return size * 2 if size <= cap // 2 else cap
+
+
+cdef inline void ring_widen(int64_t* a, int32_t head, int32_t size, int32_t new_size,
+                            int32_t stride) noexcept nogil:
+    """Make the full ring ``a`` (``size`` entries of ``stride`` values from ``head``)
+    a ring of ``new_size`` slots: its entries at ``head .. size - 1`` move to the end
+    (``ring_widened_head``); those that wrapped to ``0 .. head - 1`` stay."""
+    cdef int32_t moved = size - head
+    if head == 0:
+        return
+    memmove(&a[<int64_t>(new_size - moved) * stride], &a[<int64_t>head * stride],
+            <size_t>moved * stride * sizeof(int64_t))
+
+
+cdef inline int32_t ring_widened_head(int32_t head, int32_t size, int32_t new_size) noexcept nogil:
+    return 0 if head == 0 else new_size - (size - head)
+
+
 include "signals_flow.pxi"
 include "signals_depth.pxi"
 include "signals_vpin.pxi"
@@ -155,14 +188,17 @@ cdef int sig_init(SymbolSignals* st, const SigParams* p, int32_t sym,
         dn = p.wall_levels
     st.depth_n = dn
     st.ti.cap = p.trade_window_cap
+    st.ti.size = window_start_size(p.trade_window_cap)
     st.ti.T = <int64_t*>rt_calloc(p.trade_window_cap, sizeof(int64_t))
     st.ti.qty = <int64_t*>rt_calloc(p.trade_window_cap, sizeof(int64_t))
     st.ofi.cap = p.l1_window_cap
+    st.ofi.size = window_start_size(p.l1_window_cap)
     st.ofi.T = <int64_t*>rt_calloc(p.l1_window_cap, sizeof(int64_t))
     st.ofi.e = <int64_t*>rt_calloc(p.l1_window_cap, sizeof(int64_t))
     st.ofi.q = <int64_t*>rt_calloc(p.l1_window_cap, sizeof(int64_t))
     st.mlofi.K = K
     st.mlofi.cap = p.depth_window_cap
+    st.mlofi.size = window_start_size(p.depth_window_cap)
     st.mlofi.T = <int64_t*>rt_calloc(p.depth_window_cap, sizeof(int64_t))
     st.mlofi.e = <int64_t*>rt_calloc(<size_t>p.depth_window_cap * K, sizeof(int64_t))
     st.mlofi.depth = <int64_t*>rt_calloc(p.depth_window_cap, sizeof(int64_t))
@@ -177,6 +213,7 @@ cdef int sig_init(SymbolSignals* st, const SigParams* p, int32_t sym,
     st.lpi.hist_T = <int64_t*>rt_calloc(p.lpi_history, sizeof(int64_t))
     st.lpi.hist_m2 = <int64_t*>rt_calloc(p.lpi_history, sizeof(int64_t))
     st.lpi.pend_cap = p.lpi_pending_cap
+    st.lpi.pend_size = window_start_size(p.lpi_pending_cap)
     st.lpi.pend_T = <int64_t*>rt_calloc(p.lpi_pending_cap, sizeof(int64_t))
     st.lpi.pend_d = <int64_t*>rt_calloc(p.lpi_pending_cap, sizeof(int64_t))
     st.lpi.pend_px = <int64_t*>rt_calloc(p.lpi_pending_cap, sizeof(int64_t))

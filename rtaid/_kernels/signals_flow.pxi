@@ -8,21 +8,33 @@ cdef inline void ti_pop(TradeWindow* w) noexcept nogil:
         w.vbuy -= q0
     else:
         w.vsell += q0
-    w.head = ring_slot(w.head, 1, w.cap)
+    w.head = ring_slot(w.head, 1, w.size)
     w.n -= 1
+
+
+cdef inline void ti_widen(TradeWindow* w) noexcept nogil:
+    cdef int32_t size = window_grown_size(w.size, w.cap)
+    ring_widen(w.T, w.head, w.size, size, 1)
+    ring_widen(w.qty, w.head, w.size, size, 1)
+    w.head = ring_widened_head(w.head, w.size, size)
+    w.size = size
 
 
 cdef inline double ti_on_trade(TradeWindow* w, int64_t T, int32_t d, int64_t qty,
                                int64_t window_ms) noexcept nogil:
     cdef int32_t j
-    if w.n == w.cap:
-        # full: first what the time window drops anyway, then force out the oldest
+    if w.n == w.size:
+        # full: first what the time window drops anyway, then widen the ring up to its
+        # capacity, then force out the oldest
         while w.n > 0 and w.T[w.head] <= T - window_ms:
             ti_pop(w)
-        if w.n == w.cap:
-            ti_pop(w)
-            w.forced_evictions += 1
-    j = ring_slot(w.head, w.n, w.cap)
+        if w.n == w.size:
+            if w.size < w.cap:
+                ti_widen(w)
+            else:
+                ti_pop(w)
+                w.forced_evictions += 1
+    j = ring_slot(w.head, w.n, w.size)
     w.T[j] = T
     # a zero-size trade never happens on Binance; stored as a sell of 0 it changes nothing
     w.qty[j] = qty if d > 0 else -qty
@@ -54,8 +66,17 @@ cdef inline void ofi_reset(OfiWindow* w) noexcept nogil:
 cdef inline void ofi_pop(OfiWindow* w) noexcept nogil:
     w.sum_e -= w.e[w.head]
     w.sum_q -= w.q[w.head]
-    w.head = ring_slot(w.head, 1, w.cap)
+    w.head = ring_slot(w.head, 1, w.size)
     w.n -= 1
+
+
+cdef inline void ofi_widen(OfiWindow* w) noexcept nogil:
+    cdef int32_t size = window_grown_size(w.size, w.cap)
+    ring_widen(w.T, w.head, w.size, size, 1)
+    ring_widen(w.e, w.head, w.size, size, 1)
+    ring_widen(w.q, w.head, w.size, size, 1)
+    w.head = ring_widened_head(w.head, w.size, size)
+    w.size = size
 
 
 cdef inline void ofi_on_l1(OfiWindow* w, int64_t T, int64_t pb, int64_t qb, int64_t pa,
@@ -70,13 +91,16 @@ cdef inline void ofi_on_l1(OfiWindow* w, int64_t T, int64_t pb, int64_t qb, int6
     w.prev_qb = qb
     w.prev_pa = pa
     w.prev_qa = qa
-    if w.n == w.cap:
+    if w.n == w.size:
         while w.n > 0 and w.T[w.head] <= T - p.ofi_window_ms:
             ofi_pop(w)
-        if w.n == w.cap:
-            ofi_pop(w)
-            w.forced_evictions += 1
-    j = ring_slot(w.head, w.n, w.cap)
+        if w.n == w.size:
+            if w.size < w.cap:
+                ofi_widen(w)
+            else:
+                ofi_pop(w)
+                w.forced_evictions += 1
+    j = ring_slot(w.head, w.n, w.size)
     w.T[j] = T
     w.e[j] = e
     w.q[j] = qb + qa
@@ -108,8 +132,17 @@ cdef inline void mlofi_pop(MlofiWindow* w) noexcept nogil:
     for k in range(w.K):
         w.sum_e[k] -= e0[k]
     w.sum_depth -= w.depth[w.head]
-    w.head = ring_slot(w.head, 1, w.cap)
+    w.head = ring_slot(w.head, 1, w.size)
     w.n -= 1
+
+
+cdef inline void mlofi_widen(MlofiWindow* w) noexcept nogil:
+    cdef int32_t size = window_grown_size(w.size, w.cap)
+    ring_widen(w.T, w.head, w.size, size, 1)
+    ring_widen(w.e, w.head, w.size, size, w.K)
+    ring_widen(w.depth, w.head, w.size, size, 1)
+    w.head = ring_widened_head(w.head, w.size, size)
+    w.size = size
 
 
 cdef double mlofi_on_book(MlofiWindow* w, int64_t T, const int64_t* bpx, const int64_t* bqty,
@@ -123,13 +156,16 @@ cdef double mlofi_on_book(MlofiWindow* w, int64_t T, const int64_t* bpx, const i
         nb = K
     if na > K:
         na = K
-    if w.n == w.cap:
+    if w.n == w.size:
         while w.n > 0 and w.T[w.head] <= T - p.ofi_window_ms:
             mlofi_pop(w)
-        if w.n == w.cap:
-            mlofi_pop(w)
-            w.forced_evictions += 1
-    j = ring_slot(w.head, w.n, w.cap)
+        if w.n == w.size:
+            if w.size < w.cap:
+                mlofi_widen(w)
+            else:
+                mlofi_pop(w)
+                w.forced_evictions += 1
+    j = ring_slot(w.head, w.n, w.size)
     e = &w.e[<int64_t>j * K]
     for k in range(K):
         # Decision (M1): e_k = 0 when level k is missing on either side, now or before

@@ -5,11 +5,22 @@
 cdef inline void lpi_pop_pending(LpiState* s) noexcept nogil:
     cdef int32_t nxt
     if s.pend_n >= 2:
-        nxt = ring_slot(s.pend_head, 1, s.pend_cap)
+        nxt = ring_slot(s.pend_head, 1, s.pend_size)
         if s.pend_T[nxt] < s.pend_T[s.pend_head]:
             s.pend_inversions -= 1
-    s.pend_head = ring_slot(s.pend_head, 1, s.pend_cap)
+    s.pend_head = ring_slot(s.pend_head, 1, s.pend_size)
     s.pend_n -= 1
+
+
+cdef inline void lpi_widen_pending(LpiState* s) noexcept nogil:
+    cdef int32_t size = window_grown_size(s.pend_size, s.pend_cap)
+    ring_widen(s.pend_T, s.pend_head, s.pend_size, size, 1)
+    ring_widen(s.pend_d, s.pend_head, s.pend_size, size, 1)
+    ring_widen(s.pend_px, s.pend_head, s.pend_size, size, 1)
+    ring_widen(s.pend_qty, s.pend_head, s.pend_size, size, 1)
+    ring_widen(s.pend_m2, s.pend_head, s.pend_size, size, 1)
+    s.pend_head = ring_widened_head(s.pend_head, s.pend_size, size)
+    s.pend_size = size
 
 
 cdef inline void lpi_on_trade(LpiState* s, int64_t T, int32_t d, int64_t px, int64_t qty,
@@ -28,14 +39,17 @@ cdef inline void lpi_on_trade(LpiState* s, int64_t T, int32_t d, int64_t px, int
         i -= 1
     if not found:
         return
-    if s.pend_n == s.pend_cap:
-        lpi_pop_pending(s)
-        s.forced_evictions += 1
+    if s.pend_n == s.pend_size:
+        if s.pend_size < s.pend_cap:
+            lpi_widen_pending(s)
+        else:
+            lpi_pop_pending(s)
+            s.forced_evictions += 1
     if s.pend_n > 0:
-        j = ring_slot(s.pend_head, s.pend_n - 1, s.pend_cap)
+        j = ring_slot(s.pend_head, s.pend_n - 1, s.pend_size)
         if T < s.pend_T[j]:
             s.pend_inversions += 1
-    j = ring_slot(s.pend_head, s.pend_n, s.pend_cap)
+    j = ring_slot(s.pend_head, s.pend_n, s.pend_size)
     s.pend_T[j] = T
     s.pend_d[j] = d
     s.pend_px[j] = px
@@ -101,7 +115,7 @@ cdef int32_t lpi_on_l1(LpiState* s, int64_t T, int64_t m2, const SigParams* p) n
         r = n - 1
         # first mature in arrival order (front to back) ...
         for r in range(n):
-            j = ring_slot(s.pend_head, r, s.pend_cap)
+            j = ring_slot(s.pend_head, r, s.pend_size)
             if s.pend_T[j] <= cutoff:
                 lpi_mature(s, j, m2, p)
                 s.pend_T[j] = INT64_SENTINEL
@@ -111,18 +125,18 @@ cdef int32_t lpi_on_l1(LpiState* s, int64_t T, int64_t m2, const SigParams* p) n
             w = n - 1
             r = n - 1
             while r >= 0:
-                j = ring_slot(s.pend_head, r, s.pend_cap)
+                j = ring_slot(s.pend_head, r, s.pend_size)
                 if s.pend_T[j] != INT64_SENTINEL:
                     if r != w:
-                        lpi_copy_pending(s, ring_slot(s.pend_head, w, s.pend_cap), j)
+                        lpi_copy_pending(s, ring_slot(s.pend_head, w, s.pend_size), j)
                     w -= 1
                 r -= 1
-            s.pend_head = ring_slot(s.pend_head, w + 1, s.pend_cap)
+            s.pend_head = ring_slot(s.pend_head, w + 1, s.pend_size)
             s.pend_n = n - matured
             s.pend_inversions = 0
             for r in range(1, s.pend_n):
-                if (s.pend_T[ring_slot(s.pend_head, r, s.pend_cap)]
-                        < s.pend_T[ring_slot(s.pend_head, r - 1, s.pend_cap)]):
+                if (s.pend_T[ring_slot(s.pend_head, r, s.pend_size)]
+                        < s.pend_T[ring_slot(s.pend_head, r - 1, s.pend_size)]):
                     s.pend_inversions += 1
     if matured:
         s.value = s.swx / s.sw - p.lpi_maker_fee_bps if s.sw != 0.0 else NAN

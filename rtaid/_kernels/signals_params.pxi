@@ -95,7 +95,9 @@ def family_mask(names):
 # (the busiest USD-M books send a few hundred L1 updates a second).
 # High-water marks on the BTCUSDT recording of 2024-08-08 (SignalDriver.stats) at the
 # default windows: 3,945 L1 updates in 10 s, 2,726 trades in 10 s, 195 diffs in 10 s,
-# 2,428 trades pending in 5 s; these leave 8-40x headroom for bursts, ~3.4 MB per symbol.
+# 2,428 trades pending in 5 s; these leave 8-40x headroom for bursts. ~3.3 MB per symbol
+# allocated, but a window uses (touches) only the slots it has needed: its ring starts at
+# 512 entries and doubles in place up to the capacity (signals.pyx, ring_widen).
 DEFAULT_CAPACITIES = {
     "trade_window_cap": 1 << 15,    # trades within tobi.trade_window_ms
     "l1_window_cap": 1 << 15,       # L1 updates within ofi.window_ms

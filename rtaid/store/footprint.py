@@ -22,7 +22,7 @@ import pyarrow as pa
 
 MIB = 1 << 20
 # what breakdown() splits the RSS into (its other keys are details of these)
-MAIN_PARTS = ("libraries", "rings", "writer", "python_heap", "rest")
+MAIN_PARTS = ("libraries", "rings", "writer", "engine", "python_heap", "rest")
 
 
 class _MallInfo2(ctypes.Structure):
@@ -121,9 +121,15 @@ def tune_allocator() -> bool:
 
     By default glibc raises its mmap threshold to the size of the largest block freed
     (up to 32 MiB) and its trim threshold with it: after the writer's first large
-    arrays, every array of the writer is carved from a heap that only grows. Fixed
-    thresholds keep arrays above 64 KiB in their own mappings, unmapped when freed, and
-    trim the heaps' free tops above 128 KiB."""
+    arrays, every array of the writer is carved from a heap that keeps what it freed.
+    Fixed thresholds keep arrays above 64 KiB in their own mappings, unmapped when
+    freed, and trim the heaps' free tops above 128 KiB.
+
+    The price is page faults: each flush's arrays are mapped and zero-filled again
+    (about twice the faults of the old writer in bench/store.py, most of the gap
+    between the two there). Keeping freed blocks up to 32 MiB on the heap until the
+    next :func:`release` made the writer as fast as before but the daemon ~8 MB larger
+    between releases (two symbols: 128 against 119 MiB at the soak's samples)."""
     if _mallopt is None:
         return False
     return bool(_mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
@@ -131,7 +137,7 @@ def tune_allocator() -> bool:
 
 
 def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: int,
-              python_heap: bool = True) -> dict[str, int]:
+              engine: int = 0, python_heap: bool = True) -> dict[str, int]:
     """The resident set split by owner, in bytes.
 
     Parameters
@@ -146,8 +152,12 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     metadata : int
         The open part files' footer metadata (an estimate: C++ objects on the heap).
     kernels : int
-        Everything the Cython kernels allocated, rings included (their books are
-        allocated at full capacity and only partly touched: not a resident figure).
+        What the Cython kernels allocated with malloc (their small blocks; the large
+        ones, rings, books and signal windows, have their own mappings, touched as
+        they are used: ``engine``).
+    engine : int
+        Resident bytes of the kernels' mapped blocks but the rings: the books, the
+        signal windows, the decoder's buffers (``rtaid._kernels.mem.resident_bytes``).
     python_heap : bool
         Also measure CPython's arenas (a few ms: not on a hot path).
 
@@ -156,18 +166,19 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
     dict
         ``rss``; ``libraries`` (resident pages of mapped files: the interpreter's and
         shared libraries' code and data); ``rings``; ``writer`` (buffered records,
-        pyarrow's allocations, the open part files' metadata);
+        pyarrow's allocations, the open part files' metadata); ``engine``;
         ``python_heap`` (CPython's small-object arenas plus the C heap in use outside
         the kernels and the buffered records: Python's larger objects, libraries'
-        allocations); ``rest`` (the engine's books and signal state, thread stacks,
-        free memory the allocators keep).
+        allocations); ``rest`` (thread stacks, the interpreter's static data, free
+        memory the allocators keep until :func:`release`).
     """
     status = status_kb()
     rss = status.get("VmRSS", 0) * 1024
     in_use, _ = malloc_info()
     pymalloc = pymalloc_bytes() if python_heap else 0
-    # glibc counts the kernels' allocations (rings included), numpy's buffers and the
-    # open files' metadata as in use
+    # glibc counts the kernels' small allocations, numpy's buffers and the open files'
+    # metadata as in use (the kernels' large blocks, rings included, are mappings of
+    # their own: not in it)
     if pa.default_memory_pool().backend_name == "system":
         in_use -= arrow   # Arrow's buffers are malloc'd too
     other_malloc = max(in_use - kernels - buffered - metadata, 0)
@@ -175,6 +186,7 @@ def breakdown(*, rings: int, buffered: int, arrow: int, metadata: int, kernels: 
         "libraries": status.get("RssFile", 0) * 1024,
         "rings": rings,
         "writer": buffered + arrow + metadata,
+        "engine": engine,
         "python_heap": pymalloc + other_malloc,
     }
     parts["rest"] = rss - sum(parts.values())

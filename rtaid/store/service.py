@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from rtaid._kernels.mem import allocation_counts
+from rtaid._kernels.mem import allocation_counts, mapped_bytes, resident_bytes
 from rtaid._kernels.ring import ByteRings, RecordRings
 from rtaid.store import footprint
 from rtaid.store.journal import RawJournal
@@ -135,7 +135,8 @@ class Store:
             buffered += self.journal.buffer_bytes
         return footprint.breakdown(rings=rings, buffered=buffered, arrow=writer["arrow"],
                                 metadata=writer["part_metadata"],
-                                kernels=allocation_counts()[2], python_heap=python_heap)
+                                kernels=allocation_counts()[2] - mapped_bytes(),
+                                engine=max(resident_bytes() - rings, 0), python_heap=python_heap)
 
     def _report_memory(self) -> None:
         """The writer thread, once a minute: give back free memory, log the breakdown."""

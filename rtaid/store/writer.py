@@ -62,10 +62,15 @@ DRAIN_PERIOD_S = 0.25
 
 class _Buffer:
     """Drained records of one partition waiting for their row group: one array that
-    grows by doubling (few, large allocations rather than one per drain)."""
+    grows by doubling (few, large allocations rather than one per drain), in place:
+    ``ndarray.resize`` is a ``realloc``, which extends the block where it can (or,
+    above glibc's mmap threshold, moves its pages) instead of copying the rows to a new
+    array at each doubling (a third of the writer's time in bench/store.py)."""
 
     __slots__ = ("records", "rows", "since")
-    MIN_ROWS = 256
+    # small: ten symbols have ~100 partitions, most of them slow (bars_1m, mark_price,
+    # signals: 256 rows was ~2 MB of buffers for rows that never came)
+    MIN_ROWS = 16
 
     def __init__(self, dtype: np.dtype, rows: int, since: float) -> None:
         self.records = np.empty(max(self.MIN_ROWS, rows), dtype=dtype)
@@ -81,18 +86,22 @@ class _Buffer:
         need = self.rows + more
         if need <= len(self.records):
             return 0
-        grown = np.empty(max(need, 2 * len(self.records)), dtype=self.records.dtype)
-        grown[:self.rows] = self.records[:self.rows]
-        before, self.records = self.records.nbytes, grown
-        return grown.nbytes - before
+        before = self.records.nbytes
+        # no view of the array outlives a call of this class's methods (refcheck off:
+        # a debugger or a traceback holding a reference must not make it fail)
+        self.records.resize(max(need, 2 * len(self.records)), refcheck=False)
+        return self.records.nbytes - before
 
     def append(self, records: np.ndarray, order, start: int, end: int) -> None:
         """Copy ``records[start:end]``, or ``records[order[start:end]]``, to the end."""
-        dest = self.records[self.rows:self.rows + end - start]
+        # as opaque bytes: numpy copies a structured dtype (the C layout, with its
+        # padding) field by field, 10x slower than a memcpy of the records
+        raw = np.dtype((np.void, records.dtype.itemsize))
+        dest = self.records[self.rows:self.rows + end - start].view(raw)
         if order is None:
-            dest[:] = records[start:end]
+            dest[:] = records[start:end].view(raw)
         else:
-            np.take(records, order[start:end], out=dest)
+            np.take(records.view(raw), order[start:end], out=dest)
         self.rows += end - start
 
 
@@ -148,7 +157,10 @@ class StoreWriter:
         Record bytes buffered per partition before they are written.
     buffer_bytes : int
         Record bytes buffered over all partitions: above it, the largest buffers are
-        written (as row groups) until half of it is left.
+        written (as row groups) until half of it is left. 2 MiB: with ten symbols the
+        busiest partitions are written every few seconds as ~1 MiB row groups (the
+        hourly compaction rewrites them as 2 MiB ones); what a row group needs while it
+        is encoded (its columns, ~2x its records) scales with it.
     part_metadata_bytes : int
         Close a part file once the footer metadata it holds in memory reaches this
         (row groups x columns; compaction merges the parts anyway).
@@ -178,12 +190,12 @@ class StoreWriter:
                  compact_grace_s: float | None = None,
                  flush_interval_ms: int = 1000, retention_days: int = 0,
                  retention_interval_s: float = 3600.0, row_group_rows: int = 1 << 17,
-                 row_group_bytes: int = 16 << 20, buffer_bytes: int = 4 << 20,
+                 row_group_bytes: int = 16 << 20, buffer_bytes: int = 2 << 20,
                  part_metadata_bytes: int = 256 << 10,
                  row_group_s: float | None = 60.0, batch_records: int = 4096,
                  journal=None, retry_s: float = 5.0,
                  report: Callable[[], None] | None = None, report_s: float = 60.0,
-                 release: Callable[[], None] | None = None, release_s: float = 1.0,
+                 release: Callable[[], None] | None = None, release_s: float = 0.25,
                  clock: Callable[[], float] = time.monotonic,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
                  logger=None) -> None:

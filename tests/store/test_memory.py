@@ -41,3 +41,25 @@ def test_pyarrow_is_kept_from_importing_pandas_until_asked():
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "3", "True"]
+
+
+def test_a_freed_array_goes_back_to_the_os_at_once():
+    # glibc would otherwise raise its mmap threshold past the array and keep it on the
+    # heap after it is freed (a writer's burst stays resident)
+    code = (
+        "import numpy as np\n"
+        "from rtaid.store import footprint\n"
+        "assert footprint.tune_allocator()\n"
+        "def rss(): return footprint.status_kb()['VmRSS'] // 1024\n"
+        "a = np.ones(2 << 20); del a\n"      # 16 MiB, touched, freed: raises
+        "before = rss()\n"                    # glibc's own threshold past it
+        "b = np.ones(2 << 20)\n"
+        "with_array = rss()\n"
+        "del b\n"
+        "print(with_array - before, with_array - rss())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    grown, given_back = map(int, out.stdout.split())   # MiB
+    assert grown >= 12 and given_back >= 12, out.stdout

@@ -102,6 +102,25 @@ def test_rows_are_partitioned_by_symbol(tmp_path):
                       "symbol=ETHUSDT": [5, 6, 7, 8, 9]}
 
 
+def test_a_buffer_grown_over_many_drains_keeps_every_row_in_order(tmp_path):
+    # 256 rows at first, doubled in place past the mmap threshold (resize: realloc,
+    # mremap) while other partitions' drains interleave
+    rings, writer, _ = make_writer(tmp_path, capacity=1 << 14, row_group_s=None,
+                                   buffer_bytes=64 << 20)
+    u = 0
+    for _ in range(12):
+        push_bbo(rings, u, 700, sym=0)
+        push_bbo(rings, u + 700, 300, sym=1)
+        u += 1000
+        writer.flush()
+        assert not visible(tmp_path)      # all still buffered
+    assert writer.memory()["buffered"] >= 12_000 * BBO.dtype.itemsize
+    writer.stop()
+    by_sym = {f.parts[-3]: read_u([f]) for f in visible(tmp_path)}
+    assert by_sym["symbol=BTCUSDT"] == [k for k in range(12_000) if k % 1000 < 700]
+    assert by_sym["symbol=ETHUSDT"] == [k for k in range(12_000) if k % 1000 >= 700]
+
+
 def test_full_ring_drops_and_counts_without_blocking(tmp_path):
     rings, writer, _ = make_writer(tmp_path, capacity=1024)
     rec = np.zeros(1, dtype=BBO.dtype).tobytes()
