@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import signal
@@ -525,6 +526,7 @@ def main(argv=None) -> int:
     load("floor"), load("patch")     # compiled (once) before anything is timed
     work = pathlib.Path(tempfile.mkdtemp(prefix="rtaid-wirebench-"))
     t_start = time.monotonic()
+    load_before = os.getloadavg()[0]
     gen = Generator(cfg["max_lines"])
     try:
         try:
@@ -554,6 +556,7 @@ def main(argv=None) -> int:
                              gen_rate, floor, rtaid, baseline, STAGES, PENDING,
                              time.monotonic() - t_start, MAX_WINDOW_FRAMES, RTAID_SETTINGS,
                              orders=orders, order_stages=ORDER_STAGES, writer=writer,
+                             load_average_1m=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                              orders_params={"seconds": cfg["orders_s"], "sim_rate": ORDERS_SIM_RATE,
                                             "seed": ORDERS_SEED})
     json_path.parent.mkdir(parents=True, exist_ok=True)

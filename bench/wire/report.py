@@ -28,7 +28,8 @@ def _public(entry: dict) -> dict:
 
 def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor, rtaid, baseline,
             stages, pending, elapsed_s, max_window_frames, rtaid_settings, *, orders: dict,
-            order_stages: dict, writer: dict, orders_params: dict) -> dict:
+            order_stages: dict, writer: dict, orders_params: dict,
+            load_average_1m: list) -> dict:
     runs = []
     for name, res in (("floor", floor), ("rtaid", rtaid), ("baseline", baseline)):
         for label, entry in zip(("fixed", "half_saturation"), res["latency"]):
@@ -86,6 +87,7 @@ def results(machine, mode, cfg, rate, frames_per_loop, settings, gen_rate, floor
                                         "feed_counters", "log_warnings", "writer_catch_up_s")},
         "baseline": {k: baseline[k] for k in ("rows", "signals", "snapshots")},
         "elapsed_s": elapsed_s,
+        "load_average_1m": load_average_1m,
     }
 
 
@@ -104,7 +106,10 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
     r = res["ratios"]
     settings = ", ".join(f"{k}={v}" for k, v in p["signal_settings"].items())
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['system']}. "
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['system']}"
+        + (f" (1-min load average {res['load_average_1m'][0]:g} before, "
+           f"{res['load_average_1m'][1]:g} after: the box is shared)" if res.get("load_average_1m") else "")
+        + ". "
         f"`python bench/latency.py`{' --quick' if res['mode'] == 'quick' else ''}: one generator "
         f"process streams the shared BTCUSDT and ETHUSDT recordings, looped "
         f"({p['timeline_frames_per_loop']:,} frames per loop), over WebSockets on 127.0.0.1 to one "
