@@ -1,6 +1,5 @@
 """`rtaid run` on the paper venue against rtaid-sim, then `rtaid replay` of its journal:
 the same orders and fills, row for row, per symbol."""
-import signal
 import subprocess
 import sys
 import time
@@ -8,7 +7,7 @@ import time
 import pytest
 
 from tests.exec.helpers import table
-from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env
+from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env, stop_process
 
 # fast warm-ups and wide entry bands, so the strategy trades within seconds; limit
 # orders at the touch that may rest, a timeout that may cancel them
@@ -59,12 +58,8 @@ def test_replay_of_a_paper_run_gives_its_orders_and_fills(sim_port, tmp_path):
     try:
         assert notify.wait_for("READY=1"), notify.messages
         time.sleep(25)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out = stop_process(proc)
     assert proc.returncode == 0, out[-3000:]
     data = tmp_path / "data"
     journals = sorted((data / "raw").rglob("*.gz"))

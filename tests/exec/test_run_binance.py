@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 from tests.exec.helpers import ED25519_API_KEY, ed25519_keys, outside_order, venue_args
-from tests.helpers import ROOT, NotifySocket, daemon_env, free_port, start_sim
+from tests.helpers import ROOT, NotifySocket, daemon_env, free_port, start_sim, stop_process
 
 
 @pytest.fixture
@@ -60,12 +59,8 @@ def test_ed25519_key_stays_out_of_logs_argv_and_config_show(ed25519_sim, tmp_pat
                                 capture_output=True, text=True, timeout=60)
         ws = json.loads(status.stdout)["ws_api"]
         assert ws["connected"] and ws["logged_on"] and ws["auth"] == "ed25519", ws
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out = stop_process(proc)
     assert proc.returncode == 0, out[-3000:]
     assert '"ws_api_connected"' in out and "session.logon" in out
     secrets = (ED25519_API_KEY, pem_body(private))

@@ -14,7 +14,7 @@ import urllib.request
 import aiohttp
 import pytest
 from tests.exec.helpers import outside_order, venue_args
-from tests.helpers import ROOT, NotifySocket, daemon_env
+from tests.helpers import ROOT, NotifySocket, daemon_env, stop_process
 from tests.sim.helpers import signed
 
 SECRET_VALUES = ("sim-key", "sim-secret")
@@ -53,12 +53,8 @@ def test_secrets_stay_out_of_logs_argv_and_config_show(sim_port, tmp_path):
         # an order at the exchange while the daemon watches: its stream events are logged
         asyncio.run(outside_order(sim_port))
         time.sleep(2)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out = stop_process(proc)
     assert proc.returncode == 0, out[-3000:]
     assert '"execution_started"' in out
     for value in SECRET_VALUES:

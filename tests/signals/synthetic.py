@@ -57,13 +57,7 @@ def make_recording(path, seed=0, n_events=3000, with_bbo=True, symbol="TSTUSDT")
             if crossed:
                 b_out.append([_px(10000), _qty(5)])
                 counts["crossed"] += 1
-            for side, out in ((bids, b_out), (asks, a_out)):
-                for p, q in out:
-                    p, q = round(float(p) * 100), round(float(q) * 1000)
-                    if q:
-                        side[p] = q
-                    else:
-                        side.pop(p, None)
+            apply_levels(bids, asks, b_out, a_out)
             lost = rng.random() < 0.004 and not unsynced
             diff = {"e": "depthUpdate", "E": T, "T": T, "s": symbol, "U": U, "u": u,
                     "pu": U - 1, "b": b_out, "a": a_out}
@@ -134,3 +128,15 @@ SHORT = {
 }
 CONFIGURED_BUCKET = {**SHORT, "vpin.bucket_volume": 0.5, "tobi.decay": 0.7,
                      "lpi.maker_fee_bps": 0.5}
+
+
+def apply_levels(bids: dict, asks: dict, b_out, a_out) -> None:
+    """A diff's levels (``[[price, qty], ...]`` text, 2 and 3 decimals) applied to books
+    kept as ``{price ticks: qty lots}``; quantity 0 removes the level."""
+    for side, out in ((bids, b_out), (asks, a_out)):
+        for p, q in out:
+            p, q = round(float(p) * 100), round(float(q) * 1000)
+            if q:
+                side[p] = q
+            else:
+                side.pop(p, None)

@@ -10,6 +10,7 @@ from rtaid.reference.indicators import Params
 from rtaid.reference.pipeline import run_recording
 from tests.helpers import config_from_keys, kernel_tables
 from tests.signals.compare import compare_tables
+from tests.signals.synthetic import apply_levels
 
 SYMBOL = "TSTUSDT"
 # windows long enough for a burst to hold thousands of entries
@@ -53,13 +54,7 @@ def write_bursty_recording(path, seed, phases):
                 U, u = u + 1, u + 1 + rng.randint(0, 2)
                 b_out = [[px(rng.randint(9950, 9998)), qty(rng.randint(1, 8000))]]
                 a_out = [[px(rng.randint(10002, 10049)), qty(rng.randint(0, 8000))]]
-                for side, out in ((bids, b_out), (asks, a_out)):
-                    for p, q in out:
-                        p, q = round(float(p) * 100), round(float(q) * 1000)
-                        if q:
-                            side[p] = q
-                        else:
-                            side.pop(p, None)
+                apply_levels(bids, asks, b_out, a_out)
                 emit({"stream": f"{low}@depth@0ms", "data": {
                     "e": "depthUpdate", "E": T, "T": T, "s": SYMBOL, "U": U, "u": u,
                     "pu": U - 1, "b": b_out, "a": a_out}})
