@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tests.exec.helpers import table
-from tests.helpers import ROOT, NotifySocket, daemon_args, daemon_env, stop_process
+from tests.helpers import (QUICK_TRADING_CONFIG, ROOT, NotifySocket, daemon_args, daemon_env,
+                           stop_process)
 
 # fast warm-ups and wide entry bands, so the strategy trades within seconds; limit
 # orders at the touch that may rest, a timeout that may cancel them
@@ -20,23 +21,9 @@ raw_journal = true
 venue = "paper"
 order_timeout_ms = 1500
 paper_latency_ms = 25
-[vpin]
-calibration_ms = 5000
-buckets = 20
-[norm]
-warmup = 20
-[kyle]
-min_intervals = 5
-[strategy]
-entry_low = 35.0
-entry_high = 65.0
-exit_mid = 50.0
-toxic_max = 100.0
-cooldown_ms = 1000
-max_hold_ms = 5000
 [symbols.ETHUSDT.strategy]
 order_qty = 0.005
-"""
+""" + QUICK_TRADING_CONFIG
 
 
 def by_symbol(rows):
