@@ -146,6 +146,8 @@ def add_demo_parser(sub, common: argparse.ArgumentParser) -> None:
                    help="symbols (default BTCUSDT,ETHUSDT)")
     p.add_argument("--rate", type=positive_float, default=200.0,
                    help="sim events per second per symbol")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed of the synthetic market (default: a random one, printed with the summary)")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset goes (default: a new temp dir)")
     p.add_argument("--recording", nargs="*", metavar="FILE",
                    help="instead: replay real recordings through the kernels (default: the shared ones)")

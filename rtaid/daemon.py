@@ -112,6 +112,7 @@ class Daemon:
                         if config.metrics.port != 0 else None)
         # the freqtrade producer endpoint (rtaid/freqtrade), fed the engine's closed bars
         self.freqtrade = None
+        self._first_bar_minute: dict[str, int] = {}
         if config.freqtrade.enabled:
             from rtaid.freqtrade.producer import Producer
             from rtaid.store.tables import TABLES
@@ -124,9 +125,21 @@ class Daemon:
 
     def _closed_bars(self) -> dict:
         """{symbol: bars_1m row} of each symbol's last closed bar (the engine's; called on
-        the event loop once a second by the freqtrade producer)."""
-        return {s: bar for i, s in enumerate(self.engine.symbols)
-                if (bar := self.engine.last_bar(i)) is not None}
+        the event loop once a second by the freqtrade producer).
+
+        The run's first bar of a symbol covers only the part of its minute after the
+        daemon connected (its open is not the minute's open): it goes out marked
+        ``partial`` and the producer serves the exchange's candle for that minute."""
+        out = {}
+        for i, s in enumerate(self.engine.symbols):
+            bar = self.engine.last_bar(i)
+            if bar is None:
+                continue
+            first = self._first_bar_minute.setdefault(s, bar["minute_ms"])
+            if bar["minute_ms"] == first:
+                bar = {**bar, "partial": True}
+            out[s] = bar
+        return out
 
     # ------------------------------------------------------------------ signals
     def signal_params(self, config, sym: int) -> SignalParams | None:

@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import pathlib
+import random
 import sys
 import time
 
@@ -202,7 +203,7 @@ def execution_lines(service, status) -> list[str]:
 
 
 async def live(duration: float, symbols: list[str], rate: float, data_dir: str, tty: bool,
-               config_path: str | None = None, user_sets=()) -> int:
+               config_path: str | None = None, user_sets=(), seed: int | None = None) -> int:
     from rtaid.infra import exchange_info
     from rtaid.infra.config import load_config
     from rtaid.daemon import Daemon
@@ -211,7 +212,10 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
     from rtaid.sim.config import spec_for
 
     specs = tuple(spec_for(s) for s in symbols)
-    sim_cfg = SimConfig(port=0, rate=rate, symbols=specs)
+    # the event sequence is the seed's; event times are the wall clock's, so a seed
+    # reproduces the market's path, not every decision to the millisecond
+    seed = random.randrange(1 << 31) if seed is None else seed
+    sim_cfg = SimConfig(port=0, rate=rate, symbols=specs, seed=seed)
     async with SimExchange(sim_cfg) as sim:
         sets = [f"exchange.rest_url={sim.rest_url}", f"exchange.ws_url={sim.ws_url}",
                 "feed.symbols=[" + ",".join(f'"{s}"' for s in symbols) + "]",
@@ -251,6 +255,7 @@ async def live(duration: float, symbols: list[str], rate: float, data_dir: str, 
         for line in final:
             print("  " + line)
         print("  demo settings (faster time scales than the defaults): " + " ".join(DEMO_SETTINGS))
+        print(f"  synthetic market: seed {seed} (--seed {seed} replays its path), {rate:g} events/s per symbol")
         print("  connections: " + ", ".join(f"{c.name} connects {c.connects}" for c in feed.connections))
         print(f"  snapshots {feed.counters['snapshots']}, snapshot errors {feed.counters['snapshot_errors']}")
         rows = daemon.store.stats()["rows_written"]
@@ -298,6 +303,6 @@ def run_live(args) -> int:
     try:
         path, user_sets = config_args(args)
         return uvloop.run(live(args.duration, symbols, args.rate, data_dir, sys.stdout.isatty(),
-                               path, user_sets))
+                               path, user_sets, args.seed))
     except KeyboardInterrupt:
         return 130

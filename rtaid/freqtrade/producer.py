@@ -301,7 +301,8 @@ class Producer:
         now_minute = _minute(now_ms)
         stale = end is None or end < now_minute - MINUTE_MS
         klines: dict = {}
-        if self.rest_url and (stale or frame is None or len(frame) < n):
+        if self.rest_url and (stale or frame is None or len(frame) < n
+                              or _has_joined_minutes(frame, end - n * MINUTE_MS)):
             klines = await klinelib.fetch_with_retry(session, self.rest_url, symbol,
                                                      timeout_s=self.request_timeout_s,
                                                      now_ms=now_ms)
@@ -330,8 +331,12 @@ class Producer:
                 values = [minute, *ohlcv] + [None] * (len(self.columns) - 6)
                 by_minute[minute] = (minute, wire.row_text(values), True)
         if frame is not None:
+            minutes = set(int(m) for m in frame.dates)
             for values in frame.rows():
-                by_minute[values[0]] = (values[0], wire.row_text(values), False)
+                minute = values[0]
+                if _joined_midway(minute, minutes, start) and minute in by_minute:
+                    continue           # a run's first, partial bar: the exchange's candle
+                by_minute[minute] = (minute, wire.row_text(values), False)
         return [by_minute[m] for m in sorted(by_minute)]
 
     # ------------------------------------------------------------------ live bars
@@ -352,15 +357,46 @@ class Producer:
                 texts = await asyncio.to_thread(lambda: [wire.row_text(v) for v in frame.rows()])
                 new.extend((int(m), t, False) for m, t in zip(frame.dates, texts))
                 self.counters["gap_rows_from_dataset"] += len(texts)
-        target = self.targets[rows.symbol].at_close(minute)
-        values = [minute] + [_cell(bar.get(c)) for c in self.columns[1:-1]] + [target]
-        new.append((minute, wire.row_text(values), False))
+        if bar.get("partial"):
+            # rtaid saw only the end of this minute: the exchange's candle, rtaid's
+            # columns empty (as for history), or nothing until the next full minute
+            row = await self._kline_row(rows.symbol, minute)
+            if row is None:
+                self.counters["partial_bars_skipped"] += 1
+                return
+            self.counters["partial_bars_from_klines"] += 1
+            new.append(row)
+        else:
+            target = self.targets[rows.symbol].at_close(minute)
+            values = [minute] + [_cell(bar.get(c)) for c in self.columns[1:-1]] + [target]
+            new.append((minute, wire.row_text(values), False))
         if replace:
             rows.rows.pop()
         rows.rows.extend(new)
         rows.last_analyzed_s = self.clock()
         self.counters["live_rows"] += 1
         self._broadcast(rows, [t for _, t, _ in new])
+
+    async def _kline_row(self, symbol: str, minute: int) -> tuple | None:
+        """The exchange's closed candle of ``minute`` as a history row, or None (no REST
+        endpoint, or the request failed: logged)."""
+        if not self.rest_url:
+            return None
+        try:
+            async with aiohttp.ClientSession() as session:
+                klines = await klinelib.fetch_closed(session, self.rest_url, symbol, limit=5,
+                                                     timeout_s=self.request_timeout_s,
+                                                     now_ms=int(self.clock() * 1000))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            self._warn.log(("kline", symbol), "freqtrade_partial_bar_kline_failed", symbol=symbol,
+                           error=f"{type(exc).__name__}: {exc}",
+                           consequence="the minute rtaid joined mid-way is left out")
+            return None
+        ohlcv = klines.get(minute)
+        if ohlcv is None:
+            return None
+        values = [minute, *ohlcv] + [None] * (len(self.columns) - 6)
+        return (minute, wire.row_text(values), True)
 
     def _broadcast(self, rows: PairRows, texts: list[str]) -> None:
         df_message = None
@@ -514,6 +550,18 @@ def _cell(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def _joined_midway(minute: int, minutes: set, window_start: int) -> bool:
+    """A dataset bar after a minute without one: the first bar of a daemon run (or after
+    an outage), which covers only the part of its minute after the daemon joined. While
+    the daemon runs every minute has a bar (a timer closes quiet ones)."""
+    return minute > window_start and minute - MINUTE_MS not in minutes
+
+
+def _has_joined_minutes(frame, window_start: int) -> bool:
+    minutes = set(int(m) for m in frame.dates)
+    return any(_joined_midway(m, minutes, window_start) for m in minutes)
 
 
 def _minute(ms: float) -> int:

@@ -68,17 +68,25 @@ def test_rtaid_run_serves_freqtrade_across_a_restart(ft_python, sim_port, tmp_pa
             with urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/fapi/v1/klines?symbol=BTCUSDT"
                                         f"&interval=1m&limit=1500&startTime={rows[0][0]}", timeout=10) as r:
                 klines = {k[0]: k for k in json.loads(r.read())}
-            for row in rows:          # a fresh data dir: the exchange's candles, rtaid's columns empty
+            # a fresh data dir: the exchange's candles with rtaid's columns empty, up to
+            # and including the minute the daemon joined mid-way (its partial bar is not
+            # served: the exchange's candle is); after it (a slow consumer start), rtaid's
+            own = [row for row in rows if row[6:] != [None] * (len(columns) - 6)]
+            for row in rows:
+                if row in own:
+                    continue
                 kline = dict(zip(columns, [row[0], *map(float, klines[row[0]][1:6])]))
                 assert_row_equal(row[:6], kline, columns[:6])
-                assert row[6:] == [None] * (len(columns) - 6)
 
-            # let the daemon close the bar of the minute it started in, then restart it
-            next_minute = (int(started * 1000) // MINUTE + 1) * MINUTE
+            # let the daemon close the bar of the minute it started in and of the next
+            # (its first full one), then restart it
+            next_minute = (int(started * 1000) // MINUTE + 2) * MINUTE
             await asyncio.sleep(max(0.0, next_minute / 1000 + 2.5 - time.time()))
             logs.append(stop(daemon))
             written = barlib.read_bars(str(tmp_path / "data"), "BTCUSDT")
-            assert written is not None and len(written) >= 1
+            assert written is not None and len(written) >= 2
+            joined = int(written.dates[0])      # the dataset keeps what rtaid saw of it
+            assert all(row[0] > joined for row in own), (joined, own[:1])
             notify = NotifySocket(tmp_path / "notify2")
             daemon = start_daemon(sim_port, tmp_path, ft_port, notify)
             assert notify.wait_for("READY=1"), notify.messages
@@ -90,7 +98,16 @@ def test_rtaid_run_serves_freqtrade_across_a_restart(ft_python, sim_port, tmp_pa
             assert got["la"] != first_la, "the consumer did not read the restarted daemon"
             by_date = {r[0]: r for r in got["rows"]}
             assert len(got["rows"]) == 1500
-            for values in written.rows():
+            # after the restart: the joined minute is the exchange's candle, every later
+            # one the bar the daemon wrote
+            with urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/fapi/v1/klines?symbol=BTCUSDT"
+                                        f"&interval=1m&limit=1&startTime={joined}", timeout=10) as r:
+                kline = json.loads(r.read())[0]
+            assert kline[0] == joined
+            assert_row_equal(by_date[joined][:6], dict(zip(columns, [joined, *map(float, kline[1:6])])),
+                             columns[:6])
+            assert by_date[joined][6:] == [None] * (len(columns) - 6)
+            for values in written.rows()[1:]:
                 assert_row_equal(by_date[values[0]], dict(zip(written.columns, values)), columns)
                 assert by_date[values[0]][columns.index("obi_last")] is not None
             assert (await consumer.ask(cmd="pairs", producer="intruder"))["pairs"] == []
