@@ -35,9 +35,8 @@ Tests and benchmarks read an engine's tables from memory instead (``memory.py``)
 import os
 
 # Before pyarrow is first imported (its mimalloc reads this once): give freed pages back
-# at once. With mimalloc's default delay it kept 30-60 MB resident after compacting an
-# hour; glibc's malloc (ARROW_DEFAULT_MEMORY_POOL=system) gave them back but made the
-# writer ~40% slower; this keeps mimalloc's speed and returns the pages (measured).
+# at once, for what pyarrow allocates before a Store switches it to glibc's pool
+# (footprint.tune_allocator says why) and in processes without a Store.
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
 
 from rtaid.store.memory import MemoryTables  # noqa: E402
