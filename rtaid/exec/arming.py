@@ -5,8 +5,8 @@ After every decision for a symbol the service re-arms it: for each target the st
 may switch to (-1, 0, +1 times ``strategy.order_qty``), ``OrderManager.plan`` says what
 the manager would place (or nothing), and the venue writes that order's request
 template. Whatever may change what the manager decides disarms the symbol first, at
-once (an answer, a fill, a position, a state change, a reload; a reconciliation
-disarms every symbol while it runs): until the next decision re-arms it, a target
+once (an answer, a fill, a position, a state change, a reload, an order a
+reconciliation adopts or finds gone): until the next decision re-arms it, a target
 change goes the Python way (still over the WebSocket API, in the same loop turn).
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ class Arming:
         self.service = service
         self.venue = service.venue
         self.fast = service.venue.fast
-        self.suspended = 0          # reconciliations running
 
     def disarm(self, symbol: str | None = None) -> None:
         inst = self.service.instruments.get(symbol) if symbol is not None else None
@@ -36,7 +35,7 @@ class Arming:
         if inst is None:
             return
         self.fast.disarm(inst.sym)
-        if self.suspended or not self.fast.connected or service.state.state == "halted":
+        if not self.fast.connected or service.state.state == "halted":
             return
         from rtaid.exec.service import symbol_section
 

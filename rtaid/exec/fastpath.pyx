@@ -11,7 +11,7 @@ How it stays the order manager's decision (rtaid/exec/orders.py), not a second o
   writes the request into a prepared template: every byte but the price, the
   timestamp (and, without ``session.logon``, the HMAC signature).
 - Anything that changes what the manager would decide (an answer, a fill, a position,
-  a state change, a reconciliation) disarms the symbol first; the service arms it
+  a state change, what a reconciliation corrects) disarms the symbol first; the service arms it
   again after its next decision.
 - Here, for a target event whose armed plan matches (same target and quantity), the
   checks that depend on the market at this instant run in C: the twin of

@@ -24,7 +24,6 @@ is bought twice). A flatten, the kill switch and the daily loss limit close it a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 
@@ -445,22 +444,6 @@ class ExecutionService:
         if self.arming is not None:
             self.arming.disarm(symbol)
 
-    @contextlib.asynccontextmanager
-    async def _suspended(self):
-        """No C order path while a reconciliation takes the venue's state."""
-        if self.arming is None:
-            yield
-            return
-        self.arming.suspended += 1
-        self._disarm()
-        try:
-            yield
-        finally:
-            self.arming.suspended -= 1
-            if not self.arming.suspended:
-                for symbol in self.symbols:     # armed again from the state just taken
-                    self.arming.rearm(symbol)
-
     def _track_unclaimed(self) -> None:
         """Orders the C path sent and no decision claimed (a decision that differed from
         its plan: logged): tracked like the manager's own, so that they are answered,
@@ -601,7 +584,13 @@ class ExecutionService:
         adopted (with ``adopt_now`` also with fills pending: they are booked first).
         Returns ``{symbol: open orders at the venue (ours and others)}``.
         """
-        async with self._reconcile_lock, self._suspended():
+        # The C order path stays armed meanwhile: what the reconciliation changes goes
+        # through the callbacks that disarm its symbol (update, fill, _venue_position,
+        # an adoption), and from the balance on it runs without an await to its
+        # decisions, which re-arm. A target change meanwhile is as safe on the C path
+        # as on the Python one: the decision claims the order in the same loop turn, and
+        # an order in flight or unknown to the snapshot is looked up, not assumed gone.
+        async with self._reconcile_lock:
             symbols = list(symbols or self.symbols)
             asked = time.monotonic()
             venue_open = {}
@@ -617,6 +606,7 @@ class ExecutionService:
                     if info is not None:
                         self.venue.apply(order, info)
                     elif not order.inflight and order.is_open:
+                        self._disarm(symbol)
                         self.manager.update(order, "failed", order.filled, wall_ms(),
                                             time.time_ns(), reason="not_at_venue")
             positions = await self.venue.positions()
@@ -653,6 +643,7 @@ class ExecutionService:
                                        inst.lots(r.get("executedQty", "0")),
                                        bool(r.get("reduceOnly")), int(r.get("orderId") or 0),
                                        wall_ms())
+            self._disarm(symbol)
             log.warning("order_adopted", symbol=symbol, client_id=cid)
         if foreign != self._foreign_open[symbol]:
             self._foreign_open[symbol] = foreign

@@ -113,3 +113,46 @@ def test_rate_limits_the_api_reports_hold_orders_until_their_window_ends(tmp_pat
             assert orders and orders[0]["limit"] == 3
 
     run(with_sim(scenario, order_limit_10s=3))
+
+
+def test_the_c_order_path_stays_armed_while_a_slow_reconciliation_runs(tmp_path):
+    """A reconciliation against a slow exchange takes seconds; the symbols it changes
+    nothing of stay armed meanwhile (a target change then goes the C path, as before
+    it), and after it. An order whose fate it corrects disarms its own symbol until the
+    next decision re-arms it."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "strategy.order_qty=0.001")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            fast = svc.venue.fast
+            btc, eth = (svc.instruments[s].sym for s in ("BTCUSDT", "ETHUSDT"))
+            assert await until(lambda: all(fast.armed(i, t) for i in (btc, eth) for t in (-1, 1)))
+            sim.faults.fail_rest("delay", seconds=0.5, count=4, path="/fapi/v1/openOrders")
+            reconciling = asyncio.create_task(svc.reconcile())
+            await asyncio.sleep(0.3)
+            assert not reconciling.done()
+            assert all(fast.armed(i, t) for i in (btc, eth) for t in (-1, 1))
+            await reconciling
+            assert all(fast.armed(i, t) for i in (btc, eth) for t in (-1, 1))
+
+            # an order we believe open and the exchange has filled (looked up by its
+            # client id): its symbol is disarmed by the reconciliation, armed again by
+            # the decision that follows; the other symbol stays armed
+            svc.on_events([target("BTCUSDT", 0.001)])
+            assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.001, 10)
+            assert await until(lambda: fast.armed(btc, -1))
+            disarmed = []
+            real_disarm = svc._disarm
+            svc._disarm = lambda symbol=None: (disarmed.append(symbol), real_disarm(symbol))[1]
+            sim.faults.fail_rest("delay", seconds=0.3, count=1, path="/fapi/v1/openOrders")
+            order = next(iter(svc.manager.by_id.values()))
+            order.status, order.inflight = "accepted", False       # we believe it open
+            svc.manager.open["BTCUSDT"][order.client_id] = order
+            await svc.reconcile(["BTCUSDT"])
+            assert "BTCUSDT" in disarmed and "ETHUSDT" not in disarmed
+            assert fast.armed(eth, 1)
+            assert await until(lambda: fast.armed(btc, -1))
+
+    run(with_sim(scenario))
