@@ -18,6 +18,11 @@ def register(app: web.Application, sim: "SimExchange") -> None:
     def new_order(params, ctx: RequestContext):
         return sim.place_order(params, "rest", ctx.arrival_mono_ns, ctx.arrival_wall_ns)
 
+    @endpoint(sim, 1, SIGNED, order=True)
+    def modify_order(params, ctx):
+        # weight 1, and it counts towards the order limits (as order.modify)
+        return account.order_json(account.modify(params))
+
     @endpoint(sim, 1, SIGNED)
     def cancel_order(params, ctx):
         order = account.cancel(params.get("symbol"), params.get("orderId"), params.get("origClientOrderId"))
@@ -126,6 +131,7 @@ def register(app: web.Application, sim: "SimExchange") -> None:
 
     r = app.router
     r.add_post("/fapi/v1/order", new_order)
+    r.add_put("/fapi/v1/order", modify_order)
     r.add_delete("/fapi/v1/order", cancel_order)
     r.add_get("/fapi/v1/order", query_order)
     r.add_delete("/fapi/v1/allOpenOrders", cancel_all)

@@ -115,6 +115,36 @@ def test_rate_limits_the_api_reports_hold_orders_until_their_window_ends(tmp_pat
     run(with_sim(scenario, order_limit_10s=3))
 
 
+def test_a_request_weight_limit_reached_holds_orders_instead_of_a_429(tmp_path):
+    """Someone else on the IP used the minute's request weight: the answer to our order
+    says REQUEST_WEIGHT is at its limit, and the next order waits (at most
+    execution.max_backoff_s) instead of being refused."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "execution.order_type=market",
+                                "execution.max_backoff_s=2")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            # early in a minute: the weight window must not roll over meanwhile
+            await asyncio.sleep(61 - time.time() % 60 if time.time() % 60 > 45 else 0)
+            window = sim.limiter.weight
+            window.add(window.limit - window.add(0, time.time()), time.time())   # at the limit
+            svc.on_events([target("BTCUSDT", 0.001)])
+            assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.001)
+            assert await until(lambda: svc.status()["ws_api"]["rate_limit_holds"] >= 1)
+            held_at = time.monotonic()
+            svc.on_events([target("BTCUSDT", -0.001)])
+            assert await until(lambda: sim_position(sim, "BTCUSDT") == -0.001, 5)
+            assert time.monotonic() - held_at > 1.0       # held for the backoff
+            weights = [rl for rl in svc.status()["ws_api"]["rate_limits"]
+                       if rl["rateLimitType"] == "REQUEST_WEIGHT"]
+            assert weights and weights[0]["count"] >= weights[0]["limit"]
+            assert sim.limiter.rejected == 0 and svc.status()["orders"]["rejected"] == {}
+
+    run(with_sim(scenario))
+
+
 def test_the_c_order_path_stays_armed_while_a_slow_reconciliation_runs(tmp_path):
     """A reconciliation against a slow exchange takes seconds; the symbols it changes
     nothing of stay armed meanwhile (a target change then goes the C path, as before

@@ -145,3 +145,38 @@ def test_post_only_orders_past_their_timeout_are_moved_to_the_touch_with_order_m
     assert [r["status"] for r in rows] == ["sent", "accepted", "accepted", "canceled"], rows
     assert rows[2]["reason"] == "modified"
     assert [r["px"] for r in rows] == [bid, bid, new_bid, new_bid], rows
+
+
+def test_a_post_only_order_is_moved_over_rest_while_the_websocket_api_is_down(tmp_path):
+    """The same move with the WebSocket API down: ``PUT /fapi/v1/order`` (same order, new
+    price, signed REST), never cancelled and replaced."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "execution.time_in_force=GTX",
+                                "execution.order_timeout_ms=300")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            market = sim.markets["BTCUSDT"]
+            sim.drivers["BTCUSDT"].paused = True      # nothing trades: the order rests
+            await asyncio.sleep(0.2)
+            svc.on_events([target("BTCUSDT", 0.002)])
+            assert await until(lambda: len(sim_open(sim)) == 1)
+            (resting,) = sim_open(sim)
+            puts = sim.counters["rest_requests"]
+            sim.faults.ws_api_down(10.0)
+            assert await until(lambda: not svc.status()["ws_api"]["connected"])
+            await asyncio.sleep(0.5)                   # past its timeout
+            new_bid = market_moves_up_a_tick(market)
+            assert await until(lambda: resting.price == new_bid, 3)
+            assert await until(lambda: svc.status()["ws_api"]["modified"] == 1)
+            assert sim_orders(sim, "BTCUSDT") == [resting] and sim_open(sim) == [resting]
+            assert not svc.status()["ws_api"]["connected"]
+            assert sim.counters["rest_requests"] > puts
+            assert svc.status()["symbols"]["BTCUSDT"]["working_orders"] == 1
+            return resting.client_order_id, float(market.inst.fmt_price(new_bid))
+
+    cid, new_bid = run(with_sim(scenario))
+    rows = [r for r in table(data, "orders") if r["client_id"] == cid]
+    assert [r["status"] for r in rows] == ["sent", "accepted", "accepted"], rows
+    assert rows[2]["reason"] == "modified" and rows[2]["px"] == new_bid
