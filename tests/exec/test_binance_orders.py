@@ -105,6 +105,24 @@ def market_moves_up_a_tick(market) -> int:
     return ask
 
 
+def gtx_config(sim, data):
+    return binance_config(sim, data, "execution.time_in_force=GTX", "execution.order_timeout_ms=300")
+
+
+async def a_resting_gtx_order(sim, svc):
+    """A GTX buy resting at BTCUSDT's bid, the market paused (nothing trades):
+    ``(market, the sim's order, bid)``."""
+    market = sim.markets["BTCUSDT"]
+    sim.drivers["BTCUSDT"].paused = True
+    await asyncio.sleep(0.2)
+    bid = market.book.bids.best()
+    svc.on_events([target("BTCUSDT", 0.002)])
+    assert await until(lambda: len(sim_open(sim)) == 1)
+    (resting,) = sim_open(sim)
+    assert resting.time_in_force == "GTX" and resting.price == bid
+    return market, resting, bid
+
+
 def test_post_only_orders_past_their_timeout_are_moved_to_the_touch_with_order_modify(tmp_path):
     """A GTX order rests at the bid; past execution.order_timeout_ms it stays while the
     bid is where it is, and is moved (order.modify: same order, new price) when the bid
@@ -112,18 +130,9 @@ def test_post_only_orders_past_their_timeout_are_moved_to_the_touch_with_order_m
     data = tmp_path / "data"
 
     async def scenario(sim):
-        config = binance_config(sim, data, "execution.time_in_force=GTX",
-                                "execution.order_timeout_ms=300")
-        async with daemon_at(sim, config) as daemon:
+        async with daemon_at(sim, gtx_config(sim, data)) as daemon:
             svc = daemon.execution
-            market = sim.markets["BTCUSDT"]
-            sim.drivers["BTCUSDT"].paused = True      # nothing trades: the order rests
-            await asyncio.sleep(0.2)
-            bid = market.book.bids.best()
-            svc.on_events([target("BTCUSDT", 0.002)])
-            assert await until(lambda: len(sim_open(sim)) == 1)
-            (resting,) = sim_open(sim)
-            assert resting.time_in_force == "GTX" and resting.price == bid
+            market, resting, bid = await a_resting_gtx_order(sim, svc)
             await asyncio.sleep(0.8)                   # past its timeout, still at the touch
             assert sim_open(sim) == [resting] and resting.price == bid
             assert svc.status()["ws_api"]["modifies"] == 0
@@ -153,16 +162,9 @@ def test_a_post_only_order_is_moved_over_rest_while_the_websocket_api_is_down(tm
     data = tmp_path / "data"
 
     async def scenario(sim):
-        config = binance_config(sim, data, "execution.time_in_force=GTX",
-                                "execution.order_timeout_ms=300")
-        async with daemon_at(sim, config) as daemon:
+        async with daemon_at(sim, gtx_config(sim, data)) as daemon:
             svc = daemon.execution
-            market = sim.markets["BTCUSDT"]
-            sim.drivers["BTCUSDT"].paused = True      # nothing trades: the order rests
-            await asyncio.sleep(0.2)
-            svc.on_events([target("BTCUSDT", 0.002)])
-            assert await until(lambda: len(sim_open(sim)) == 1)
-            (resting,) = sim_open(sim)
+            market, resting, _ = await a_resting_gtx_order(sim, svc)
             puts = sim.counters["rest_requests"]
             sim.faults.ws_api_down(10.0)
             assert await until(lambda: not svc.status()["ws_api"]["connected"])
