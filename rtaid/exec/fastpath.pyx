@@ -51,6 +51,18 @@ cdef enum:
     PRICE_TOUCH = 1          # limit at the touch it takes (a buy: the best ask)
     PRICE_OWN = 2            # limit at its own side's touch (GTX; a buy: the best bid)
 
+cdef enum:
+    # why a target event was left to Python (PASS_NAMES in this order)
+    PASS_NONE = 0
+    PASS_BATCH = 1           # more than one target event of the symbol in the batch
+    PASS_TARGET = 2          # a target outside -1..1
+    PASS_UNARMED = 3         # no armed plan for it (disarmed, or another quantity)
+    PASS_PENDING = 4         # the symbol's last request here is not claimed yet
+    PASS_MARKET = 5          # a market check failed (book, age, band, notional, filters)
+    PASS_REQUEST = 6         # the request could not be built or written
+
+PASS_NAMES = ("", "batch", "target", "unarmed", "pending", "market", "request")
+
 cdef struct Plan:
     bint armed
     double target_qty        # the target event's target_qty this plan answers
@@ -177,6 +189,7 @@ cdef class FastOrderPath:
     cdef public object fallback     # the daemon's drain (Python), called after the C path
     cdef public int64_t fired       # requests written here
     cdef public int64_t passed      # target events left to Python (unarmed, no match, market)
+    cdef int64_t passed_n[8]        # ... by PASS_* reason
     cdef public int64_t write_errors
 
     def __cinit__(self, Engine engine, int n_symbols, LatencyHistogram tick_to_order,
@@ -277,6 +290,12 @@ cdef class FastOrderPath:
     def pending_symbols(self):
         return [i for i in range(self.n) if self.sent[i].pending]
 
+    @property
+    def passed_by(self):
+        """``{reason: target events}`` left to Python, by why (see PASS_NAMES)."""
+        return {PASS_NAMES[i]: self.passed_n[i] for i in range(1, len(PASS_NAMES))
+                if self.passed_n[i]}
+
     # ------------------------------------------------------------------ the path
     def __call__(self):
         """The listener's wake-up after a frame that queued execution events: the C
@@ -309,68 +328,76 @@ cdef class FastOrderPath:
             for k in range(n_targets):
                 if self.batch_targets[k] == sym:
                     count += 1
-            if count != 1 or not self.send_target(ev):
+            if count != 1:
+                k = PASS_BATCH
+            else:
+                k = self.send_target(ev)
+            if k != PASS_NONE:
                 self.passed += 1
+                self.passed_n[k] += 1
 
-    cdef bint send_target(self, ExecEvent* ev) except -1:
+    cdef int send_target(self, ExecEvent* ev) except -1:
+        """PASS_NONE when the request went out, else why not (PASS_*)."""
         cdef int32_t sym = ev.row.sym, target = ev.row.target
         if target < -1 or target > 1:
-            return False
+            return PASS_TARGET
         cdef Plan* p = &self.plans[3 * sym + target + 1]
-        if not p.armed or p.target_qty != ev.row.target_qty or self.sent[sym].pending:
-            return False
+        if not p.armed or p.target_qty != ev.row.target_qty:
+            return PASS_UNARMED
+        if self.sent[sym].pending:
+            return PASS_PENDING
         cdef Engine e = self.engine
         cdef L2Book* b = &e.books[sym]
         # --- the twin of RiskGate.market_problem and the price-dependent filters
         if b.state != SYNC_SYNCED or b.bids.n <= 0 or b.asks.n <= 0:
-            return False
+            return PASS_MARKET
         cdef int64_t now_ms = realtime_ns() // 1000000
         cdef int64_t last = e.last_E[sym]
         if last == 0 or now_ms - last > p.max_age_ms:
-            return False
+            return PASS_MARKET
         cdef int64_t bid = bid_px(b, 0), ask = ask_px(b, 0)
         cdef int64_t touch = ask if p.side > 0 else bid
         cdef int64_t px = touch
         if p.price_mode == PRICE_OWN:
             px = bid if p.side > 0 else ask
         if px <= 0 or bid <= 0 or ask <= 0:
-            return False
+            return PASS_MARKET
         cdef double mid = (<double>bid + <double>ask) / 2.0
         cdef double ref = <double>px
         cdef double diff = ref - mid
         if diff < 0:
             diff = -diff
         if diff * 1e4 > p.band_bps * mid:
-            return False
+            return PASS_MARKET
         cdef double notional = (<double>px / p.px_scale) * (<double>p.qty / p.qty_scale)
         if notional > p.max_notional:
-            return False
+            return PASS_MARKET
         if p.price_mode != PRICE_NONE and px % p.tick != 0:
-            return False
+            return PASS_MARKET
         if p.min_notional > 0 and not p.reduce_only and notional < p.min_notional:
-            return False
+            return PASS_MARKET
         # --- the request
         cdef const char* sig_hex = NULL
         cdef int32_t n
         cdef bytes sig
         if p.sig_len:
             if self.hmac_key is None:
-                return False
+                return PASS_REQUEST
             n = fill_template(p.sig, p.sig_len, self.payload, px, p.px_dec, now_ms, NULL)
             if n < 0:
-                return False
+                return PASS_REQUEST
             sig = self.digest(self.hmac_key, self.payload[:n], "sha256").hex().encode()
             sig_hex = sig
         n = fill_template(p.tmpl, p.tmpl_len, self.req + HEADROOM, px, p.px_dec, now_ms, sig_hex)
         if n < 0:
-            return False
+            return PASS_REQUEST
         cdef int64_t handed = monotonic_ns()
         try:
             # the frame header goes into the headroom, the payload is masked in place
             self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req + HEADROOM, n)
         except Exception:
             self.write_errors += 1
-            return False
+            return PASS_REQUEST
         hist_record(&self.h_write.h, monotonic_ns() - handed)
         self.disarm(sym)
         cdef Sent* s = &self.sent[sym]
@@ -384,7 +411,7 @@ cdef class FastOrderPath:
             hist_record(&self.h_all.h, handed - ev.mono_ns)
             hist_record(&self.h_ws.h, handed - ev.mono_ns)
         self.fired += 1
-        return True
+        return PASS_NONE
 
     # ------------------------------------------------------------------ the Python path
     def render(self, bytes template, int64_t px, int px_dec, int64_t ts_ms, bytes sig_hex=None):

@@ -65,6 +65,9 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
     ws = binance["ws_api"]        # every binance order went over the WebSocket API
     assert ws["auth"] == "ed25519" and ws["logged_on"], ws
     assert ws["ws_orders"] == binance["orders"]["sent"] and ws["rest_orders"] == 0, ws
+    # the C path's count, and why each target event it left to Python was
+    assert sum(ws["fast_passed_by"].values()) == ws["fast_passed"], ws
+    assert ws["fast_fired"] == ws["fast_claimed"] + ws["fast_unclaimed"], ws
     for venue, stage in (("ccxt", "wire_to_wire"), ("binance", "wire_to_wire_ws")):
         run_, wire = res["orders"][venue], stages[stage]
         assert run_["sim_wire_to_wire"]["count"] >= run_["orders"]["sent"], venue
