@@ -328,8 +328,7 @@ class Producer:
         by_minute: dict[int, tuple] = {}
         for minute, ohlcv in klines.items():
             if start <= minute < end:
-                values = [minute, *ohlcv] + [None] * (len(self.columns) - 6)
-                by_minute[minute] = (minute, wire.row_text(values), True)
+                by_minute[minute] = self._kline_history_row(minute, ohlcv)
         if frame is not None:
             minutes = set(int(m) for m in frame.dates)
             for values in frame.rows():
@@ -393,8 +392,10 @@ class Producer:
                            consequence="the minute rtaid joined mid-way is left out")
             return None
         ohlcv = klines.get(minute)
-        if ohlcv is None:
-            return None
+        return self._kline_history_row(minute, ohlcv) if ohlcv is not None else None
+
+    def _kline_history_row(self, minute: int, ohlcv) -> tuple:
+        """A row from the exchange's candle: OHLCV, every rtaid column empty."""
         values = [minute, *ohlcv] + [None] * (len(self.columns) - 6)
         return (minute, wire.row_text(values), True)
 

@@ -153,9 +153,10 @@ class Compactor:
         are buffered. The merge's memory is that buffer (about twice it while encoded)
         plus the metadata of every row group written so far, which the Parquet writer
         keeps until the file closes (~100 columns of a row group of the indicators
-        table take tens of KiB). Merging an hour of the busiest symbol's indicators (4 M
-        rows, 566 parts; release after each step) peaked 56 MB above the process's
-        start with 2 MiB row groups, 37 MB with 8 MiB, 48 with 16, 72 with 32.
+        table take tens of KiB). Measured once, ad hoc (not a bench/ figure): merging
+        an hour of a soak's busiest symbol's indicators (4 M rows, 566 parts; release
+        after each step) peaked 56 MB above the process's start with 2 MiB row groups,
+        37 MB with 8 MiB, 48 with 16, 72 with 32.
     grace_s : float
         An hour is merged this long after its end by the wall clock (late rows, such as
         the bar of the hour's last minute, arrive after the hour), and this long after

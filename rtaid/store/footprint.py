@@ -4,7 +4,7 @@
 exactly (its rings, the records it buffers, pyarrow's allocations, the kernels' own
 allocations) and what the allocators report (CPython's small-object arenas, the C heap
 in use and kept free), leaving "rest" as what none of them explains (thread stacks,
-the interpreter's static data, pages mimalloc keeps for reuse).
+the interpreter's static data, free pages the allocators keep for reuse).
 
 :func:`release` hands free memory back to the OS: pyarrow's pool (glibc's once
 :func:`tune_allocator` ran) and glibc's heaps (``malloc_trim``), whose free chunks
@@ -135,8 +135,8 @@ def tune_allocator() -> bool:
     writer thread compacted an hour of one symbol (950 files), mimalloc kept ~9 MiB
     more resident than before, after ``release_unused()`` and with
     MIMALLOC_PURGE_DELAY=0, and the soak's RSS stepped up by that at the first hourly
-    compaction and stayed; glibc kept ~0.5 MiB (same files, same process, release()
-    after each; three runs each). bench/store.py's writer rows/s were within its
+    compaction and stayed; glibc kept 0.5-3 MiB (same files, same process, release()
+    after each; ad hoc runs, two to three per pool). bench/store.py's writer rows/s were within its
     run-to-run noise of mimalloc's (zstd 1.04-2.03 M against 1.07-2.11 M, pairs of
     runs on the 2-core box)."""
     if _mallopt is None:
