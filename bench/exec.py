@@ -75,7 +75,7 @@ STRATEGY = ("vpin.calibration_ms=3000", "vpin.buckets=20", "norm.warmup=10",
 RISK = ("risk.max_orders_per_minute=1200", "risk.max_daily_loss_usd=100000")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SIM_KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
-STAGES = ("tick_to_order", "order_round_trip")
+STAGES = ("tick_to_order", "tick_to_deferred_order", "order_round_trip")
 WS_STAGES = ("tick_to_order_ws", "ws_write")     # the binance venue's own
 
 
@@ -239,7 +239,8 @@ def table(results: dict, params: dict) -> str:
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
         stages = ["tick_to_order"] + (["tick_to_order_ws", "ws_write"] if venue == "binance" else []) + (
-            ["order_round_trip", "wire_to_wire", "sim_wire_to_wire"] if venue != "paper" else [])
+            ["tick_to_deferred_order", "order_round_trip", "wire_to_wire", "sim_wire_to_wire"]
+            if venue != "paper" else [])
         for stage in stages:
             h = res.get(stage, {"count": 0})
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
@@ -248,7 +249,10 @@ def table(results: dict, params: dict) -> str:
               "to the transport (paper: the engine's fill call; ccxt: aiohttp hands the request "
               "to the transport; binance: the WebSocket API request handed to the socket, "
               "tick_to_order_ws its orders sent over the WebSocket API; ws_write: the socket "
-              "write itself). order_round_trip: send "
+              "write itself): the orders placed in the turn of the frame that changed the "
+              "target. tick_to_deferred_order: the orders a decision held back past that turn "
+              "(the previous order's answer pending: one order in flight per symbol), frame to "
+              "order, the wait included. order_round_trip: send "
               "to the exchange's answer (REST; binance: the WebSocket API). "
               "wire_to_wire: rtaid-sim's stamps, the order's arrival minus its write of the frame "
               "that caused the order (exact). sim_wire_to_wire: the order's arrival minus the last "

@@ -46,7 +46,9 @@ Latency stages
   (ccxt): rtaid-sim's arrival stamp of an order minus its write stamp of the frame
   that caused it (exact, bench/exec.py ``wire_to_wire``); ``tick_to_order_ws`` and
   ``wire_to_wire_ws``: the same through the binance venue (orders over the WebSocket
-  API).
+  API). The tick-to-order figures time the orders placed in the turn of their frame;
+  those a pending answer held back are under ``orders.<venue>.tick_to_deferred_order``
+  (the wait included).
 
 Writes bench/results/latency.json (or --json PATH), a PNG of the latency CDFs
 (bench/results/latency_cdf.png or --png PATH; needs the ``bench`` extra, matplotlib)

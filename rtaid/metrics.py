@@ -45,7 +45,8 @@ BUCKETS_NS = [b * 1e9 for b in BUCKETS_S]
 HISTOGRAMS = {
     "decode": "decode", "book": "book", "signals": "signals", "frame": "frame",
     "frame_to_signal": "frame_to_signal", "lag": "exchange_lag",
-    "tick_to_order": "tick_to_order", "order_round_trip": "order_round_trip",
+    "tick_to_order": "tick_to_order", "tick_to_deferred_order": "tick_to_deferred_order",
+    "order_round_trip": "order_round_trip",
     "tick_to_order_ws": "tick_to_order_ws", "ws_write": "ws_write",
     "model_inference": "model_inference",
 }
@@ -57,6 +58,8 @@ HELP = {
     "frame_to_signal": "Receipt of a frame to its signals computed",
     "exchange_lag": "Exchange event time E to local receipt (clock skew included)",
     "tick_to_order": "Receipt of the frame that changed a target to its order handed to the transport",
+    "tick_to_deferred_order": ("Tick to order of the orders a decision held back past their frame's turn "
+                               "(the previous order's answer pending, a cancel first): the wait included"),
     "order_round_trip": "An order request sent to the venue's acknowledgement",
     "tick_to_order_ws": "tick_to_order of the orders sent over Binance's WebSocket API",
     "ws_write": "Writing a WebSocket API request to the socket (binance venue)",

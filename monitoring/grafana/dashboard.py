@@ -31,6 +31,9 @@ STAGES = (  # metric, title, what it times
     ("rtaid_tick_to_order_seconds", "Tick to order",
      "The frame that changed a target to its order handed to the transport "
      "(with an execution venue)."),
+    ("rtaid_tick_to_deferred_order_seconds", "Tick to deferred order",
+     "Orders a decision held back past their frame's turn (the previous order's answer "
+     "pending, a cancel first): the frame to the order, the wait included."),
     ("rtaid_order_round_trip_seconds", "Order round trip",
      "An order request sent to the venue's acknowledgement (with an execution venue)."),
     ("rtaid_exchange_lag_seconds", "Exchange lag",

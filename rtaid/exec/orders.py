@@ -43,6 +43,7 @@ replay decides exactly what the live run decided.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -56,14 +57,31 @@ REJECT_COOLOFF_MS = 1000
 KEEP_DONE = 2048          # terminal orders kept for late venue messages
 
 
+DEFERRED_STAGE = "tick_to_deferred_order"
+
+
 @dataclass(frozen=True)
 class Cause:
     """The frame behind a decision: exchange time, receive time, monotonic stamp
-    (0 outside the live feed), for the tables and the tick-to-order latency."""
+    (0 outside the live feed), for the tables and the tick-to-order latency.
+    ``deferred``: its frame's own turn placed no order (an answer pending, a cancel
+    first, a hold): the order a later event places for it waited for that event."""
 
     ts_ms: int
     recv_ns: int = 0
     mono_ns: int = 0
+    deferred: bool = False
+
+
+def record_tick_to_order(latency: dict, cause: Cause | None, end_ns: int, *stages: str) -> None:
+    """``end_ns`` (monotonic) minus the cause frame's stamp into ``stages`` (the venue's
+    tick-to-order histograms), or into :data:`DEFERRED_STAGE` alone for a deferred cause:
+    that order waited for another event (mostly the previous order's answer, a round
+    trip), which is not the reaction of the path the tick-to-order figures time."""
+    if cause is None or not cause.mono_ns:
+        return
+    for stage in (DEFERRED_STAGE,) if cause.deferred else stages:
+        latency[stage].record(end_ns - cause.mono_ns)
 
 
 @dataclass(eq=False)
@@ -169,6 +187,13 @@ class OrderManager:
         self.strategy_targets[symbol] = strategy_target
         self.causes[symbol] = cause
         self._last_rejection[symbol] = None
+
+    def frame_handled(self, symbol: str) -> None:
+        """The decision in the turn of the target's frame is over: if it placed no order
+        for the target, the order a later decision places carries a deferred cause."""
+        cause = self.causes[symbol]
+        if cause is not None and not cause.deferred:
+            self.causes[symbol] = dataclasses.replace(cause, deferred=True)
 
     def working(self, symbol: str) -> int:
         """Signed lots the working orders of ``symbol`` still add."""

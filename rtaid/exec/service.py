@@ -9,7 +9,9 @@ PnL, the recorder and one venue, and answers the control commands:
 - ``status()`` (``state``, per symbol ``position``, ``target``, ``pnl``; ``orders``,
   ``balance``, latency...), ``await flatten(symbol=None)``, ``pause()``, ``resume()``,
   ``reload(config)`` (SIGHUP: the ``[risk]`` keys);
-- ``latency["tick_to_order"]``, ``latency["order_round_trip"]``: LatencyHistograms.
+- ``latency["tick_to_order"]``, ``latency["tick_to_deferred_order"]`` (orders a decision
+  held back past their frame's turn: :func:`rtaid.exec.orders.record_tick_to_order`),
+  ``latency["order_round_trip"]``: LatencyHistograms.
 
 Clocks: the paper venue decides on exchange time (the events' ``ts_ms``) and only when
 events arrive, so that ``rtaid replay`` of a journal gives the live run's orders and
@@ -30,7 +32,7 @@ import time
 from rtaid._kernels.hist import LatencyHistogram
 from rtaid.exec.ids import ClientIds, is_ours
 from rtaid.exec.instruments import Instrument
-from rtaid.exec.orders import Cause, OrderManager
+from rtaid.exec.orders import DEFERRED_STAGE, Cause, OrderManager
 from rtaid.exec.pnl import PnlBook
 from rtaid.exec.records import ExecRecorder
 from rtaid.exec.risk import RiskGate, RiskLimits
@@ -42,7 +44,7 @@ log = get_logger("rtaid.exec")
 
 TICK_S = 0.25            # ccxt: decisions without an event (timeouts, backoff's end)
 FILL_GRACE_S = 1.0       # a fill the REST answer shows and the stream did not, after this
-LATENCIES = ("tick_to_order", "order_round_trip")
+LATENCIES = ("tick_to_order", DEFERRED_STAGE, "order_round_trip")
 VENUES = ("paper", "ccxt", "binance")
 
 
@@ -297,6 +299,7 @@ class ExecutionService:
                 self.manager.set_target(symbol, inst.lots(ev["target_qty"]), ev["target"],
                                         Cause(ev["ts_ms"], ev["recv_ns"], ev["mono_ns"]))
                 self._decide(symbol, now, ev["recv_ns"])
+                self.manager.frame_handled(symbol)
             elif self.paper and kind in ("fill", "done"):
                 symbol = self.venue.on_event(ev)
                 if symbol is not None:

@@ -18,7 +18,7 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 ALL = {"instance": "127.0.0.1:9464|127.0.0.1:9465", "symbol": "BTCUSDT|ETHUSDT",
        "__rate_interval": "1m", "datasource": "prometheus"}
 STAGE_HISTOGRAMS = ("decode", "book", "signals", "frame", "frame_to_signal", "tick_to_order",
-                    "order_round_trip", "exchange_lag")
+                    "tick_to_deferred_order", "order_round_trip", "exchange_lag")
 
 
 def load():

@@ -34,6 +34,7 @@ import orjson
 from picows import WSError, WSListener, WSMsgType, ws_connect
 
 from rtaid.exec.fastpath import FastOrderPath
+from rtaid.exec.orders import record_tick_to_order
 from rtaid.exec.venues.binance_errors import BACKOFF, VenueError, classify
 from rtaid.exec.venues.ccxt import CcxtVenue, VenueStartError, _short, wall_ms
 from rtaid.feed.backoff import backoff_delay
@@ -456,10 +457,8 @@ class BinanceVenue(CcxtVenue):
             req = self._claim(order)
             if req is None:
                 req = self._send_place(order, 1)
-                cause = order.cause
-                if cause is not None and cause.mono_ns:
-                    for name in ("tick_to_order", "tick_to_order_ws"):
-                        self.latency[name].record(req.written_mono_ns - cause.mono_ns)
+                record_tick_to_order(self.latency, order.cause, req.written_mono_ns,
+                                     "tick_to_order", "tick_to_order_ws")
             self._first[order.client_id] = req
             self.counts["ws_orders"] += 1
         else:

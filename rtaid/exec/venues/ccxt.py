@@ -27,6 +27,7 @@ import time
 import aiohttp
 import ccxt.async_support as ccxt_async
 
+from rtaid.exec.orders import record_tick_to_order
 from rtaid.exec.venues.binance_errors import (
     BACKOFF, DUPLICATE, HALT, NOT_FOUND, REJECT, RETRY, UNKNOWN, classify, venue_error,
 )
@@ -268,9 +269,8 @@ class CcxtVenue:
         answered = exc is None or getattr(exc, "status", None) is not None
         if answered:
             self.latency["order_round_trip"].record(time.monotonic_ns() - t0)
-        cause = order.cause
-        if first and slot[0] and cause is not None and cause.mono_ns:
-            self.latency["tick_to_order"].record(slot[0] - cause.mono_ns)
+        if first and slot[0]:
+            record_tick_to_order(self.latency, order.cause, slot[0], "tick_to_order")
         return answer, exc
 
     async def _lookup(self, order):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 
+from rtaid.exec.orders import record_tick_to_order
+
 SYM_BITS = 8   # the decoder's MAX_SYMBOLS is 256
 
 
@@ -66,9 +68,7 @@ class PaperVenue:
                                venue=True, message=str(exc))
             return
         # the fill call is this venue's transport
-        cause = order.cause
-        if cause is not None and cause.mono_ns:
-            self.latency["tick_to_order"].record(time.monotonic_ns() - cause.mono_ns)
+        record_tick_to_order(self.latency, order.cause, time.monotonic_ns(), "tick_to_order")
         self.orders[paper_id] = order
         self.sink.sent(order, now_ms, recv_ns)
         self.sink.update(order, "accepted", 0, now_ms, recv_ns, venue_id=paper_id)
