@@ -47,3 +47,18 @@ def test_growth_over_the_limit_or_dropped_rows_fail(tmp_path):
     assert code == 1 and not r["checks"]["rss_max_after_warmup"]
     code, r = run_report(tmp_path, [140] * 6, end={**END, "rows_dropped": 5})
     assert code == 1 and r["checks"] == {**r["checks"], "no_rows_dropped": False}
+
+
+def test_a_handovers_passing_task_is_no_leak_a_rising_floor_is(tmp_path):
+    memory = [{"t": 200, "rss": 140.0}]
+    passing = samples([140] * 6)
+    passing[6]["tasks"] = 10        # minute 3: a handover's task, gone at the next sample
+    code = report(RUN, passing, memory, END, str(tmp_path / "a.json"), False, results=tmp_path)
+    r = json.loads((tmp_path / "a.json").read_text())
+    assert code == 0 and r["checks"]["tasks_not_growing"] and r["tasks"] == [8, 10]
+    leaking = samples([140] * 6)
+    for smp in leaking:
+        smp["tasks"] = 8 + int(smp["t"] // 60)
+    code = report(RUN, leaking, memory, END, str(tmp_path / "b.json"), False, results=tmp_path)
+    r = json.loads((tmp_path / "b.json").read_text())
+    assert code == 1 and not r["checks"]["tasks_not_growing"]
