@@ -16,11 +16,17 @@ it the HTTP server) and those frames 1.3-1.6 ms (bench/scrape.py on the shared 2
 ``rtaid_metrics_scrape_cpu_seconds`` reports each request's CPU time). The HTTP server
 is the standard library's WSGI server with a thread per request, as prometheus_client's.
 
+The execution service's state (orders, positions, PnL) is read on the event loop, where
+it changes: iterating its dicts from the HTTP thread could fail halfway (a dict changed
+size during iteration) when the GIL switched in the middle of it.
+
 The metric names are the contract of monitoring/ (the Grafana dashboard and the alert
 rules): tests/monitoring scrapes a live daemon and checks every name those use.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import math
 import socket
 import threading
@@ -36,6 +42,7 @@ from rtaid.status import latency_histograms
 log = get_logger("rtaid.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LOOP_READ_TIMEOUT_S = 2.0     # a scrape waits this long for the event loop's answer
 # Histogram buckets, seconds: 1-2.5-5 per decade from 100 ns to 10 s. The C histograms
 # are finer (6.25%); a bucket's count is exact where its bound is an edge of theirs and
 # at most one C bucket low elsewhere (see hist.pyx cumulative).
@@ -144,6 +151,35 @@ class DaemonCollector:
         self.scrapes = 0
         self.last_scrape_s = 0.0          # wall time of the previous scrape's collect
         self.last_request_cpu_s = 0.0     # CPU time of the previous scrape's whole request
+        self.loop: asyncio.AbstractEventLoop | None = None   # the daemon's (MetricsServer.start)
+        self.loop_timeouts = 0
+
+    def on_loop(self, fn):
+        """``fn()`` run on the daemon's event loop, for this (HTTP) thread; None when the
+        loop does not run it within LOOP_READ_TIMEOUT_S (counted, logged)."""
+        loop = self.loop
+        if loop is None:                   # no loop (a test's collector): this thread
+            return fn()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def call() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:   # noqa: BLE001 - handed to the scrape
+                    future.set_exception(exc)
+        try:
+            loop.call_soon_threadsafe(call)
+        except RuntimeError:               # the loop is closed: the daemon is stopping
+            return None
+        try:
+            return future.result(LOOP_READ_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            self.loop_timeouts += 1
+            log.warning("metrics_loop_timeout", waited_s=LOOP_READ_TIMEOUT_S,
+                        consequence="this scrape has no execution metrics")
+            return None
 
     def exposition(self) -> bytes:
         t0 = time.perf_counter()
@@ -244,8 +280,13 @@ class DaemonCollector:
         out.one("rtaid_exec_events_lost_total", "counter",
                 "Execution events the engine's ring could not hold", engine.exec_lost)
 
+        out.one("rtaid_metrics_loop_timeouts_total", "counter",
+                "Scrapes the event loop did not answer in time (no execution metrics)",
+                self.loop_timeouts)
         execution = getattr(d, "execution", None)
-        status = execution.status() if execution is not None else {"state": "active"}
+        status = self.on_loop(execution.status) if execution is not None else {"state": "active"}
+        if status is None:
+            return
         out.family("rtaid_trading_state", "gauge", "1 for the current trading state")
         for name in ("active", "reducing", "halted"):
             out.sample("rtaid_trading_state", 1 if status.get("state") == name else 0,
@@ -328,6 +369,10 @@ class MetricsServer:
         self._server = make_server(self.host, self.port, self.app, server_class,
                                    handler_class=_QuietHandler)
         self.port = self._server.server_port
+        try:
+            self.collector.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.collector.loop = None
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="metrics-http", daemon=True)
         self._thread.start()
