@@ -6,8 +6,10 @@ may switch to (-1, 0, +1 times ``strategy.order_qty``), ``OrderManager.plan`` sa
 the manager would place (or nothing), and the venue writes that order's request
 template. Whatever may change what the manager decides disarms the symbol first, at
 once (an answer, a fill, a position, a state change, a reload, an order a
-reconciliation adopts or finds gone): until the next decision re-arms it, a target
-change goes the Python way (still over the WebSocket API, in the same loop turn).
+reconciliation adopts or finds gone): until the next decision re-arms it (or, for an
+answer, a fill or a rejection, the manager has taken it in: re-armed at once, before the
+decision that follows a callback later), a target change goes the Python way (still over
+the WebSocket API, in the same loop turn).
 """
 from __future__ import annotations
 

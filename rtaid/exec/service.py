@@ -399,12 +399,14 @@ class ExecutionService:
                     reason=reason, message=message)
         self.manager.rejected(order, reason, ts_ms, recv_ns,
                               cooloff_from_ms=self._now_ms(order.symbol) if venue else None)
+        self._rearm(order.symbol)
         self.poke(order.symbol)
 
     def update(self, order, status: str, filled: int, ts_ms: int, recv_ns: int,
                venue_id: int = 0, reason: str = "") -> None:
         self._disarm(order.symbol)
         self.manager.update(order, status, filled, ts_ms, recv_ns, venue_id, reason)
+        self._rearm(order.symbol)
         self.poke(order.symbol)
 
     def fill(self, order, symbol, client_id, trade_id, side, px, lots, fee, maker, ts_ms,
@@ -412,6 +414,7 @@ class ExecutionService:
         self._disarm(symbol)
         booked = self.manager.fill(order, symbol, client_id, trade_id, side, px, lots, fee,
                                    maker, ts_ms, recv_ns, realized, cum)
+        self._rearm(symbol)
         if booked:
             self.state.note_day(self.pnl.day, self.pnl.day_net)
             if not self.paper:
@@ -441,6 +444,13 @@ class ExecutionService:
         self.decide_all()
 
     # ------------------------------------------------------------------ binance venue
+    def _rearm(self, symbol: str) -> None:
+        """The manager has taken in an answer, a fill or a rejection: the C path's plans
+        for ``symbol`` as of now (the decision ``poke`` schedules comes a callback later,
+        and a frame read before it would find the symbol unarmed)."""
+        if self.arming is not None and symbol in self.instruments:
+            self.arming.rearm(symbol)
+
     def _disarm(self, symbol: str | None = None) -> None:
         """Something that may change the manager's next decision happened: the C order
         path sends nothing for ``symbol`` (None: any) until the next decision re-arms it."""

@@ -186,3 +186,34 @@ def test_the_c_order_path_stays_armed_while_a_slow_reconciliation_runs(tmp_path)
             assert await until(lambda: fast.armed(btc, -1))
 
     run(with_sim(scenario))
+
+
+def test_an_answer_re_arms_its_symbol_before_the_decision_that_follows(tmp_path):
+    """An order's answer disarms its symbol and the manager takes it in; the C path is
+    armed again at once with the plans of the new state, not a callback later when the
+    coalesced decision runs (a frame read in between would go the Python way)."""
+    data = tmp_path / "data"
+
+    async def scenario(sim):
+        config = binance_config(sim, data, "strategy.order_qty=0.001",
+                                "execution.order_type=market")
+        async with daemon_at(sim, config) as daemon:
+            svc = daemon.execution
+            fast = svc.venue.fast
+            btc = svc.instruments["BTCUSDT"].sym
+            armed_at_answer = []
+            real_update = svc.update
+
+            def update(order, status, *args, **kw):
+                real_update(order, status, *args, **kw)
+                if status == "filled":      # still inside the answer's callback
+                    armed_at_answer.append((fast.armed(btc, 0), fast.armed(btc, -1),
+                                            fast.armed(btc, 1)))
+            svc.update = update
+            svc.on_events([target("BTCUSDT", 0.001)])
+            assert await until(lambda: sim_position(sim, "BTCUSDT") == 0.001, 10)
+            assert await until(lambda: armed_at_answer)
+            # long 1 lot: back to flat and to short have a plan; +1 is where it is
+            assert armed_at_answer[0] == (True, True, False)
+
+    run(with_sim(scenario))
