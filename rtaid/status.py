@@ -12,10 +12,9 @@ import time
 
 from rtaid import __version__
 
-# latency stages reported, by name: the engine's stage histograms, then the execution
-# service's (when a venue runs)
+# latency stages reported, by name: the engine's stage histograms (the execution
+# service's come from its own ``latency`` dict when a venue runs)
 ENGINE_STAGES = ("decode", "book", "signals", "frame", "frame_to_signal", "lag")
-EXEC_STAGES = ("tick_to_order", "tick_to_deferred_order", "order_round_trip")
 
 
 def _finite(x):

@@ -448,7 +448,7 @@ class ExecutionService:
         """The manager has taken in an answer, a fill or a rejection: the C path's plans
         for ``symbol`` as of now (the decision ``poke`` schedules comes a callback later,
         and a frame read before it would find the symbol unarmed)."""
-        if self.arming is not None and symbol in self.instruments:
+        if self.arming is not None:
             self.arming.rearm(symbol)
 
     def _disarm(self, symbol: str | None = None) -> None:

@@ -63,7 +63,6 @@ class SnapshotClient:
     def __init__(self, rest_url: str, limit: int = 1000, timeout_s: float = 10.0,
                  weight_budget: float = 0.5):
         parts = urllib.parse.urlsplit(rest_url.rstrip("/"))   # an http(s) URL: the config checked
-        self.url = rest_url.rstrip("/") + "/fapi/v1/depth"
         self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._path = parts.path + "/fapi/v1/depth"
         self.limit = limit
