@@ -9,7 +9,8 @@ same everywhere:
 - ``RTAID_ANNOTATE=1``: write Cython's annotated HTML next to each .pyx.
 - ``RTAID_KERNELS=book,decode``: build only these kernels (development: rebuild one
   kernel while another is mid-edit). Unset: all of rtaid/_kernels/*.pyx,
-  rtaid/feed/*.pyx and rtaid/exec/*.pyx (the binance venue's order path).
+  rtaid/feed/*.pyx, rtaid/exec/*.pyx (the binance venue's order path) and
+  rtaid/store/*.pyx (the compaction's footer decoder).
 - ``RTAID_PROFILE=1``: compile the signal kernels' per-family TSC brackets in
   (bench/signals.py --families builds such a copy in a temporary directory).
 
@@ -57,6 +58,7 @@ def kernel_extensions():
     sources = sorted(glob.glob(os.path.join("rtaid", "_kernels", "*.pyx")))
     sources += sorted(glob.glob(os.path.join("rtaid", "feed", "*.pyx")))
     sources += sorted(glob.glob(os.path.join("rtaid", "exec", "*.pyx")))
+    sources += sorted(glob.glob(os.path.join("rtaid", "store", "*.pyx")))
     if "--inplace" in sys.argv:
         sources += sorted(glob.glob(os.path.join("bench", "*.pyx")))
     for pyx in sources:

@@ -4,8 +4,13 @@ The writer publishes a part file at least every ``storage.max_loss_s`` (that bou
 what a kill -9 loses), so an hour of a busy table is ~60 files. Once the hour is over
 (``grace_s`` after its end by the wall clock, and the writer holds nothing of it), its
 files are merged into ``part-<first start>-hour.parquet`` in the same partition
-directory, rows in the order of the files, row groups of up to ``row_group_rows`` rows
-or ``row_group_bytes`` bytes.
+directory, rows in the order of the files, row groups of up to ``row_group_rows`` rows.
+
+The parts' pages are copied into the merged file as they are (:mod:`rtaid.store.pagecopy`:
+no value is decoded, the bytes move inside the kernel), so a merge holds a few KiB per
+row group written whatever the hour's size. Parts whose pages cannot be copied (written
+with another schema, another codec) are decoded and encoded again instead (``decoded``
+in :meth:`Compactor.stats`), in row groups of at most ``row_group_bytes`` Arrow bytes.
 
 Crash safety (readers and a kill -9 see the parts or the compacted file, never both,
 never neither):
@@ -22,9 +27,9 @@ never neither):
 A kill before step 3 leaves the partition untouched; after it, the partition is
 complete. Either way the staging directory is garbage, removed by :meth:`recover` at
 the next start, and an hour left with several files is found by :meth:`scan` and
-compacted again. The work is done in steps of one input row group, inside the
-writer's thread between its flushes (``step(until)``), so it never delays a flush by
-more than one row group and needs no lock: only that thread changes the partitions.
+compacted again. The work is done in steps of one row group, inside the writer's
+thread between its flushes (``step(until)``), so it never delays a flush by more than
+one row group and needs no lock: only that thread changes the partitions.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ import pyarrow as pa
 
 from rtaid.infra.log import RateLimitedLog, get_logger
 from rtaid.store.dirswap import PROBE_NAME, exchange, exchange_supported
+from rtaid.store.pagecopy import Incompatible, PageCopyMerge, empty_file_footer
 from rtaid.store.partfile import fsync_path, parquet_reader, parquet_writer
 from rtaid.store.tables import Table
 
@@ -46,6 +52,14 @@ STAGING_DIR = ".compact"
 PART_NAME = re.compile(r"^part-(\d+)-([0-9A-Za-z]+)\.parquet$")
 COMPACTED_TAG = "hour"
 SEP = "~"   # in staging names: table~symbol~date (none of them contains it)
+# A row group of a file merged by copying pages takes whole row groups of the parts
+# within row_group_rows and this many uncompressed bytes: nothing of it is held in
+# memory; the bound keeps what a reader decodes of one row group moderate.
+COPY_ROW_GROUP_BYTES = 64 << 20
+# ... and at most this many of the parts' row groups (the writer's are ~1,000 rows: an
+# output row group of ~30,000 rows, as the decoding merge's 8 MiB made them): the merge
+# holds their decoded metadata while it writes the row group.
+COPY_MAX_INPUT_ROW_GROUPS = 32
 
 
 def part_start(name: str) -> int | None:
@@ -95,25 +109,74 @@ def _dead_probe(entry: str) -> bool:
 
 
 class _Job:
-    """One hour being merged: where it is in its inputs, and the output so far."""
+    """One hour being merged: its inputs, where the merged file goes, and the output."""
 
-    def __init__(self, key: tuple, directory: str, inputs: list[str], staging: str,
-                 table: Table, compression: str) -> None:
+    def __init__(self, key: tuple, directory: str, inputs: list[str], staging: str) -> None:
         self.key = key
         self.directory = directory
         self.inputs = inputs
         self.staging = staging
-        self.table = table
         self.tmp_path = os.path.join(staging, ".compacted.tmp")
         start = min(part_start(name) for name in inputs)
         self.final_name = f"part-{start}-{COMPACTED_TAG}.parquet"
+        self.rows = 0
+
+    def advance(self) -> bool:
+        """One step of the merge (a row group); True when every input is in."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the merged file (the footer), before it is fsynced and renamed."""
+        raise NotImplementedError
+
+    def _close_files(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        try:
+            self._close_files()
+        except Exception:
+            pass
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class _CopyJob(_Job):
+    """The merge by copying pages (:mod:`rtaid.store.pagecopy`): the parts of one
+    schema, as the writer writes them."""
+
+    def __init__(self, key: tuple, directory: str, inputs: list[str], staging: str,
+                 reference: dict, row_group_rows: int, row_group_bytes: int) -> None:
+        super().__init__(key, directory, inputs, staging)
+        self.merge = PageCopyMerge(directory, inputs, self.tmp_path, reference,
+                                   row_group_rows, row_group_bytes, COPY_MAX_INPUT_ROW_GROUPS)
+
+    def advance(self) -> bool:
+        return self.merge.step()
+
+    def close(self) -> None:
+        self.rows = self.merge.close()
+
+    def _close_files(self) -> None:
+        self.merge.discard()
+
+
+class _DecodeJob(_Job):
+    """The merge by decoding row groups and encoding them again: for parts the pages of
+    which cannot be copied (another schema, cast to the table's; another codec)."""
+
+    def __init__(self, key: tuple, directory: str, inputs: list[str], staging: str,
+                 table: Table, compression: str, row_group_rows: int,
+                 row_group_bytes: int) -> None:
+        super().__init__(key, directory, inputs, staging)
+        self.table = table
+        self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
         self.file_index = 0
         self.group_index = 0
         self.current = None   # the input being read (parquet_reader)
         self.buffer: list[pa.Table] = []
         self.buffered_rows = 0
         self.buffered_bytes = 0
-        self.rows = 0
         self.sink = pa.OSFile(self.tmp_path, "wb")
         try:
             self.writer = parquet_writer(self.sink, table.schema, compression)
@@ -126,14 +189,48 @@ class _Job:
             self.current.close()
             self.current = None
 
-    def discard(self) -> None:
+    def advance(self) -> bool:
+        """Move one row group of the inputs into the output."""
+        if self.current is None:
+            if self.file_index == len(self.inputs):
+                self._write_buffer()
+                return True
+            self.current = parquet_reader(os.path.join(self.directory,
+                                                       self.inputs[self.file_index]))
+            self.group_index = 0
+        if self.group_index >= self.current.num_row_groups:
+            self.close_inputs()
+            self.file_index += 1
+            return False
+        part = self.current.read_row_group(self.group_index, use_threads=False)
+        self.group_index += 1
+        if part.schema != self.table.schema:
+            part = part.cast(self.table.schema)   # ArrowInvalid if it cannot be: job fails
+        self.buffer.append(part)
+        self.buffered_rows += part.num_rows
+        self.buffered_bytes += part.nbytes
+        if self.buffered_rows >= self.row_group_rows or self.buffered_bytes >= self.row_group_bytes:
+            self._write_buffer()
+        return False
+
+    def _write_buffer(self) -> None:
+        if self.buffered_rows:
+            table = pa.concat_tables(self.buffer)
+            self.writer.write_table(table, row_group_size=self.buffered_rows)
+            self.rows += self.buffered_rows
+        self.buffer, self.buffered_rows, self.buffered_bytes = [], 0, 0
+
+    def close(self) -> None:
+        self.writer.close()
+        self.sink.close()
+
+    def _close_files(self) -> None:
         self.close_inputs()
         for closer in (self.writer.close, self.sink.close):
             try:
                 closer()
             except Exception:
                 pass
-        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 class Compactor:
@@ -148,15 +245,17 @@ class Compactor:
         This process's symbols: only their partitions are touched (shards may share
         ``data_dir``; each owns its symbols).
     compression : str
-    row_group_rows, row_group_bytes : int
-        A row group of the merged file is written once this many rows, or Arrow bytes,
-        are buffered. The merge's memory is that buffer (about twice it while encoded)
-        plus the metadata of every row group written so far, which the Parquet writer
-        keeps until the file closes (~100 columns of a row group of the indicators
-        table take tens of KiB). Measured once, ad hoc (not a bench/ figure): merging
-        an hour of a soak's busiest symbol's indicators (4 M rows, 566 parts; release
-        after each step) peaked 56 MB above the process's start with 2 MiB row groups,
-        37 MB with 8 MiB, 48 with 16, 72 with 32.
+    row_group_rows : int
+        A row group of the merged file holds at most this many rows (when pages are
+        copied: whole row groups of the parts within it and ``COPY_ROW_GROUP_BYTES``).
+    row_group_bytes : int
+        When parts are decoded: a row group is written once this many Arrow bytes are
+        buffered. That merge's memory is the buffer (about twice it while encoded) plus
+        the metadata of every row group written so far, which the Parquet writer keeps
+        until the file closes (~800 bytes per column chunk). Measured once, ad hoc (not
+        a bench/ figure): decoding an hour of a soak's busiest symbol's indicators (4 M
+        rows, 566 parts; release after each step) peaked 56 MB above the process's
+        start with 2 MiB row groups, 37 MB with 8 MiB, 48 with 16, 72 with 32.
     grace_s : float
         An hour is merged this long after its end by the wall clock (late rows, such as
         the bar of the hour's last minute, arrive after the hour), and this long after
@@ -192,6 +291,8 @@ class Compactor:
         self._retry_at: dict[tuple, float] = {}   # also: not before grace_s after a part
         self.job: _Job | None = None
         self.compactions = 0
+        self.decoded = 0          # hours merged by decoding (parts of another schema)
+        self._references: dict[str, dict] = {}
         self.files_compacted = 0
         self.rows_compacted = 0
         self.errors = 0
@@ -276,9 +377,16 @@ class Compactor:
                 if self.job is None:
                     continue
             try:
-                if self._advance(self.job):
+                if self.job.advance():
                     self._finish(self.job)
                     self.job = None
+            except Incompatible as exc:
+                # parts whose pages cannot be copied: merged by decoding them instead
+                job, self.job = self.job, None
+                job.discard()
+                self.log.info("compaction_decoding", table=job.key[0],
+                              symbol=self.symbols[job.key[1]], reason=str(exc))
+                self.job = self._start(job.key, job.directory, decode=True)
             except OSError as exc:
                 self._fail(exc)
             except (pa.ArrowException, ValueError, TypeError) as exc:
@@ -292,7 +400,7 @@ class Compactor:
             self.job.discard()
             self.job = None
 
-    def _start(self, key: tuple, directory: str) -> _Job | None:
+    def _start(self, key: tuple, directory: str, decode: bool = False) -> _Job | None:
         name, sym, hour = key
         try:
             inputs = hour_files(directory, hour)
@@ -305,45 +413,19 @@ class Compactor:
         try:
             shutil.rmtree(staging, ignore_errors=True)
             os.makedirs(staging)
-            return _Job(key, directory, inputs, staging, self.tables[name], self.compression)
+            if decode:
+                self.decoded += 1
+                return _DecodeJob(key, directory, inputs, staging, self.tables[name],
+                                  self.compression, self.row_group_rows, self.row_group_bytes)
+            return _CopyJob(key, directory, inputs, staging, self._reference(name),
+                            self.row_group_rows, COPY_ROW_GROUP_BYTES)
         except (OSError, pa.ArrowException) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             self._fail(exc, key, directory)
             return None
 
-    def _advance(self, job: _Job) -> bool:
-        """Move one row group of the inputs into the output; True when all are in."""
-        if job.current is None:
-            if job.file_index == len(job.inputs):
-                self._write_buffer(job)
-                return True
-            job.current = parquet_reader(os.path.join(job.directory, job.inputs[job.file_index]))
-            job.group_index = 0
-        if job.group_index >= job.current.num_row_groups:
-            job.close_inputs()
-            job.file_index += 1
-            return False
-        part = job.current.read_row_group(job.group_index, use_threads=False)
-        job.group_index += 1
-        if part.schema != job.table.schema:
-            part = part.cast(job.table.schema)   # ArrowInvalid if it cannot be: job fails
-        job.buffer.append(part)
-        job.buffered_rows += part.num_rows
-        job.buffered_bytes += part.nbytes
-        if job.buffered_rows >= self.row_group_rows or job.buffered_bytes >= self.row_group_bytes:
-            self._write_buffer(job)
-        return False
-
-    def _write_buffer(self, job: _Job) -> None:
-        if job.buffered_rows:
-            table = pa.concat_tables(job.buffer)
-            job.writer.write_table(table, row_group_size=job.buffered_rows)
-            job.rows += job.buffered_rows
-        job.buffer, job.buffered_rows, job.buffered_bytes = [], 0, 0
-
     def _finish(self, job: _Job) -> None:
-        job.writer.close()
-        job.sink.close()
+        job.close()
         fsync_path(job.tmp_path)
         os.rename(job.tmp_path, os.path.join(job.staging, job.final_name))
         entries = os.listdir(job.directory)
@@ -393,8 +475,18 @@ class Compactor:
                             symbol=self.symbols[key[1]] if key else None,
                             retry_in_s=None if permanent else self.retry_s)
 
+    def _reference(self, name: str) -> dict:
+        """The footer the writer gives a file of table ``name`` (what copied parts'
+        schemas must be)."""
+        if name not in self._references:
+            self._references[name] = empty_file_footer(
+                self.tables[name].schema,
+                lambda sink, schema: parquet_writer(sink, schema, self.compression))
+        return self._references[name]
+
     def stats(self) -> dict:
-        return {"compactions": self.compactions, "files_compacted": self.files_compacted,
+        return {"compactions": self.compactions, "decoded": self.decoded,
+                "files_compacted": self.files_compacted,
                 "rows_compacted": self.rows_compacted, "errors": self.errors,
                 "last_error": self.last_error, "queued": len(self.candidates),
                 "disabled": self.disabled}

@@ -33,7 +33,8 @@ def compact_with_kill_at(directory: str, table: str, symbol: str, k: int) -> Non
     for name in COUNTED_OS:
         setattr(os, name, counted(getattr(os, name)))
     compaction.exchange = counted(dirswap.exchange)
-    compaction.Compactor._advance = counted(compaction.Compactor._advance)
+    for job in (compaction._CopyJob, compaction._DecodeJob):
+        job.advance = counted(job.advance)
     compactor = compaction.Compactor(directory, {table: TABLES[table]}, [symbol],
                                      row_group_rows=64, grace_s=0.0)
     compactor.recover()
