@@ -9,9 +9,9 @@ their statistics merged (min of the mins, max of the maxes, in the column's orde
 The bytes go from file to file inside the kernel (``copy_file_range``): the merge
 holds a footer of one input and the encoded metadata of the row groups written, a few
 KiB per row group, where decoding and encoding held a row group buffer, the encoder's
-pages and the Parquet writer's ~800 bytes per column chunk (bench/soak.py: the daemon
-grew by 20-25 MiB for the ten minutes of an hour's compaction, and the Parquet
-reader's code stayed resident after it).
+pages and the Parquet writer's ~800 bytes per column chunk (bench/compaction.py; the
+60-minute soak before it: the daemon grew by 20-25 MiB for the ten minutes of an hour's
+compaction, and the Parquet reader's code stayed resident after it).
 
 Anything else (another schema or codec, a dictionary that differs, encryption, a
 field of the format this module does not know) raises :class:`Incompatible`: the
@@ -29,8 +29,8 @@ import pyarrow as pa
 
 from rtaid.store.thrift import (BINARY, BOOL_TRUE, I16, I32, I64, LIST, STRUCT, Raw,
                                 encode_struct)
-from rtaid.store.thrift_decode import (CM_DROPPED, RowGroupIndex, decode_lazy_list, decode_struct,
-                                       decode_value)
+from rtaid.store.thrift_decode import (CM_DROPPED, RowGroupIndex, decode_lazy_list,
+                                       decode_struct, decode_value)
 
 MAGIC = b"PAR1"
 _TAIL = struct.Struct("<I4s")

@@ -26,7 +26,8 @@ cdef enum:
     MAX_DEPTH = 64
 
 
-cdef uint64_t _varint(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos) except? 0xFFFFFFFFFFFFFFFF:
+cdef uint64_t _varint(const unsigned char* b, Py_ssize_t n,
+                      Py_ssize_t* pos) except? 0xFFFFFFFFFFFFFFFF:
     cdef uint64_t value = 0
     cdef int shift = 0
     cdef unsigned char byte
@@ -141,7 +142,8 @@ cdef dict _struct(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int dep
         last = fid
 
 
-cdef int _skip(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int ttype, int depth) except -1:
+cdef int _skip(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int ttype,
+               int depth) except -1:
     """Move past a value without making objects."""
     cdef Py_ssize_t size, i
     cdef unsigned char head
