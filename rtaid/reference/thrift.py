@@ -32,6 +32,19 @@ def _zigzag(buf, pos: int) -> tuple[int, int]:
     return (value >> 1) ^ -(value & 1), pos
 
 
+def _list_header(buf, pos: int) -> tuple[int, int, int]:
+    """A list's (or set's) size, element type and the position after its header."""
+    if pos >= len(buf):
+        raise ThriftError("truncated list")
+    size, etype = buf[pos] >> 4, buf[pos] & 0x0F
+    pos += 1
+    if size == 15:
+        size, pos = _varint(buf, pos)
+    if size > len(buf):
+        raise ThriftError("list longer than its bytes")
+    return size, etype, pos
+
+
 def _value(buf, pos: int, ttype: int):
     if ttype in _INTS:
         if ttype == BYTE:
@@ -48,16 +61,12 @@ def _value(buf, pos: int, ttype: int):
     if ttype == STRUCT:
         return decode_struct(buf, pos)
     if ttype in (LIST, SET):
-        if pos >= len(buf):
-            raise ThriftError("truncated list")
-        head = buf[pos]
-        pos += 1
-        size, etype = head >> 4, head & 0x0F
-        if size == 15:
-            size, pos = _varint(buf, pos)
+        size, etype, pos = _list_header(buf, pos)
         items = []
         for _ in range(size):
             if etype in (BOOL_TRUE, BOOL_FALSE):
+                if pos >= len(buf):
+                    raise ThriftError("truncated list")
                 items.append(buf[pos] == BOOL_TRUE)
                 pos += 1
             else:
@@ -84,54 +93,48 @@ def _value(buf, pos: int, ttype: int):
     raise ThriftError(f"unknown compact type {ttype}")
 
 
+def _field_header(buf, pos: int, last: int) -> tuple[int | None, int, int]:
+    """A struct's next field ``(id, type, position after the header)``; id None at its
+    end."""
+    if pos >= len(buf):
+        raise ThriftError("truncated struct")
+    head = buf[pos]
+    pos += 1
+    if head == 0:
+        return None, 0, pos
+    delta, ttype = head >> 4, head & 0x0F
+    if delta:
+        return last + delta, ttype, pos
+    fid, pos = _zigzag(buf, pos)
+    return fid, ttype, pos
+
+
 def decode_struct(buf, pos: int = 0) -> tuple[dict, int]:
     """The struct at ``buf[pos:]`` and the position after it."""
     fields: dict[int, tuple[int, object]] = {}
-    last = 0
+    fid = 0
     while True:
-        if pos >= len(buf):
-            raise ThriftError("truncated struct")
-        head = buf[pos]
-        pos += 1
-        if head == 0:
+        fid, ttype, pos = _field_header(buf, pos, fid)
+        if fid is None:
             return fields, pos
-        delta, ttype = head >> 4, head & 0x0F
-        if delta:
-            fid = last + delta
-        else:
-            fid, pos = _zigzag(buf, pos)
         if ttype in (BOOL_TRUE, BOOL_FALSE):
             value = ttype == BOOL_TRUE
         else:
             value, pos = _value(buf, pos, ttype)
         fields[fid] = (ttype, value)
-        last = fid
-
 
 
 def decode_lazy_list(buf, list_field: int):
     """The struct in ``buf`` with its field ``list_field`` (a list of structs) left
     encoded: ``(fields without it, [(start, end) of each of its structs], end)``."""
-    fields, spans, last, pos = {}, [], 0, 0
+    fields, spans, fid, pos = {}, [], 0, 0
     while True:
-        if pos >= len(buf):
-            raise ThriftError("truncated struct")
-        head = buf[pos]
-        pos += 1
-        if head == 0:
+        fid, ttype, pos = _field_header(buf, pos, fid)
+        if fid is None:
             return fields, spans, pos
-        delta, ttype = head >> 4, head & 0x0F
-        fid = last + delta if delta else _zigzag(buf, pos)[0]
-        if not delta:
-            pos = _zigzag(buf, pos)[1]
-        last = fid
         if fid == list_field and ttype == LIST:
-            head = buf[pos]
-            pos += 1
-            size = head >> 4
-            if size == 15:
-                size, pos = _varint(buf, pos)
-            if head & 0x0F != STRUCT:
+            size, etype, pos = _list_header(buf, pos)
+            if etype != STRUCT:
                 raise ThriftError(f"field {list_field} is no list of structs")
             for _ in range(size):
                 start = pos

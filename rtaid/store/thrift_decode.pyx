@@ -49,6 +49,22 @@ cdef inline int64_t _zigzag(const unsigned char* b, Py_ssize_t n, Py_ssize_t* po
     return <int64_t>(v >> 1) ^ -(<int64_t>(v & 1))
 
 
+cdef Py_ssize_t _list_header(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos,
+                             int* etype) except -1:
+    """A list's (or set's) size; its element type into ``etype``."""
+    cdef Py_ssize_t size
+    if pos[0] >= n:
+        raise ThriftError("truncated list")
+    size = b[pos[0]] >> 4
+    etype[0] = b[pos[0]] & 0x0F
+    pos[0] += 1
+    if size == 15:
+        size = <Py_ssize_t>_varint(b, n, pos)
+    if size < 0 or size > n:
+        raise ThriftError("list longer than its bytes")
+    return size
+
+
 cdef object _value(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int ttype, int depth):
     cdef Py_ssize_t size, i
     cdef int etype, ktype, vtype
@@ -73,16 +89,7 @@ cdef object _value(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int tt
         pos[0] += 1
         return <signed char>b[pos[0] - 1]
     if ttype == T_LIST or ttype == T_SET:
-        if pos[0] >= n:
-            raise ThriftError("truncated list")
-        head = b[pos[0]]
-        pos[0] += 1
-        size = head >> 4
-        etype = head & 0x0F
-        if size == 15:
-            size = <Py_ssize_t>_varint(b, n, pos)
-        if size < 0 or size > n:
-            raise ThriftError("list longer than its bytes")
+        size = _list_header(b, n, pos, &etype)
         items = []
         for i in range(size):
             if etype == T_BOOL_TRUE or etype == T_BOOL_FALSE:
@@ -174,16 +181,7 @@ cdef int _skip(const unsigned char* b, Py_ssize_t n, Py_ssize_t* pos, int ttype,
             if (head & 0x0F) != T_BOOL_TRUE and (head & 0x0F) != T_BOOL_FALSE:
                 _skip(b, n, pos, head & 0x0F, depth + 1)
     elif ttype == T_LIST or ttype == T_SET:
-        if pos[0] >= n:
-            raise ThriftError("truncated list")
-        head = b[pos[0]]
-        pos[0] += 1
-        size = head >> 4
-        etype = head & 0x0F
-        if size == 15:
-            size = <Py_ssize_t>_varint(b, n, pos)
-        if size < 0 or size > n:
-            raise ThriftError("list longer than its bytes")
+        size = _list_header(b, n, pos, &etype)
         for i in range(size):
             if etype == T_BOOL_TRUE or etype == T_BOOL_FALSE:
                 pos[0] += 1
@@ -227,7 +225,7 @@ def decode_lazy_list(const unsigned char[::1] buf, int list_field):
     cdef list spans = []
     cdef int64_t last = 0, fid
     cdef unsigned char head
-    cdef int ttype
+    cdef int ttype, etype
     if n == 0:
         raise ThriftError("truncated struct")
     b = &buf[0]
@@ -242,14 +240,8 @@ def decode_lazy_list(const unsigned char[::1] buf, int list_field):
         fid = last + (head >> 4) if head >> 4 else _zigzag(b, n, &p)
         last = fid
         if fid == list_field and ttype == T_LIST:
-            if p >= n:
-                raise ThriftError("truncated list")
-            head = b[p]
-            p += 1
-            size = head >> 4
-            if size == 15:
-                size = <Py_ssize_t>_varint(b, n, &p)
-            if (head & 0x0F) != T_STRUCT or size < 0 or size > n:
+            size = _list_header(b, n, &p, &etype)
+            if etype != T_STRUCT:
                 raise ThriftError(f"field {list_field} is no list of structs")
             for i in range(size):
                 start = p
@@ -314,7 +306,7 @@ cdef class RowGroupIndex:
         cdef Py_ssize_t n = len(raw), p = start, size, i
         cdef int64_t last = 0, fid
         cdef unsigned char head
-        cdef int ttype
+        cdef int ttype, etype
         if start < 0 or start >= n:
             raise ThriftError("row group outside the footer")
         while True:
@@ -328,14 +320,8 @@ cdef class RowGroupIndex:
             fid = last + (head >> 4) if head >> 4 else _zigzag(b, n, &p)
             last = fid
             if fid == 1 and ttype == T_LIST:
-                if p >= n:
-                    raise ThriftError("truncated list")
-                head = b[p]
-                p += 1
-                size = head >> 4
-                if size == 15:
-                    size = <Py_ssize_t>_varint(b, n, &p)
-                if (head & 0x0F) != T_STRUCT or size < 0 or size > n:
+                size = _list_header(b, n, &p, &etype)
+                if etype != T_STRUCT:
                     raise ThriftError("row group columns are no list of structs")
                 self.chunks = <ChunkInfo*>calloc(size if size else 1, sizeof(ChunkInfo))
                 if self.chunks == NULL:
