@@ -150,8 +150,20 @@ cdef class Engine:
     cdef public int64_t overlap_duplicates
     cdef public int64_t overlap_ahead
 
+    # the listener's deferred recording (on_frame_first / record_tail): what on_frame
+    # left to copy into the rings once the frame's order has gone out
+    cdef bint defer_record            # set by on_frame_first for the one call
+    cdef int tail_state               # TAIL_*: nothing, the journal, the journal and rows
+    cdef int32_t tail_jsym
+    cdef const char* tail_data        # the frame's bytes: valid in the listener's callback
+    cdef Py_ssize_t tail_n
+    cdef public int64_t tail_journal_lost  # lines a missed record_tail could not journal
+
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil
+    cdef int on_frame_first(self, const char* data, Py_ssize_t n, int64_t recv_ns,
+                            int32_t default_sym) noexcept nogil
+    cdef void record_tail(self) noexcept nogil
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil
     cdef bint overlap_drop(self, const Msg* m) noexcept nogil
     cdef bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil

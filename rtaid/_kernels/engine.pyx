@@ -105,6 +105,12 @@ cdef int check_books(int64_t before) except -1:
     return 0
 
 
+cdef enum:
+    TAIL_NONE = 0      # record_tail has nothing to do
+    TAIL_JOURNAL = 1   # the frame's journal line (it did not decode)
+    TAIL_ROWS = 2      # its journal line and its rows
+
+
 cdef class Engine:
     """Decode frames and keep one L2 book per symbol.
 
@@ -208,10 +214,44 @@ cdef class Engine:
         if self.sig_enabled != NULL:
             rt_free(self.sig_enabled, self.n_books, sizeof(bint))
 
+    cdef int on_frame_first(self, const char* data, Py_ssize_t n, int64_t recv_ns,
+                            int32_t default_sym) noexcept nogil:
+        """:meth:`on_frame` with the frame's own records (its journal line, its trade,
+        bbo or depth rows) left for :meth:`record_tail`: the listener sends the order a
+        target change calls for first, then records. The frame's signals, indicator and
+        book rows are recorded as always (they come from the signal kernels)."""
+        cdef int rc
+        self.defer_record = True
+        rc = self.on_frame(data, n, recv_ns, default_sym)
+        self.defer_record = False
+        return rc
+
+    cdef void record_tail(self) noexcept nogil:
+        """Record what :meth:`on_frame_first` left (call in the same listener callback:
+        the journal copies the frame's bytes)."""
+        cdef int state = self.tail_state
+        if state == TAIL_NONE:
+            return
+        self.tail_state = TAIL_NONE
+        if self.journal_rings != NULL and self.tail_data != NULL:
+            byte_ring_push(&self.journal_rings[self.tail_jsym], self.recv_ns, self.tail_jsym,
+                           self.tail_data, self.tail_n)
+        self.tail_data = NULL
+        if state == TAIL_ROWS:
+            self.record_msg(&self.msg)
+
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil:
         """Process one frame; returns the decoder's result (0 when decoded)."""
         cdef Msg* m = &self.msg
+        if self.tail_state != TAIL_NONE:
+            # a deferred frame whose tail was not recorded (its listener failed between
+            # the two calls): its rows go in now, before this frame changes the message;
+            # its bytes may be gone, so its journal line is counted lost
+            self.tail_data = NULL
+            if self.journal_rings != NULL:
+                self.tail_journal_lost += 1
+            self.record_tail()
         cdef L2Book* book
         cdef int64_t t_in = self.ticks() if self.timing else 0
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
@@ -233,11 +273,16 @@ cdef class Engine:
             # a handover's duplicate: not journaled, not recorded, not applied
             self.last_kind = 0
             return rc
-        if self.journal_rings != NULL:
-            # every received frame, decodable or not, in the ring of its symbol
-            jsym = m.sym if rc == DEC_OK else default_sym
-            if jsym < 0 or jsym >= self.n_books:
-                jsym = self.n_books
+        # every received frame, decodable or not, in the journal ring of its symbol
+        jsym = m.sym if rc == DEC_OK else default_sym
+        if jsym < 0 or jsym >= self.n_books:
+            jsym = self.n_books
+        if self.defer_record:
+            self.tail_state = TAIL_ROWS if rc == DEC_OK else TAIL_JOURNAL
+            self.tail_jsym = jsym
+            self.tail_data = data
+            self.tail_n = n
+        elif self.journal_rings != NULL:
             byte_ring_push(&self.journal_rings[jsym], recv_ns, jsym, data, n)
         if rc != DEC_OK:
             return rc
@@ -245,7 +290,8 @@ cdef class Engine:
         self.last_recv_ns[m.sym] = recv_ns
         self.sym_kind_counts[m.sym][m.kind] += 1
         self.last_T[m.sym] = m.T
-        self.record_msg(m)
+        if not self.defer_record:
+            self.record_msg(m)
         book = &self.books[m.sym]
         st = &self.sig[m.sym] if self.sig_enabled[m.sym] else NULL
         if m.kind == MSG_DEPTH:
@@ -999,6 +1045,12 @@ cdef class Engine:
         if b.bids.n_blocks == 0:
             raise ValueError("the book has no bids")
         b.bids.pool[b.bids.order[b.bids.n_blocks - 1]].qty[0] = 0
+
+    @property
+    def tail_pending(self):
+        """The last frame's own records wait for :meth:`record_tail` (the listener's
+        wake-up of the execution task runs in between)."""
+        return self.tail_state != TAIL_NONE
 
     def frame_counts(self):
         """Decoded frames by symbol and kind: ``{symbol: {kind: n}}`` (what the daemon

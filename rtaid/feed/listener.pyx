@@ -103,6 +103,7 @@ cdef class FeedListener(WSListener):
         cdef int64_t t0 = monotonic_ns()
         # the engine's clock (the TSC where invariant, else t0 itself) for the frame stage
         cdef int64_t k0 = rtaid_ticks() if self.engine.use_tsc else t0
+        cdef int64_t k1, k2
         cdef int rc, kind
         cdef int32_t sym, state
         self.last_frame_mono_ns = t0
@@ -113,30 +114,39 @@ cdef class FeedListener(WSListener):
             self.engine.source = self.source
             self.engine.frame_mono_ns = t0
             self.engine.frame_ticks = k0
-            rc = self.engine.on_frame(frame.payload_ptr, frame.payload_size,
-                                      realtime_ns(), -1)
-            if rc == DEC_OK:
-                self.sym_last_mono_ns[self.engine.msg.sym] = t0
-                kind = self.engine.msg.kind
-                if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
-                    sym = self.engine.msg.sym
-                    state = self.engine.books[sym].state
-                    if state != self.seen_state[sym]:
-                        self.seen_state[sym] = state
-                        self.on_book_state(sym, STATE_NAMES[state])
-            elif rc < 0:
-                self.bad_frames += 1
-                if self.on_bad_frame is not None and t0 - self.last_bad_report_ns >= self.bad_frame_interval_ns:
-                    self.last_bad_report_ns = t0
-                    self.on_bad_frame(rc)
-            hist_record(&self.latency.h, <int64_t>((self.engine.ticks() - k0)
-                                                   * self.engine.ns_per_tick))
-            if self.engine.exec_head != self.engine.exec_woken:
-                # a target changed or a paper order filled: wake the execution task
-                # (after the latency sample)
-                self.engine.exec_woken = self.engine.exec_head
-                if self.on_targets is not None:
-                    self.on_targets()
+            # the frame's own rows and journal line are recorded after the order its
+            # target change calls for (record_tail, below)
+            rc = self.engine.on_frame_first(frame.payload_ptr, frame.payload_size,
+                                            realtime_ns(), -1)
+            k1 = self.engine.ticks()
+            try:
+                if rc == DEC_OK:
+                    self.sym_last_mono_ns[self.engine.msg.sym] = t0
+                    kind = self.engine.msg.kind
+                    if kind == MSG_DEPTH or kind == MSG_SNAPSHOT:
+                        sym = self.engine.msg.sym
+                        state = self.engine.books[sym].state
+                        if state != self.seen_state[sym]:
+                            self.seen_state[sym] = state
+                            self.on_book_state(sym, STATE_NAMES[state])
+                elif rc < 0:
+                    self.bad_frames += 1
+                    if self.on_bad_frame is not None and t0 - self.last_bad_report_ns >= self.bad_frame_interval_ns:
+                        self.last_bad_report_ns = t0
+                        self.on_bad_frame(rc)
+                if self.engine.exec_head != self.engine.exec_woken:
+                    # a target changed or a paper order filled: wake the execution task
+                    # (the binance venue's C order path writes the order from here)
+                    self.engine.exec_woken = self.engine.exec_head
+                    if self.on_targets is not None:
+                        self.on_targets()
+            finally:
+                k2 = self.engine.ticks()
+                self.engine.record_tail()
+                # the frame stage: receipt to the engine done, its recording included,
+                # the callbacks (book state, bad frame, the execution task's wake-up) not
+                hist_record(&self.latency.h, <int64_t>(((k1 - k0) + (self.engine.ticks() - k2))
+                                                       * self.engine.ns_per_tick))
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
