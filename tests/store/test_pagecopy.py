@@ -2,7 +2,6 @@
 its statistics are what the Parquet writer computes for the same rows, and whatever
 cannot be copied is refused (and then merged by decoding)."""
 import os
-import string
 
 import duckdb
 import numpy as np
@@ -15,31 +14,9 @@ from rtaid.store.compaction import HOUR_MS, Compactor
 from rtaid.store.pagecopy import BadFile, Incompatible, PageCopyMerge, empty_file_footer
 from rtaid.store.partfile import PartFile, parquet_writer
 from rtaid.store.tables import TABLES
+from tests.store.helpers import random_records
 
 H0 = 19_943 * 86_400_000 + 10 * HOUR_MS
-
-
-def random_records(table, n, rng):
-    rec = np.zeros(n, dtype=table.dtype)
-    for name in table.dtype.names:
-        base = table.dtype[name]
-        if name in table.bools:
-            rec[name] = rng.integers(0, 2, n)
-        elif name in table.enums:
-            rec[name] = rng.integers(0, len(table.enums[name]), n)
-        elif base.kind == "S":
-            letters = np.array(list(string.ascii_letters.encode()), dtype=np.uint8)
-            rec[name] = [bytes(rng.choice(letters, rng.integers(0, base.itemsize + 1)))
-                         for _ in range(n)]
-        elif base.kind == "f":
-            values = rng.normal(0, 1e3, n)
-            values[rng.random(n) < 0.05] = np.nan
-            rec[name] = values
-        elif base.kind in "iu":
-            info = np.iinfo(base)
-            rec[name] = rng.integers(max(info.min, -(1 << 40)), min(info.max, 1 << 40), n,
-                                     dtype=np.int64).astype(base)
-    return rec
 
 
 def write_parts(directory, table, sizes, rng, compression="zstd", schema=None, first=0):

@@ -11,7 +11,7 @@ from rtaid.reference import thrift as twin
 from rtaid.store import thrift, thrift_decode
 from rtaid.store.partfile import parquet_writer
 from rtaid.store.tables import TABLES
-from tests.store.test_pagecopy import random_records
+from tests.store.helpers import random_records
 
 
 def footer_of(table, groups, rng):
