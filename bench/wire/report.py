@@ -18,7 +18,12 @@ RECEIVERS = {
 STAGE_TEXT = {
     "send_to_recv": "generator write -> receiver's frame callback",
     "frame_to_signal": "frame received -> indicators and strategy done",
-    "decode": "decode", "book": "book", "signals": "signals", "frame": "frame (receive to engine done)",
+    "decode": "decode",
+    "book": "book (the sync state machine and the L2 book; a depth frame's rows are copied "
+            "into the rings after the frame's order, outside it)",
+    "signals": "signals",
+    "frame": "receive to engine done, the frame's recording into the rings included (the "
+             "execution task's wake-up not)",
 }
 
 
