@@ -45,6 +45,9 @@ def test_growth_over_the_limit_or_dropped_rows_fail(tmp_path):
     assert code == 1 and not r["checks"]["growth_under_1pct"] and r["checks"]["rss_max_after_warmup"]
     code, r = run_report(tmp_path, [140, 140, 151, 140, 140, 140])
     assert code == 1 and not r["checks"]["rss_max_after_warmup"]
+    # the limit is 150 MB (143.05 MiB): 145 MiB, under 150 MiB, is over it
+    code, r = run_report(tmp_path, [140, 140, 145, 140, 140, 140])
+    assert code == 1 and not r["checks"]["rss_max_after_warmup"]
     code, r = run_report(tmp_path, [140] * 6, end={**END, "rows_dropped": 5})
     assert code == 1 and r["checks"] == {**r["checks"], "no_rows_dropped": False}
 
