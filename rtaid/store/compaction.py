@@ -58,7 +58,7 @@ SEP = "~"   # in staging names: table~symbol~date (none of them contains it)
 COPY_ROW_GROUP_BYTES = 64 << 20
 # ... and at most this many of the parts' row groups (the writer's are ~1,000 rows: an
 # output row group of ~30,000 rows, as the decoding merge's 8 MiB made them): the merge
-# holds their decoded metadata while it writes the row group.
+# holds their index (pagecopy.RowGroupIndex) while it writes the row group.
 COPY_MAX_INPUT_ROW_GROUPS = 32
 
 

@@ -164,8 +164,8 @@ class PageCopyMerge:
         many rows and uncompressed bytes (an input row group larger than that is one
         output row group).
     max_input_groups : int
-        ... and at most this many input row groups: their metadata, decoded, is what
-        the merge holds (~30 KiB each for the 41 columns of the indicators table).
+        ... and at most this many input row groups: their index (RowGroupIndex: ~120
+        bytes per column chunk, in C) is what the merge holds while it writes one.
     """
 
     def __init__(self, directory: str, inputs: list[str], out_path: str, reference: dict,

@@ -115,6 +115,8 @@ class Store:
         stats = self.writer.stats()
         if self.journal is not None:
             stats["journal"] = self.journal.stats()
+            # lines of frames the listener left unrecorded (Engine.record_tail missed)
+            stats["journal"]["lines_lost_unrecorded"] = self.engine.tail_journal_lost
         return stats
 
     def rows_dropped(self) -> int:
@@ -123,7 +125,8 @@ class Store:
         total = sum(self.writer.rows_dropped().values())
         if self.journal is not None:
             journal = self.journal.stats()
-            total += journal["lines_dropped_io"] + journal["lines_dropped_ring"]
+            total += (journal["lines_dropped_io"] + journal["lines_dropped_ring"]
+                      + self.engine.tail_journal_lost)
         return total
 
     def memory(self, python_heap: bool = True) -> dict[str, int]:
