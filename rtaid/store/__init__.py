@@ -34,9 +34,13 @@ Tests and benchmarks read an engine's tables from memory instead (``memory.py``)
 """
 import os
 
-# Before pyarrow is first imported (its mimalloc reads this once): give freed pages back
-# at once, for what pyarrow allocates before a Store switches it to glibc's pool
-# (footprint.tune_allocator says why) and in processes without a Store.
+# Before pyarrow is first imported (Arrow reads these once). Arrow's C++ default pool is
+# what the Parquet writer's encoders allocate from, whatever pool Python sets later: make
+# it glibc's, as the rest of the store (footprint.tune_allocator says why; with
+# mimalloc, the encoders' buffers were given back and page-faulted in again at every
+# row group: half the writer's page faults in bench/store.py). Where mimalloc is still
+# used (pyarrow imported first), give its freed pages back at once.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
 
 from rtaid.store.memory import MemoryTables  # noqa: E402

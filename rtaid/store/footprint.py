@@ -112,8 +112,8 @@ def release() -> None:
 # glibc mallopt parameters
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 64 << 10
-TRIM_THRESHOLD = 128 << 10
+MMAP_THRESHOLD = 4 << 20
+TRIM_THRESHOLD = 4 << 20
 
 
 def tune_allocator() -> bool:
@@ -121,15 +121,19 @@ def tune_allocator() -> bool:
 
     By default glibc raises its mmap threshold to the size of the largest block freed
     (up to 32 MiB) and its trim threshold with it: after the writer's first large
-    arrays, every array of the writer is carved from a heap that keeps what it freed.
-    Fixed thresholds keep arrays above 64 KiB in their own mappings, unmapped when
-    freed, and trim the heaps' free tops above 128 KiB.
+    arrays (an hourly compaction, a burst), blocks of tens of MiB are carved from a
+    heap that keeps what it freed. Fixed thresholds of 4 MiB keep larger blocks in
+    their own mappings, unmapped when freed, and let the heap keep at most 4 MiB free
+    at its top between the store's :func:`release` calls (``malloc_trim``, at most
+    every 0.25 s after the writer wrote), which give that back too.
 
-    The price is page faults: each flush's arrays are mapped and zero-filled again
-    (about twice the faults of the old writer in bench/store.py, most of the gap
-    between the two there). Keeping freed blocks up to 32 MiB on the heap until the
-    next :func:`release` made the writer as fast as before but the daemon ~8 MB larger
-    between releases (two symbols: 128 against 119 MiB at the soak's samples).
+    Why 4 MiB and not less: below it are the writer's own buffers (at most
+    ``buffer_bytes`` of records, a row group's columns, the encoders' pages). With
+    64 KiB / 128 KiB thresholds each of them was mapped, page-faulted and unmapped
+    again at every row group: bench/store.py's writer lost half its rows/s to page
+    faults (snappy 1.1 M rows/s against 3.0 M at 4 MiB, /work/exp ad hoc runs), and
+    a 5-minute ten-symbol soak peaked at 125.2 MiB against 123-125 MiB: no visible
+    cost in memory.
 
     pyarrow allocates through glibc too (its system pool, process-wide): after the
     writer thread compacted an hour of one symbol (950 files), mimalloc kept ~9 MiB

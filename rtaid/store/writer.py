@@ -417,6 +417,10 @@ class StoreWriter:
                 return
             self._accept(name, room[:n * size].view(table.dtype))
             budget -= n
+            if self._pending_bytes > self.buffer_bytes:
+                # batch by batch: a ring that filled during a stall is written as it is
+                # drained, in bounded row groups, not buffered whole
+                self._write_largest(self.clock())
 
     def _check_ring_drops(self, name: str) -> None:
         dropped = self.rings.dropped(name)
