@@ -63,3 +63,26 @@ def test_a_freed_array_goes_back_to_the_os_at_once():
     assert out.returncode == 0, out.stderr
     grown, given_back = map(int, out.stdout.split())   # MiB
     assert grown >= 12 and given_back >= 12, out.stdout
+
+
+def test_the_parquet_encoders_allocate_from_glibc_not_mimalloc(tmp_path):
+    """pyarrow's Parquet writer encodes with Arrow's C++ default pool, whatever pool
+    Python sets: rtaid.store makes it the system one before pyarrow loads (mimalloc gave
+    the encoders' buffers back and faulted them in again at every row group)."""
+    code = (
+        "import numpy as np\n"
+        "from rtaid.store import Store\n"
+        "from rtaid._kernels.engine import Engine\n"
+        "import pyarrow as pa\n"
+        "from tests.store.helpers import push_bbo\n"
+        "store = Store(Engine(['BTCUSDT']), sys.argv[1], tables=['bbo'])\n"
+        "push_bbo(store.rings, 0, 5000)\n"
+        "store.writer.flush(final=True)\n"
+        "assert store.writer.stats()['rows_written']['bbo'] == 5000\n"
+        "print(pa.mimalloc_memory_pool().max_memory(), pa.system_memory_pool().max_memory())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", "import sys\n" + code, str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    mimalloc, system = map(int, out.stdout.split())
+    assert mimalloc == 0 and system > 0, out.stdout

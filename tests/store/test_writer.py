@@ -254,6 +254,32 @@ def test_buffered_records_are_bounded_largest_partition_written_first(tmp_path):
     assert sorted(read_u(visible(tmp_path))) == list(range(70))
 
 
+def test_a_burst_is_written_as_it_is_drained_never_buffered_whole(tmp_path):
+    """A ring that filled while the writer was stalled holds far more than buffer_bytes:
+    the drain writes row groups batch by batch instead of buffering the ring."""
+    size = BBO.dtype.itemsize
+    rings, writer, clock = make_writer(tmp_path, row_group_s=None, buffer_bytes=100 * size,
+                                       batch_records=40)
+    most = []
+    accept = writer._accept
+
+    def watched(name, records):
+        accept(name, records)
+        most.append(writer._pending_bytes)
+    writer._accept = watched
+    push_bbo(rings, 0, 1000)
+    writer.flush()
+    # after each batch: at most buffer_bytes, then the batch that crossed it
+    assert len(most) == 25 and max(most) <= 140 * size
+    assert writer.stats()["rows_written"]["bbo"] >= 1000 - 140
+    writer.stop()
+    files = visible(tmp_path)
+    assert sorted(read_u(files)) == list(range(1000))
+    groups = [pq.ParquetFile(f).metadata.row_group(i).num_rows
+              for f in files for i in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    assert len(groups) >= 8 and max(groups) <= 140
+
+
 def test_a_part_closes_before_its_footer_metadata_grows_large(tmp_path):
     """An open Parquet writer keeps every row group's column metadata in memory until
     the file closes: part files close at part_metadata_bytes."""
