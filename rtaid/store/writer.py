@@ -58,6 +58,8 @@ PUBLISH_SPREAD = 0.2
 # (rtaid.store.rings), so draining several times per interval leaves them room for
 # rates several times that peak and for a write that stalls.
 DRAIN_PERIOD_S = 0.25
+# The drain buffer's size (batches of a table are at most batch_records and this).
+SCRATCH_BYTES = 256 << 10
 
 
 class _Buffer:
@@ -167,7 +169,8 @@ class StoreWriter:
     row_group_s : float or None
         Write buffered rows that are this old even if fewer (None: only by size).
     batch_records : int
-        Records taken from a ring at a time (bounds each step's GIL hold).
+        Records taken from a ring at a time (bounds each step's GIL hold); fewer for
+        a wide table: a batch is at most :data:`SCRATCH_BYTES`.
     journal : RawJournal, optional
         Raw frame journal flushed by the same thread.
     retry_s : float
@@ -249,8 +252,11 @@ class StoreWriter:
         self._pending_bytes = 0      # records in them
         self._buffer_capacity = 0    # bytes allocated for them
         # one drain buffer for every table, reused: draining allocates nothing (each
-        # batch is copied to the partitions' buffers before the next drain)
-        self._scratch = np.empty(batch_records * max(t.dtype.itemsize for t in self.tables.values()),
+        # batch is copied to the partitions' buffers before the next drain); at most
+        # SCRATCH_BYTES, so a wide table's batches have fewer records (4,096 indicators
+        # records were 1.3 MiB, resident after the first busy drain)
+        widest = max(t.dtype.itemsize for t in self.tables.values())
+        self._scratch = np.empty(min(batch_records * widest, max(SCRATCH_BYTES, widest)),
                                  dtype=np.uint8)
         # (table, sym, hour) -> clock at which its unpublished rows are due in a visible file
         self._publish_by: dict[tuple, float] = {}
@@ -411,7 +417,8 @@ class StoreWriter:
         budget = self.rings.pending(name)
         size = table.dtype.itemsize
         while budget > 0:
-            room = self._scratch[:min(budget, self.batch_records) * size]
+            room = self._scratch[:min(budget, self.batch_records,
+                                      len(self._scratch) // size) * size]
             n = self.rings.drain(name, room)  # memcpy without the GIL
             if n == 0:
                 return
