@@ -97,7 +97,13 @@ def ed25519_files(work: pathlib.Path) -> tuple[str, str]:
     return str(private), str(sim_toml)
 
 
-def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
+def cpu_list(text: str) -> list[int]:
+    """``"0,1"`` -> [0, 1]; ``""`` -> [] (no pinning)."""
+    return [int(c) for c in text.split(",") if c.strip()]
+
+
+def run_venue(venue: str, seconds: float, rate: float, seed: int,
+              sim_cpus=(), daemon_cpus=()) -> dict:
     port = free_port()
     work = pathlib.Path(tempfile.mkdtemp(prefix="rtaid-bench-exec-"))
     sim_args = ["--rate", str(rate), "--seed", str(seed)]
@@ -111,6 +117,10 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
                           f"exchange.ed25519_key_file={private}"]
         venue_env = {"RTAID_API_KEY": "sim-ed25519-key"}
     sim = start_sim(port, *sim_args)
+    if sim_cpus:
+        # the exchange is not on the trading box: keep it off the daemon's core
+        for task in os.listdir(f"/proc/{sim.pid}/task"):   # every thread it has
+            os.sched_setaffinity(int(task), set(sim_cpus))
     sock = str(work / "rtaid.sock")
     notify = NotifySocket(work / "notify")
     settings = [f"exchange.rest_url=http://127.0.0.1:{port}", f"exchange.ws_url=ws://127.0.0.1:{port}",
@@ -118,6 +128,8 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int) -> dict:
                 'feed.symbols=["BTCUSDT","ETHUSDT"]', f"storage.data_dir={work / 'data'}",
                 f"control.socket={sock}", "metrics.port=0", "log.level=WARNING",
                 f"execution.venue={venue}", *venue_settings, *STRATEGY, *RISK]
+    if daemon_cpus:
+        settings.append(f"daemon.cpu_affinity={list(daemon_cpus)}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
     env.update(NOTIFY_SOCKET=notify.path, **venue_env)
     args = [sys.executable, "-m", "rtaid", "run", *[a for s in settings for a in ("--set", s)]]
@@ -235,7 +247,8 @@ def table(results: dict, params: dict) -> str:
              f"{params['rate']:g} book events/s per symbol (BTCUSDT, ETHUSDT), seed "
              f"{params['seed']}; {params['machine']} (1-min load average "
              f"{params['load_average_1m'][0]:g} before, {params['load_average_1m'][1]:g} after: "
-             "the box is shared). `python bench/exec.py`; µs, histogram bucket upper edges.", "",
+             f"the box is shared); {_pinning(params)}. `python bench/exec.py`; µs, histogram "
+             "bucket upper edges.", "",
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
         stages = ["tick_to_order"] + (["tick_to_order_ws", "ws_write"] if venue == "binance" else []) + (
@@ -260,6 +273,15 @@ def table(results: dict, params: dict) -> str:
     return "\n".join(lines)
 
 
+def _pinning(params: dict) -> str:
+    sim, daemon = params.get("sim_cpus") or [], params.get("daemon_cpus") or []
+    if not sim and not daemon:
+        return "no CPU pinning"
+    def cpus(c):
+        return "CPU " + ",".join(map(str, c)) if c else "not pinned"
+    return f"rtaid-sim on {cpus(sim)}, the daemon on {cpus(daemon)}"
+
+
 def _cell(h: dict, key: str):
     value = h.get(key)
     return "-" if value is None else value
@@ -272,14 +294,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--venues", default="paper,ccxt,binance")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "exec.json"))
+    parser.add_argument("--sim-cpus", default="", metavar="LIST",
+                        help="pin rtaid-sim to these CPUs (e.g. 1; default: not pinned)")
+    parser.add_argument("--daemon-cpus", default="", metavar="LIST",
+                        help="the daemon's daemon.cpu_affinity (e.g. 0; default: not pinned)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
+    sim_cpus, daemon_cpus = cpu_list(args.sim_cpus), cpu_list(args.daemon_cpus)
     params = {"seconds": args.seconds, "rate": args.rate, "seed": args.seed,
+              "sim_cpus": sim_cpus, "daemon_cpus": daemon_cpus,
               "strategy": list(STRATEGY), "risk": list(RISK), "machine": machine_name()}
     results = {}
     load = [os.getloadavg()[0]]
     for venue in args.venues.split(","):
-        results[venue] = run_venue(venue, args.seconds, args.rate, args.seed)
+        results[venue] = run_venue(venue, args.seconds, args.rate, args.seed,
+                                   sim_cpus, daemon_cpus)
         print(json.dumps(results[venue]))
     load.append(os.getloadavg()[0])
     params["load_average_1m"] = [round(x, 2) for x in load]

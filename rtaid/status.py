@@ -12,11 +12,6 @@ import time
 
 from rtaid import __version__
 
-# latency stages reported, by name: the engine's stage histograms (the execution
-# service's come from its own ``latency`` dict when a venue runs)
-ENGINE_STAGES = ("decode", "book", "signals", "frame", "frame_to_signal", "lag")
-
-
 def _finite(x):
     return x if isinstance(x, (int, float)) and not (isinstance(x, float) and not math.isfinite(x)) else None
 
