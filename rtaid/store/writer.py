@@ -64,10 +64,11 @@ SCRATCH_BYTES = 256 << 10
 
 class _Buffer:
     """Drained records of one partition waiting for their row group: one array that
-    grows by doubling (few, large allocations rather than one per drain), in place:
+    grows by half its size (few, large allocations rather than one per drain; by
+    doubling, the buffers of two symbols held up to twice the records they had), in place:
     ``ndarray.resize`` is a ``realloc``, which extends the block where it can (or,
     above glibc's mmap threshold, moves its pages) instead of copying the rows to a new
-    array at each doubling (a third of the writer's time in bench/store.py)."""
+    array at each step (a third of the writer's time in bench/store.py)."""
 
     __slots__ = ("records", "rows", "since")
     # small: ten symbols have ~100 partitions, most of them slow (bars_1m, mark_price,
@@ -91,7 +92,7 @@ class _Buffer:
         before = self.records.nbytes
         # no view of the array outlives a call of this class's methods (refcheck off:
         # a debugger or a traceback holding a reference must not make it fail)
-        self.records.resize(max(need, 2 * len(self.records)), refcheck=False)
+        self.records.resize(max(need, len(self.records) * 3 // 2), refcheck=False)
         return self.records.nbytes - before
 
     def append(self, records: np.ndarray, order, start: int, end: int) -> None:
