@@ -374,7 +374,8 @@ class Compactor:
                     return
                 directory = self.candidates.pop(key)
                 self.job = self._start(key, directory)
-                if self.job is None:
+                if self.job is None:      # nothing to merge (one file): forget the hour
+                    self._retry_at.pop(key, None)
                     continue
             try:
                 if self.job.advance():

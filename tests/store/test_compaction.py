@@ -85,6 +85,10 @@ def test_closed_hours_become_one_file_per_table_symbol_and_hour(tmp_path):
     assert list((tmp_path / STAGING_DIR).iterdir()) == []
     stats = writer.stats()["compaction"]
     assert (stats["compactions"], stats["files_compacted"], stats["rows_compacted"]) == (1, 3, 300)
+    # what the compactor remembers is of hours still queued (hour 11): a merged hour
+    # and one with a single file (ETHUSDT) are forgotten, or a daemon grows by the hour
+    compactor = writer.compactor
+    assert set(compactor._retry_at) <= set(compactor.candidates) and len(compactor.candidates) == 1
 
 
 def test_an_hour_still_written_is_left_alone_and_late_rows_are_merged_again(tmp_path):
