@@ -59,6 +59,9 @@ def dataset(root):
 
 def test_closed_hours_become_one_file_per_table_symbol_and_hour(tmp_path):
     rings, writer, clock, wall = make_writer(tmp_path)
+    writer.recover()     # (start) builds what every merge compares with, not the first merge
+    references = dict(writer.compactor._references)
+    assert set(references) == {"bbo"}
     for i in range(3):                                   # three parts of hour 10, BTCUSDT
         publish(rings, writer, clock, 100 * i, 100, H0 + 1000 * i)
     publish(rings, writer, clock, 1000, 10, H0 + 5000, sym=1)   # one part, ETHUSDT
@@ -89,6 +92,8 @@ def test_closed_hours_become_one_file_per_table_symbol_and_hour(tmp_path):
     # and one with a single file (ETHUSDT) are forgotten, or a daemon grows by the hour
     compactor = writer.compactor
     assert set(compactor._retry_at) <= set(compactor.candidates) and len(compactor.candidates) == 1
+    assert compactor._references == references and all(
+        compactor._references[k] is references[k] for k in references)
 
 
 def test_an_hour_still_written_is_left_alone_and_late_rows_are_merged_again(tmp_path):
