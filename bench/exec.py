@@ -1,7 +1,11 @@
 """Tick-to-order of rtaid's execution venues, paper, ccxt and binance, against rtaid-sim.
 
     python bench/exec.py [--seconds 60] [--rate 300] [--venues paper,ccxt,binance]
-                         [--json PATH] [--update-readme]
+                         [--sim-cpus LIST] [--daemon-cpus LIST] [--json PATH] [--update-readme]
+
+``--sim-cpus 1 --daemon-cpus 0`` keeps rtaid-sim off the daemon's core (in production
+the exchange is not on the trading box; here the two share two cores); the table's
+header says which pinning made the figures.
 
 For each venue, one run on this machine, all on 127.0.0.1, as an operator runs it:
 

@@ -17,12 +17,15 @@ pytestmark = pytest.mark.slow       # a daemon trades for 10 s
 def test_short_run_measures_the_paper_venue(tmp_path):
     out = tmp_path / "exec.json"
     run = subprocess.run([sys.executable, "bench/exec.py", "--seconds", "10", "--venues", "paper",
-                          "--json", str(out)],
+                          "--sim-cpus", "0", "--daemon-cpus", "0", "--json", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     res = json.loads(out.read_text())
     assert {"cpu", "cores", "python"} <= set(res["machine"])
     assert {"seconds", "rate", "seed", "strategy"} <= set(res["params"])
+    # the pinning is part of the figures' label
+    assert (res["params"]["sim_cpus"], res["params"]["daemon_cpus"]) == ([0], [0])
+    assert "rtaid-sim on CPU 0, the daemon on CPU 0" in run.stdout
     r = res["results"]["paper"]
     sent = r["orders"]["sent"]
     assert 0 < r["tick_to_order"]["count"] <= sent, r
