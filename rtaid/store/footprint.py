@@ -131,9 +131,9 @@ def tune_allocator() -> bool:
     ``buffer_bytes`` of records, a row group's columns, the encoders' pages). With
     64 KiB / 128 KiB thresholds each of them was mapped, page-faulted and unmapped
     again at every row group: bench/store.py's writer lost half its rows/s to page
-    faults (snappy 1.1 M rows/s against 3.0 M at 4 MiB, /work/exp ad hoc runs), and
-    a 5-minute ten-symbol soak peaked at 125.2 MiB against 123-125 MiB: no visible
-    cost in memory.
+    faults (its flush alone, ad hoc: 50,000-75,000 faults a pass at 64 KiB, ~12,000
+    at 1 MiB, ~2,000 at 4 MiB; the README's store table: 1.1 M rows/s before, 2.6-3.0 M
+    after). Memory: docs/operating.md (the soaks).
 
     pyarrow allocates through glibc too (its system pool, process-wide): after the
     writer thread compacted an hour of one symbol (950 files), mimalloc kept ~9 MiB
