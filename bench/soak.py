@@ -329,7 +329,9 @@ def readme_table(r):
         hours = sum(f["hour_files"] for f in files.values())
         lines += ["", f"Dataset at the end: {n_files} Parquet files, {hours} of them "
                       f"compacted hours ({compaction.get('compactions', 0)} compactions of "
-                      f"{compaction.get('files_compacted', 0)} part files during the run)."]
+                      f"{compaction.get('files_compacted', 0)} part files during the run"
+                      + (f"; its longest single call {compaction['slowest_call_s']:g} s"
+                         if "slowest_call_s" in compaction else "") + ")."]
     return "\n".join(lines)
 
 

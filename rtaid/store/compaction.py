@@ -48,6 +48,9 @@ from rtaid.store.partfile import fsync_path, parquet_reader, parquet_writer
 from rtaid.store.tables import Table
 
 HOUR_MS = 3_600_000
+# A single merge or publish call this long is logged (compaction_slow): the writer's
+# thread drains no ring during it (the rings hold two flush intervals at peak rates).
+SLOW_CALL_S = 1.0
 STAGING_DIR = ".compact"
 PART_NAME = re.compile(r"^part-(\d+)-([0-9A-Za-z]+)\.parquet$")
 COMPACTED_TAG = "hour"
@@ -297,6 +300,7 @@ class Compactor:
         self.rows_compacted = 0
         self.errors = 0
         self.last_error: str | None = None
+        self.slowest_call_s = 0.0   # the longest single merge or publish call
 
     # ------------------------------------------------------------------ start-up
     def recover(self) -> int:
@@ -384,8 +388,13 @@ class Compactor:
                     self._retry_at.pop(key, None)
                     continue
             try:
-                if self.job.advance():
+                started = self.clock()
+                done = self.job.advance()
+                self._timed("merge", started)
+                if done:
+                    started = self.clock()
                     self._finish(self.job)
+                    self._timed("publish", started)
                     self.job = None
             except Incompatible as exc:
                 # parts whose pages cannot be copied: merged by decoding them instead
@@ -400,6 +409,18 @@ class Compactor:
                 self._fail(exc, permanent=True)   # files it cannot read or convert
             if self.clock() >= until:
                 return
+
+    def _timed(self, phase: str, started: float) -> None:
+        """Note how long one call kept the writer's thread (it drains no ring meanwhile);
+        a call over SLOW_CALL_S is logged with its phase (merge: a row group of parts;
+        publish: the merged file's fsync, the directory exchange, the old one removed)."""
+        took = self.clock() - started
+        if took > self.slowest_call_s:
+            self.slowest_call_s = took
+        if took >= SLOW_CALL_S:
+            job = self.job
+            self.rate_log.warning("slow", "compaction_slow", phase=phase, seconds=round(took, 3),
+                                  table=job.key[0], symbol=self.symbols[job.key[1]])
 
     def abort(self) -> None:
         """Give up the merge in progress (stop): its hour is merged at the next start."""
@@ -496,4 +517,4 @@ class Compactor:
                 "files_compacted": self.files_compacted,
                 "rows_compacted": self.rows_compacted, "errors": self.errors,
                 "last_error": self.last_error, "queued": len(self.candidates),
-                "disabled": self.disabled}
+                "disabled": self.disabled, "slowest_call_s": round(self.slowest_call_s, 3)}

@@ -186,3 +186,29 @@ def test_a_kill_at_any_step_of_compaction_leaves_the_parts_or_the_merged_file(tm
         leftovers = [p.name for p in (run / STAGING_DIR).iterdir()]
         assert leftovers == [], (k, leftovers)
     assert states == {"parts", "merged"}
+
+
+def test_a_slow_merge_call_is_logged_with_its_phase(tmp_path):
+    """The writer's thread drains no ring while a merge call runs: one that takes a
+    second or more is logged (compaction_slow) and the slowest is in the stats."""
+    rings, writer, clock, wall = make_writer(tmp_path)
+    for i in range(3):
+        publish(rings, writer, clock, 100 * i, 100, H0 + 1000 * i)
+    wall.now = H0 + HOUR_MS + GRACE_MS
+    clock.now += GRACE_MS / 1000
+    logged = []
+    writer.compactor.rate_log.warning = lambda key, event, **f: logged.append((event, f))
+    advance = compaction._CopyJob.advance
+
+    def slow_advance(job):
+        clock.now += 2.5
+        return advance(job)
+    compaction._CopyJob.advance = slow_advance
+    try:
+        writer.flush()
+    finally:
+        compaction._CopyJob.advance = advance
+    stats = writer.stats()["compaction"]
+    assert stats["compactions"] == 1 and stats["slowest_call_s"] == 2.5
+    assert logged == [("compaction_slow", {"phase": "merge", "seconds": 2.5, "table": "bbo",
+                                           "symbol": "BTCUSDT"})]
