@@ -305,6 +305,10 @@ def main(argv=None) -> int:
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
     sim_cpus, daemon_cpus = cpu_list(args.sim_cpus), cpu_list(args.daemon_cpus)
+    usable = os.sched_getaffinity(0)
+    for flag, cpus in (("--sim-cpus", sim_cpus), ("--daemon-cpus", daemon_cpus)):
+        if not set(cpus) <= usable:
+            parser.error(f"{flag} {cpus}: usable CPUs here are {sorted(usable)}")
     params = {"seconds": args.seconds, "rate": args.rate, "seed": args.seed,
               "sim_cpus": sim_cpus, "daemon_cpus": daemon_cpus,
               "strategy": list(STRATEGY), "risk": list(RISK), "machine": machine_name()}

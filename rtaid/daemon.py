@@ -522,7 +522,14 @@ def main(args) -> int:
     config = load_config_from_args(args)
     setup_logging(config.log.level, config.log.format)
     faulthandler.enable()
-    pin_cpus(config.daemon.cpu_affinity)
+    try:
+        pin_cpus(config.daemon.cpu_affinity)
+    except OSError as exc:             # a CPU this machine (or cgroup) does not have
+        log.error("startup_failed", reason=f"daemon.cpu_affinity: {exc}")
+        print(f"rtaid run: daemon.cpu_affinity {list(config.daemon.cpu_affinity)}: "
+              f"{exc.strerror or exc} (usable CPUs: {sorted(os.sched_getaffinity(0))})",
+              file=sys.stderr)
+        return 2
     try:
         info, scales, ticks = preflight.resolve(config)
     except preflight.StartupError as exc:

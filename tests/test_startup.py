@@ -127,3 +127,11 @@ def test_a_daemon_that_dropped_rows_says_how_many_and_exits_1(tmp_path):
     (report,) = events(out, "rows_dropped")
     assert report["total"] > 0 and report["tables"]
     assert events(out, "stopped")[-1]["exit_code"] == 1
+
+
+def test_a_cpu_the_machine_does_not_have_stops_the_start(sim_port, tmp_path):
+    notify = NotifySocket(tmp_path / "notify")
+    args = daemon_args(sim_port, tmp_path) + ["--set", "daemon.cpu_affinity=[4095]"]
+    out = run_daemon(args, daemon_env(tmp_path, notify))
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "daemon.cpu_affinity [4095]" in out.stderr and "Traceback" not in out.stderr
