@@ -221,6 +221,7 @@ class _DecodeJob(_Job):
             table = pa.concat_tables(self.buffer)
             self.writer.write_table(table, row_group_size=self.buffered_rows)
             self.rows += self.buffered_rows
+            os.fdatasync(self.sink.fileno())   # a row group at a time (see PageCopyMerge.step)
         self.buffer, self.buffered_rows, self.buffered_bytes = [], 0, 0
 
     def close(self) -> None:

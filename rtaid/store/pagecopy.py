@@ -155,7 +155,8 @@ class PageCopyMerge:
     inputs : list of str
         File names, the order of the merged rows.
     out_path : str
-        The file written (created; the caller fsyncs and renames it).
+        The file written (created; each row group is synced as it is written, the
+        caller fsyncs the footer and renames it).
     reference : dict
         :func:`empty_file_footer` of the table: every input's schema, key-value
         metadata (the Arrow schema) and column orders must be these.
@@ -269,6 +270,10 @@ class PageCopyMerge:
         try:
             if group:
                 self._write_group(group, rows)
+                # to the disk now, a row group at a time: left to the publish's fsync,
+                # an hour's merged file (tens of MB) was flushed in one call that kept
+                # the writer's thread (no ring drained) for as long as the disk took
+                os.fdatasync(self.out)
         finally:
             for fd in self._finished_fds:
                 os.close(fd)

@@ -34,6 +34,15 @@ PARTITION_COLUMNS = records.PARTITION_COLUMNS
 POW10 = 10.0 ** np.arange(19)
 
 
+def numeric_array(values: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """A fixed-width Arrow column over a numpy column's memory (cast first if its dtype
+    is not ``typ``'s). Not ``pa.array(ndarray)``: that asks whether the array is a
+    ``numpy.ma.MaskedArray``, and the attribute imports numpy.ma, ~0.5 MiB of the
+    daemon's heap for a module it never uses."""
+    values = np.ascontiguousarray(values, dtype=np.dtype(typ.to_pandas_dtype()))
+    return pa.Array.from_buffers(typ, len(values), [None, pa.py_buffer(values)])
+
+
 @dataclass(frozen=True)
 class Table:
     """One table of the dataset.
@@ -117,22 +126,23 @@ class Table:
                 take_field(raw, self.dtype.itemsize, offset, ftype.itemsize,
                            values.view(np.uint8))
             if kind == "value":
-                arrays.append(pa.array(values, type=typ))
+                arrays.append(numeric_array(values, typ))
             elif kind == "float":
                 dec = px_dec if fname.endswith("px") else qty_dec
                 # ticks / 10**dec is the float nearest the decimal: one correctly rounded
                 # division of two exactly represented numbers
                 scaled = values / POW10[dec] if dec >= 0 else np.full(len(values), np.nan)
-                arrays.append(pa.array(scaled, type=typ))
+                arrays.append(numeric_array(scaled, typ))
             elif kind == "bool":
-                arrays.append(pa.array(values != 0, type=typ))
+                bits = np.packbits(values != 0, bitorder="little")
+                arrays.append(pa.Array.from_buffers(typ, len(values), [None, pa.py_buffer(bits)]))
             elif kind == "str":
-                arrays.append(pa.array(np.char.decode(values, "ascii"), type=typ))
+                arrays.append(pa.array([v.decode("ascii") for v in values.tolist()], type=typ))
             else:
                 # a snapshot of the names (REASONS grows); codes above are never pushed
                 names = pa.array(list(self.enums[fname]), type=pa.string())
                 arrays.append(pa.DictionaryArray.from_arrays(
-                    pa.array(values.astype(np.int16, copy=False)), names))
+                    numeric_array(values, pa.int16()), names))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 

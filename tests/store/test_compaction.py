@@ -212,3 +212,31 @@ def test_a_slow_merge_call_is_logged_with_its_phase(tmp_path):
     assert stats["compactions"] == 1 and stats["slowest_call_s"] == 2.5
     assert logged == [("compaction_slow", {"phase": "merge", "seconds": 2.5, "table": "bbo",
                                            "symbol": "BTCUSDT"})]
+
+
+def test_each_merged_row_group_is_synced_as_it_is_written(tmp_path, monkeypatch):
+    """The merged file goes to the disk a row group per merge call: the publish's fsync
+    (one call on the writer's thread) then has only the footer to flush, not the hour."""
+    rings, writer, clock, wall = make_writer(tmp_path)
+    for i in range(6):
+        publish(rings, writer, clock, 100 * i, 100, H0 + 1000 * i)
+    wall.now = H0 + HOUR_MS + GRACE_MS
+    clock.now += GRACE_MS / 1000
+    monkeypatch.setattr(compaction, "COPY_MAX_INPUT_ROW_GROUPS", 2)   # three merge calls
+    synced = []   # the merged file's size at each fdatasync
+    real = os.fdatasync
+
+    def spy(fd):
+        synced.append(os.fstat(fd).st_size)
+        real(fd)
+    monkeypatch.setattr(os, "fdatasync", spy)
+    writer.flush()
+    assert writer.stats()["compaction"]["compactions"] == 1
+    merged = [p for p in (tmp_path / "bbo").rglob("*.parquet") if "BTCUSDT" in str(p)]
+    assert len(merged) == 1
+    assert pq.ParquetFile(merged[0]).metadata.num_row_groups == 3
+    assert len(synced) == 3 and synced == sorted(set(synced))
+    tail = merged[0].read_bytes()[-8:]    # footer length, b"PAR1"
+    assert tail[4:] == b"PAR1"
+    # what was left for the publish's fsync: exactly the footer
+    assert merged[0].stat().st_size - synced[-1] == int.from_bytes(tail[:4], "little") + 8
