@@ -6,12 +6,14 @@
 # daemons, simulators and wall-clock windows rather than computing, so two lanes on two
 # cores take about two thirds of the time of one. The lanes split by directory so that
 # what must not run twice at once stays in one lane: the tests that pip- or apt-get
-# install extras (ai, dashboard, monitoring, bench) and the freqtrade venv are all in
-# lane A. RTAID_TEST_LANES=1 runs the suite in one process.
+# install extras into ./.venv or the system (ai, dashboard, monitoring, bench) and the
+# freqtrade venv are all in lane A. tests/test_install.py (a venv of its own, ~1.5 min)
+# runs in lane B: in A it made that lane ~3 minutes the longer one.
+# RTAID_TEST_LANES=1 runs the suite in one process.
 source "$(dirname "${BASH_SOURCE[0]}")/_bootstrap.sh"
 set +e
 
-LANE_A=(tests/bench tests/ai tests/dashboard tests/monitoring tests/freqtrade tests/test_install.py)
+LANE_A=(tests/bench tests/ai tests/dashboard tests/monitoring tests/freqtrade)
 
 pytest_status() {   # pytest's exit status, with "no tests collected" a failure
     if [ "$1" -eq 5 ]; then
