@@ -879,6 +879,7 @@ class ExecutionService:
             out["user_stream"] = self.user_stream.status()
         if not self.paper:
             out["venue_errors"] = dict(self.venue.errors)
+            out["rest_keepalive"] = self.venue.keepalive_status()
         if self.venue_name == "binance":
             out["ws_api"] = self.venue.ws_status()
             hold = self.manager.hold_until_ms - wall_ms()

@@ -461,12 +461,15 @@ class BinanceVenue(CcxtVenue):
                                      "tick_to_order", "tick_to_order_ws")
             self._first[order.client_id] = req
             self.counts["ws_orders"] += 1
+            written = None
         else:
+            # the WebSocket API is down: REST, its first send in this turn too
             self.counts["rest_orders"] += 1
+            written = self._send_now(order)
         # the row's recv_ns: the frame that caused the order (bench/exec.py's wire_to_wire)
         self.sink.sent(order, wall_ms(), recv_ns)
         self._count_order()
-        self._spawn(self._send(order))
+        self._spawn(self._send(order, written))
 
     def _send_place(self, order, attempt: int) -> _Request:
         template, sig_template = self.place_template(order, attempt)

@@ -12,15 +12,21 @@ an order whose fate is unknown is looked up by its client id once the exchange c
 longer accept it (its recvWindow has passed), and sent again with the same id only when
 the exchange does not have it, so a timeout never doubles an order.
 
-Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment aiohttp hands the
-order request to the transport (its trace hook for the body, called right before the
-headers and the body go out in one write; found through a context variable set around
-the send); ``order_round_trip`` from just before the send to the answer.
+The first send of an order is written in the turn that placed it, on a keep-alive
+connection of :mod:`rtaid.exec.venues.keepalive` (ccxt signs it, ccxt maps its answer);
+when none is idle, and for every retry, ccxt sends it through aiohttp.
+
+Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment the order
+request is handed to the transport (the keep-alive connection's write; through aiohttp,
+its trace hook for the body, called right before the headers and the body go out in
+one write, found through a context variable set around the send); ``order_round_trip``
+from just before the send to the answer.
 """
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import time
 
@@ -31,12 +37,14 @@ from rtaid.exec.orders import record_tick_to_order
 from rtaid.exec.venues.binance_errors import (
     BACKOFF, DUPLICATE, HALT, NOT_FOUND, REJECT, RETRY, UNKNOWN, classify, venue_error,
 )
+from rtaid.exec.venues.keepalive import Closed, KeepAlivePool
 from rtaid.infra.log import get_logger
 
 log = get_logger("rtaid.exec.ccxt")
 
 BINANCE_REST = "https://fapi.binance.com"
 MAX_SENDS = 3            # sends of one order (same client id) before it is "failed"
+KEEPALIVE_CONNECTIONS = 2   # for first sends in the placing turn (one request each)
 RESOLVE_DEADLINE_S = 60.0
 STATUSES = {"NEW": "accepted", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled",
             "CANCELED": "canceled", "EXPIRED": "expired", "EXPIRED_IN_MATCH": "expired",
@@ -106,6 +114,9 @@ class CcxtVenue:
         self.market_symbol: dict[str, str] = {}
         self._tasks: set[asyncio.Task] = set()
         self.errors: dict[str, int] = {}
+        self.keepalive: KeepAlivePool | None = None
+        # binanceusdm's implicit endpoint of orders: what its fapiPrivatePostOrder signs
+        self._order_entry = inspect.getattr_static(RtaidBinanceUsdm, "fapiPrivatePostOrder")
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -137,6 +148,10 @@ class CcxtVenue:
         if missing:
             raise VenueStartError(f"the exchange has no market for {', '.join(missing)}")
         self.market_symbol = {s: by_id[s][0]["symbol"] for s in self.instruments}
+        api = self.exchange.urls["api"]["fapiPrivate"]
+        self.keepalive = KeepAlivePool(api, KEEPALIVE_CONNECTIONS,
+                                       getattr(self.exchange, "ssl_context", None))
+        await self.keepalive.start()
 
     def _rest_secret(self) -> str:
         """What ccxt signs REST requests with (the HMAC secret)."""
@@ -146,6 +161,8 @@ class CcxtVenue:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.keepalive is not None:
+            await self.keepalive.close()
         if self.exchange is not None:
             self.exchange.timeout_on_exit = 0
             await self.exchange.close()
@@ -182,17 +199,23 @@ class CcxtVenue:
         # recv_ns: the receipt of the frame that caused the order (the paper venue's too),
         # so that the orders table ties each order to its cause
         self.sink.sent(order, wall_ms(), recv_ns)
-        self._spawn(self._send(order))
+        self._spawn(self._send(order, self._send_now(order)))
 
     def cancel(self, order, now_ms: int, recv_ns: int) -> None:
         self._spawn(self._cancel(order))
 
-    async def _send(self, order) -> None:
+    async def _send(self, order, written=None) -> None:
+        """Send ``order`` until its fate is known (``written``: its first send, already
+        on a keep-alive connection)."""
         sends = 0
         while True:
             sends += 1
             sent_ms = wall_ms()
-            answer, exc = await self._create(order, first=sends == 1)
+            if written is not None:
+                answer, exc = await self._answer(written)
+                written = None
+            else:
+                answer, exc = await self._create(order, first=sends == 1)
             if exc is None:
                 self.apply(order, answer)
                 return
@@ -243,7 +266,7 @@ class CcxtVenue:
                                message=_short(exc))
             return
 
-    async def _create(self, order, first: bool):
+    def _order_params(self, order) -> dict:
         # binanceusdm's signed POST /fapi/v1/order with the exact decimal strings of our
         # grid (create_order would go through floats and its market layer: slower, and
         # rounding there is not ours)
@@ -256,6 +279,56 @@ class CcxtVenue:
             params["timeInForce"] = order.tif
         if order.reduce_only:
             params["reduceOnly"] = "true"
+        return params
+
+    def _send_now(self, order):
+        """The order's request, signed by ccxt, written on an idle keep-alive connection
+        in this turn: what :meth:`_answer` takes, or None (no idle connection: ccxt
+        sends it)."""
+        if self.keepalive is None:
+            return None
+        entry = self._order_entry
+        try:
+            request = self.exchange.sign(entry.path, entry.api, entry.method,
+                                         self._order_params(order))
+            headers = self.exchange.prepare_request_headers(request["headers"])
+        except Exception:   # noqa: BLE001 - ccxt refuses it: its own send says why
+            return None
+        sent = self.keepalive.send(request["method"], request["url"], headers,
+                                   request["body"])
+        if sent is None:
+            return None
+        future, handed = sent
+        record_tick_to_order(self.latency, order.cause, handed, "tick_to_order")
+        return future, handed, request, headers
+
+    async def _answer(self, written):
+        """The answer to a request :meth:`_send_now` wrote, as ccxt's ``fetch`` gives
+        it: ``(json answer, None)`` or ``(None, the exception ccxt would raise)``."""
+        future, handed, request, headers = written
+        ex = self.exchange
+        method, url, body = request["method"], request["url"], request["body"]
+        details = f"{ex.id} {method} {url}"
+        try:
+            got = await asyncio.wait_for(future, ex.timeout / 1000)
+        except asyncio.TimeoutError:
+            return None, ccxt_async.RequestTimeout(details)
+        except Closed as error:
+            return None, ccxt_async.ExchangeNotAvailable(f"{details}: {error}")
+        self.latency["order_round_trip"].record(time.monotonic_ns() - handed)
+        try:
+            text = ex.on_rest_response(got.status, got.reason, url, method, got.headers,
+                                       got.text, headers, body)
+            answer = ex.parse_json(text)
+            ex.handle_errors(got.status, got.reason, url, method, got.headers, text, answer,
+                             headers, body)
+            ex.handle_http_status_code(got.status, got.reason, url, method, text)
+        except Exception as error:   # noqa: BLE001 - classified by the caller
+            return None, error
+        return answer, None
+
+    async def _create(self, order, first: bool):
+        params = self._order_params(order)
         slot = [0]
         token = _SENDING.set(slot)
         t0 = time.monotonic_ns()
@@ -331,6 +404,15 @@ class CcxtVenue:
         self.sink.note_cum_quote(order, filled, float(info.get("cumQuote") or 0.0))
         self.sink.update(order, status, filled, ts, time.time_ns(),
                          venue_id=int(info.get("orderId") or 0))
+
+    def keepalive_status(self) -> dict:
+        """The keep-alive connections of first sends (``rtaidctl status``)."""
+        pool = self.keepalive
+        if pool is None:
+            return {"open": 0}
+        return {"open": len(pool.connections), "idle": pool.idle_count(), "sent": pool.sent,
+                "unavailable": pool.unavailable, "opens": pool.opens,
+                "open_errors": pool.open_errors}
 
     # ------------------------------------------------------------------ venue state
     async def query(self, symbol: str, client_id: str) -> dict | None:
