@@ -88,3 +88,25 @@ def test_the_parquet_encoders_allocate_from_glibc_not_mimalloc(tmp_path):
     assert out.returncode == 0, out.stderr
     mimalloc, system = map(int, out.stdout.split())
     assert mimalloc == 0 and system > 0, out.stdout
+
+
+
+def test_every_thread_allocates_from_the_main_heap():
+    """After tune_allocator a new thread's blocks come from the main arena (the brk
+    heap), not from an arena of its own (a mapping outside it)."""
+    code = (
+        "import ctypes, threading\n"
+        "from rtaid.store import footprint\n"
+        "assert footprint.tune_allocator()\n"
+        "libc = ctypes.CDLL(None); libc.malloc.restype = ctypes.c_void_p\n"
+        "got = []\n"
+        "threading.Thread(target=lambda: got.append(libc.malloc(4096))).start()\n"
+        "import time; time.sleep(0.2)\n"
+        "heap = [l.split()[0] for l in open('/proc/self/maps') if l.rstrip().endswith('[heap]')]\n"
+        "lo, hi = (int(x, 16) for x in heap[0].split('-'))\n"
+        "print(lo <= got[0] < hi)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True"], out.stdout
