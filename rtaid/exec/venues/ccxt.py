@@ -149,8 +149,11 @@ class CcxtVenue:
             raise VenueStartError(f"the exchange has no market for {', '.join(missing)}")
         self.market_symbol = {s: by_id[s][0]["symbol"] for s in self.instruments}
         api = self.exchange.urls["api"]["fapiPrivate"]
-        self.keepalive = KeepAlivePool(api, KEEPALIVE_CONNECTIONS,
-                                       getattr(self.exchange, "ssl_context", None))
+        context = None
+        if api.startswith("https:"):   # the CA bundle ccxt's own requests trust
+            import ssl
+            context = ssl.create_default_context(cafile=self.exchange.cafile)
+        self.keepalive = KeepAlivePool(api, KEEPALIVE_CONNECTIONS, context)
         await self.keepalive.start()
 
     def _rest_secret(self) -> str:

@@ -314,11 +314,7 @@ class KeepAlivePool:
     def _ssl(self):
         if self.ssl_context is None:
             import ssl
-            try:     # the CA bundle ccxt and aiohttp use
-                import certifi
-                self.ssl_context = ssl.create_default_context(cafile=certifi.where())
-            except ImportError:
-                self.ssl_context = ssl.create_default_context()
+            self.ssl_context = ssl.create_default_context()
         return self.ssl_context
 
     def _lost(self, conn: _Connection) -> None:
