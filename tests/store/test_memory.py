@@ -10,6 +10,15 @@ from rtaid.store.tables import TABLES
 from tests.helpers import ROOT
 
 
+
+def run_python(code: str, *args: str) -> str:
+    """``code`` in a fresh interpreter (its allocator settings are process-wide); its
+    stdout, after it exited 0."""
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
 def test_rings_are_sized_from_the_rates_and_the_number_of_symbols(tmp_path):
     assert ring_sizes(["depth", "indicators", "bars_1m"], 10) == {
         "depth": 65536, "indicators": 16384, "bars_1m": 1024}     # 0.5 s at peak rates
@@ -39,10 +48,7 @@ def test_pyarrow_is_kept_from_importing_pandas_until_asked():
         "print('pandas' in sys.modules, 'numpy.ma' in sys.modules)\n"
         "print(len(ts[0].to_pandas()), 'pandas' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "False", "3", "True"]
+    assert run_python(code).split() == ["False", "False", "3", "True"]
 
 
 def test_a_freed_array_goes_back_to_the_os_at_once():
@@ -60,11 +66,9 @@ def test_a_freed_array_goes_back_to_the_os_at_once():
         "del b\n"
         "print(with_array - before, with_array - rss())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    grown, given_back = map(int, out.stdout.split())   # MiB
-    assert grown >= 12 and given_back >= 12, out.stdout
+    out = run_python(code)
+    grown, given_back = map(int, out.split())   # MiB
+    assert grown >= 12 and given_back >= 12, out
 
 
 def test_the_parquet_encoders_allocate_from_glibc_not_mimalloc(tmp_path):
@@ -83,11 +87,9 @@ def test_the_parquet_encoders_allocate_from_glibc_not_mimalloc(tmp_path):
         "assert store.writer.stats()['rows_written']['bbo'] == 5000\n"
         "print(pa.mimalloc_memory_pool().max_memory(), pa.system_memory_pool().max_memory())\n"
     )
-    out = subprocess.run([sys.executable, "-c", "import sys\n" + code, str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    mimalloc, system = map(int, out.stdout.split())
-    assert mimalloc == 0 and system > 0, out.stdout
+    out = run_python("import sys\n" + code, str(tmp_path))
+    mimalloc, system = map(int, out.split())
+    assert mimalloc == 0 and system > 0, out
 
 
 
@@ -106,7 +108,5 @@ def test_every_thread_allocates_from_the_main_heap():
         "lo, hi = (int(x, 16) for x in heap[0].split('-'))\n"
         "print(lo <= got[0] < hi)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True"], out.stdout
+    out = run_python(code)
+    assert out.split() == ["True"], out
