@@ -132,3 +132,25 @@ def test_without_an_idle_connection_ccxt_sends_the_order(tmp_path):
             assert st["venue_errors"] == {}
 
     run(with_sim(scenario))
+
+
+def test_a_connect_that_hangs_is_given_up_not_waited_for(monkeypatch):
+    """A server that takes the TCP connection and never answers the TLS handshake: the
+    pool's start returns after OPEN_TIMEOUT_S with no connection (orders go through
+    ccxt), counted and logged, instead of holding the venue's start."""
+    from rtaid.exec.venues import keepalive
+    monkeypatch.setattr(keepalive, "OPEN_TIMEOUT_S", 0.3)
+
+    async def scenario():
+        silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        pool = keepalive.KeepAlivePool(f"https://127.0.0.1:{port}", 2)
+        started = asyncio.get_running_loop().time()
+        await pool.start()
+        took = asyncio.get_running_loop().time() - started
+        assert pool.connections == [] and pool.open_errors == 2 and took < 3
+        assert pool.send("POST", f"https://127.0.0.1:{port}/x", {}, "a=1") is None
+        await pool.close()
+        silent.close()
+
+    asyncio.run(scenario())

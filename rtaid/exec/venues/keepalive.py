@@ -26,6 +26,7 @@ from rtaid.infra.log import get_logger
 log = get_logger("rtaid.exec.keepalive")
 
 IDLE_RECYCLE_S = 20.0
+OPEN_TIMEOUT_S = 5.0      # a connect (and TLS handshake) that hangs is given up
 MAX_REOPEN_S = 5.0
 MAX_HEADER_BYTES = 64 << 10
 MAX_BODY_BYTES = 8 << 20
@@ -296,10 +297,10 @@ class KeepAlivePool:
 
     async def _open(self) -> bool:
         try:
-            _, conn = await self.loop.create_connection(
+            _, conn = await asyncio.wait_for(self.loop.create_connection(
                 lambda: _Connection(self), self.host, self.port,
-                ssl=self._ssl() if self.scheme == "https" else None)
-        except OSError as exc:
+                ssl=self._ssl() if self.scheme == "https" else None), OPEN_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
             self.open_errors += 1
             log.warning("keepalive_open_failed", host=self.host, port=self.port,
                         error=f"{type(exc).__name__}: {exc}")
