@@ -251,18 +251,35 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=30.0) -> str:
     return out or ""
 
 
-def run_daemon(sim_port, tmp_path, config=None, seconds=20.0, extra=()) -> str:
+def run_daemon(sim_port, tmp_path, config=None, seconds=20.0, extra=(), until=None,
+               until_timeout=150.0) -> str:
     """``rtaid run`` against rtaid-sim: ready (sd_notify READY=1), ``seconds`` of data,
-    SIGTERM; asserts a clean exit and returns the daemon's output."""
+    SIGTERM; asserts a clean exit and returns the daemon's output.
+
+    ``until``: a test of the output so far; the daemon runs until it holds (at most
+    ``until_timeout`` seconds after ready, else the test fails), then ``seconds`` more.
+    For what depends on the market rtaid-sim makes (a decision, a bar): a fixed run
+    length is too short on a busy machine."""
     notify = NotifySocket(tmp_path / "notify")
-    proc = subprocess.Popen([*daemon_args(sim_port, tmp_path, config), *extra], cwd=ROOT,
-                            env=daemon_env(tmp_path, notify), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    log_path = tmp_path / "daemon.out"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen([*daemon_args(sim_port, tmp_path, config), *extra], cwd=ROOT,
+                                env=daemon_env(tmp_path, notify), stdout=log_file,
+                                stderr=subprocess.STDOUT, text=True)
     try:
         assert notify.wait_for("READY=1"), notify.messages
+        if until is not None:
+            deadline = time.monotonic() + until_timeout
+            while not until(log_path.read_text(errors="replace")):
+                assert time.monotonic() < deadline, (
+                    f"the daemon's output did not show what was waited for within "
+                    f"{until_timeout:.0f} s:\n" + log_path.read_text(errors="replace")[-3000:])
+                assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+                time.sleep(0.5)
         time.sleep(seconds)
     finally:
-        out = stop_process(proc)
+        stop_process(proc)
+    out = log_path.read_text(errors="replace")
     assert proc.returncode == 0, out[-3000:]
     return out
 

@@ -142,9 +142,11 @@ def test_live_probabilities_equal_the_replay_of_the_journal(sim_port, trained, t
     # closes seconds after the books sync
     while time.time() % 60 < 45 or time.time() % 60 > 52:
         time.sleep(0.5)
-    # entries need the first bar's probability: about 35 s of the 50 can trade (a busy
-    # machine delays the start; one symbol's model may disagree with every entry)
-    out = run_daemon(sim_port, tmp_path, config, seconds=50)
+    # entries need the first bar's probability, and the model may disagree with every
+    # entry of a minute: run until a decision was taken (a fixed 50 s took none on a busy
+    # CI machine whose daemon synced after the first boundary), then a few seconds more
+    out = run_daemon(sim_port, tmp_path, config, seconds=3,
+                     until=lambda out: "target_change" in out, until_timeout=200)
     data = tmp_path / "data"
     journals = sorted((data / "raw").rglob("*.gz"))
     again = tmp_path / "replayed"
