@@ -168,6 +168,9 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int,
         result["wire_to_wire"] = exact
     if "ws_api" in status:
         result["ws_api"] = {k: v for k, v in status["ws_api"].items() if k != "rate_limits"}
+    for key in ("fast_path", "rest_keepalive"):
+        if key in status:
+            result[key] = status[key]
     return result
 
 

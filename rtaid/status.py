@@ -116,6 +116,9 @@ def build_status(daemon) -> dict:
         "targets": dict(daemon.targets),
         # the hybrid strategy's model (None: no symbol runs it)
         "model": daemon.model.status() if getattr(daemon, "model", None) is not None else None,
-        # the binance venue's WebSocket API connection and order paths
-        **({"ws_api": exec_status["ws_api"]} if "ws_api" in exec_status else {}),
+        # the venue's transports: the binance venue's WebSocket API connection and
+        # order paths, the keep-alive REST connections of first sends, the ccxt venue's
+        # C order path
+        **{key: exec_status[key] for key in ("ws_api", "rest_keepalive", "fast_path")
+           if key in exec_status},
     }

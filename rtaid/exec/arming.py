@@ -1,5 +1,5 @@
-"""Arming the binance venue's C order path (rtaid/exec/fastpath.pyx) from the order
-manager's own decisions.
+"""Arming the ccxt and binance venues' C order path (rtaid/exec/fastpath.pyx) from the
+order manager's own decisions.
 
 After every decision for a symbol the service re-arms it: for each target the strategy
 may switch to (-1, 0, +1 times ``strategy.order_qty``), ``OrderManager.plan`` says what
@@ -8,8 +8,8 @@ template. Whatever may change what the manager decides disarms the symbol first,
 once (an answer, a fill, a position, a state change, a reload, an order a
 reconciliation adopts or finds gone): until the next decision re-arms it (or, for an
 answer, a fill or a rejection, the manager has taken it in: re-armed at once, before the
-decision that follows a callback later), a target change goes the Python way (still over
-the WebSocket API, in the same loop turn).
+decision that follows a callback later), a target change goes the Python way (the same
+transport, in the same loop turn).
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The binance venue's order path in C: a target change in the engine's execution ring
-to an ``order.place`` request written to the WebSocket API connection, inside the
-listener's callback of the frame that caused it, before any Python object is made.
+"""The venues' order path in C: a target change in the engine's execution ring to an
+order request written inside the listener's callback of the frame that caused it: the
+binance venue's ``order.place`` on the WebSocket API connection before any Python object
+is made, or (the ccxt venue) the body of ccxt's ``POST /fapi/v1/order`` handed to a
+*sender* that writes it on a keep-alive REST connection.
 
 How it stays the order manager's decision (rtaid/exec/orders.py), not a second one:
 
@@ -9,7 +11,7 @@ How it stays the order manager's decision (rtaid/exec/orders.py), not a second o
   would place now (``OrderManager.plan``: side, quantity, type, time in force,
   reduce-only, the client id it would take next, the static risk checks passed) and
   writes the request into a prepared template: every byte but the price, the
-  timestamp (and, without ``session.logon``, the HMAC signature).
+  timestamp (and, without ``session.logon`` or over REST, the HMAC signature).
 - Anything that changes what the manager would decide (an answer, a fill, a position,
   a state change, what a reconciliation corrects) disarms the symbol first; the service arms it
   again after its next decision.
@@ -21,13 +23,14 @@ How it stays the order manager's decision (rtaid/exec/orders.py), not a second o
   side). Any check failing: nothing is sent here, the Python path decides (and
   records the reason).
 - The request goes out (``WSTransport.send_reuse_external_buffer``: no copy, written
-  to the socket when its buffer is empty), and the symbol is disarmed. The tick-to-order
+  to the socket when its buffer is empty; or the sender's write), and the symbol is
+  disarmed. The tick-to-order
   sample ends when the request is handed to the socket (the ccxt venue's figure ends
   at the same point, aiohttp handing its request to the transport); the write itself is
   timed apart (``ws_write``: on loopback the kernel delivers to the receiver inside it). Python's own decision for the same event then runs as always;
   the venue claims the order already sent (:meth:`take_sent`) instead of sending it.
 """
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, uint8_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -36,8 +39,7 @@ from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
 from rtaid._kernels.engine cimport Engine, ExecEvent, EXEC_TARGET, EXEC_QUEUE
 from rtaid._kernels.book cimport L2Book, SYNC_SYNCED, bid_px, ask_px
 from rtaid._kernels.hist cimport LatencyHistogram, hist_record
-
-import hmac as _hmac
+from rtaid.exec.hmac256 cimport HmacKey, hmac_key_init, hmac_sha256_hex
 
 cdef enum:
     TEMPLATE_MAX = 1024      # bytes of a request or a signature payload
@@ -62,6 +64,16 @@ cdef enum:
     PASS_REQUEST = 6         # the request could not be built or written
 
 PASS_NAMES = ("", "batch", "target", "unarmed", "pending", "market", "request")
+# the slots of a template, as the venues write them
+PRICE_SLOT, TIMESTAMP_SLOT, SIGNATURE_SLOT = (bytes([SLOT_PRICE]), bytes([SLOT_TIMESTAMP]),
+                                              bytes([SLOT_SIGNATURE]))
+
+
+def price_mode(str order_type, str tif):
+    """Where an armed plan of this order type and time in force takes its price."""
+    if order_type == "market":
+        return PRICE_NONE
+    return PRICE_OWN if tif == "GTX" else PRICE_TOUCH
 
 cdef struct Plan:
     bint armed
@@ -169,17 +181,17 @@ cdef class FastOrderPath:
     n_symbols : int
     tick_to_order, tick_to_order_ws : LatencyHistogram
         The service's histograms (every order of the venue; those sent over the
-        WebSocket API).
+        WebSocket API: None for a venue without one).
     ws_write : LatencyHistogram
-        The socket write of each request.
+        The socket write of each WebSocket API request (None: as above).
     """
     cdef Engine engine
     cdef int32_t n
     cdef Plan* plans
     cdef Sent* sent
     cdef WSTransport tr
-    cdef bytes hmac_key
-    cdef object digest
+    cdef HmacKey key             # the HMAC secret's states (has_key: set)
+    cdef bint has_key
     cdef LatencyHistogram h_all
     cdef LatencyHistogram h_ws
     cdef LatencyHistogram h_write
@@ -187,6 +199,10 @@ cdef class FastOrderPath:
     cdef char payload[TEMPLATE_MAX]
     cdef int32_t batch_targets[256]
     cdef public object fallback     # the daemon's drain (Python), called after the C path
+    # without a WebSocket API connection: sender(sym, target, body) writes the armed
+    # plan's request body (its template filled and signed here) and returns when it was
+    # handed to the transport (monotonic ns), or 0 when it could not (Python decides)
+    cdef object sender
     cdef public int64_t fired       # requests written here
     cdef public int64_t passed      # target events left to Python (unarmed, no match, market)
     cdef int64_t passed_n[8]        # ... by PASS_* reason
@@ -204,9 +220,9 @@ cdef class FastOrderPath:
         self.h_ws = tick_to_order_ws
         self.h_write = ws_write
         self.tr = None
-        self.hmac_key = None
-        self.digest = _hmac.digest
+        self.has_key = False
         self.fallback = None
+        self.sender = None
 
     def __dealloc__(self):
         free(self.plans)
@@ -218,13 +234,29 @@ cdef class FastOrderPath:
         here) and the HMAC secret when requests are signed one by one (None: the
         connection is logged on)."""
         self.tr = transport
-        self.hmac_key = hmac_key
+        self.set_key(hmac_key)
         if transport is None:
             self.disarm()
 
+    def set_sender(self, sender, bytes hmac_key=None):
+        """The ccxt venue's write of an armed plan's request body (see ``sender``
+        above; None: nothing is sent here) and the HMAC secret its templates are signed
+        with."""
+        self.sender = sender
+        self.set_key(hmac_key)
+        if sender is None:
+            self.disarm()
+
+    cdef set_key(self, bytes secret):
+        self.has_key = secret is not None
+        if secret is not None:
+            hmac_key_init(&self.key, <const uint8_t*><const char*>secret,
+                          <int32_t>len(secret))
+
     @property
     def connected(self):
-        return self.tr is not None
+        """Whether a request can go out from here (armed plans are worth making)."""
+        return self.tr is not None or self.sender is not None
 
     def arm(self, int sym, int target, double target_qty, int side, int price_mode,
             int64_t qty, bint reduce_only, int64_t tick, int64_t max_age_ms, double band_bps,
@@ -300,7 +332,7 @@ cdef class FastOrderPath:
     def __call__(self):
         """The listener's wake-up after a frame that queued execution events: the C
         path first, then the daemon's drain (Python)."""
-        if self.tr is not None:
+        if self.tr is not None or self.sender is not None:
             self.run()
         if self.fallback is not None:
             self.fallback()
@@ -376,29 +408,16 @@ cdef class FastOrderPath:
             return PASS_MARKET
         if p.min_notional > 0 and not p.reduce_only and notional < p.min_notional:
             return PASS_MARKET
-        # --- the request
-        cdef const char* sig_hex = NULL
-        cdef int32_t n
-        cdef bytes sig
-        if p.sig_len:
-            if self.hmac_key is None:
-                return PASS_REQUEST
-            n = fill_template(p.sig, p.sig_len, self.payload, px, p.px_dec, now_ms, NULL)
-            if n < 0:
-                return PASS_REQUEST
-            sig = self.digest(self.hmac_key, self.payload[:n], "sha256").hex().encode()
-            sig_hex = sig
-        n = fill_template(p.tmpl, p.tmpl_len, self.req + HEADROOM, px, p.px_dec, now_ms, sig_hex)
+        cdef int32_t n = self.render_request(p, px, now_ms)
         if n < 0:
             return PASS_REQUEST
-        cdef int64_t handed = monotonic_ns()
-        try:
-            # the frame header goes into the headroom, the payload is masked in place
-            self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req + HEADROOM, n)
-        except Exception:
-            self.write_errors += 1
+        cdef int64_t handed
+        if self.tr is None:
+            handed = self.send_by_sender(sym, target, n)
+        else:
+            handed = self.send_ws(n)
+        if handed <= 0:
             return PASS_REQUEST
-        hist_record(&self.h_write.h, monotonic_ns() - handed)
         self.disarm(sym)
         cdef Sent* s = &self.sent[sym]
         s.pending = True
@@ -409,9 +428,54 @@ cdef class FastOrderPath:
         s.cause_mono_ns = ev.mono_ns
         if ev.mono_ns > 0:
             hist_record(&self.h_all.h, handed - ev.mono_ns)
-            hist_record(&self.h_ws.h, handed - ev.mono_ns)
+            if self.tr is not None and self.h_ws is not None:
+                hist_record(&self.h_ws.h, handed - ev.mono_ns)
         self.fired += 1
         return PASS_NONE
+
+    cdef int32_t render_request(self, Plan* p, int64_t px, int64_t now_ms) except? -2:
+        """The plan's request (its template filled, signed when it has a signature
+        payload) into ``req`` after the headroom: its length, or -1 (not built)."""
+        cdef const char* sig_hex = NULL
+        cdef char sig[64]
+        cdef int32_t n
+        if p.sig_len:
+            if not self.has_key:
+                return -1
+            n = fill_template(p.sig, p.sig_len, self.payload, px, p.px_dec, now_ms, NULL)
+            if n < 0:
+                return -1
+            hmac_sha256_hex(&self.key, <const uint8_t*>self.payload, n, sig)
+            sig_hex = sig
+        return fill_template(p.tmpl, p.tmpl_len, self.req + HEADROOM, px, p.px_dec, now_ms,
+                             sig_hex)
+
+    cdef int64_t send_by_sender(self, int32_t sym, int32_t target, int32_t n) except? -1:
+        """The sender's write of the request rendered: its monotonic stamp, or 0 (not
+        sent; an error counted)."""
+        cdef int64_t handed
+        if self.sender is None:
+            return 0
+        try:
+            handed = self.sender(sym, target, self.req[HEADROOM:HEADROOM + n])
+        except Exception:
+            self.write_errors += 1
+            return 0
+        return handed if handed > 0 else 0
+
+    cdef int64_t send_ws(self, int32_t n) except? -1:
+        """The WebSocket API request rendered, handed to the socket: the monotonic stamp
+        of the handover, or 0 (not written)."""
+        cdef int64_t handed = monotonic_ns()
+        try:
+            # the frame header goes into the headroom, the payload is masked in place
+            self.tr.send_reuse_external_buffer(WSMsgType.TEXT, self.req + HEADROOM, n)
+        except Exception:
+            self.write_errors += 1
+            return 0
+        if self.h_write is not None:
+            hist_record(&self.h_write.h, monotonic_ns() - handed)
+        return handed
 
     # ------------------------------------------------------------------ the Python path
     def render(self, bytes template, int64_t px, int px_dec, int64_t ts_ms, bytes sig_hex=None):
@@ -424,3 +488,21 @@ cdef class FastOrderPath:
         if n < 0:
             raise ValueError("request too long")
         return self.payload[:n]
+
+    def render_signed(self, bytes template, bytes sig_template, int64_t px, int px_dec,
+                      int64_t ts_ms):
+        """A template filled and signed exactly as the C path sends it (with the key of
+        :meth:`set_sender` / :meth:`set_transport`): what a venue checks against its
+        library's own request."""
+        if PyBytes_GET_SIZE(template) >= TEMPLATE_MAX or PyBytes_GET_SIZE(sig_template) >= TEMPLATE_MAX:
+            raise ValueError("request template too long")
+        cdef Plan p
+        p.px_dec = px_dec
+        p.tmpl_len = <int32_t>PyBytes_GET_SIZE(template)
+        memcpy(p.tmpl, PyBytes_AS_STRING(template), p.tmpl_len)
+        p.sig_len = <int32_t>PyBytes_GET_SIZE(sig_template)
+        memcpy(p.sig, PyBytes_AS_STRING(sig_template), p.sig_len)
+        cdef int32_t n = self.render_request(&p, px, ts_ms)
+        if n < 0:
+            raise ValueError("not rendered: no key, or too long")
+        return self.req[HEADROOM:HEADROOM + n]

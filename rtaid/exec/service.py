@@ -159,7 +159,7 @@ class ExecutionService:
             from rtaid.exec.venues.ccxt import CcxtVenue
 
             self.venue = CcxtVenue(config.exchange, ex.max_backoff_s, self.instruments, self,
-                                   self.latency)
+                                   self.latency, engine, self.symbols)
         else:
             from rtaid.exec.venues.binance import BinanceVenue
 
@@ -169,12 +169,14 @@ class ExecutionService:
             except ValueError as exc:
                 raise ExecutionStartError(f"exchange.ed25519_key_file / RTAID_ED25519_KEY: "
                                           f"{exc}") from None
-        # the binance venue's C order path, armed from the manager's plans (arming.py)
+        # the ccxt and binance venues' C order path, armed from the manager's plans
+        # (arming.py)
         self.arming = None
-        if self.venue_name == "binance":
+        if not self.paper:
             from rtaid.exec.arming import Arming
 
             self.arming = Arming(self)
+        if self.venue_name == "binance":
             # resting orders past their timeout are moved (order.modify), not replaced
             self.manager.reprice = True
         self.keepalive_s = keepalive_s
@@ -443,7 +445,7 @@ class ExecutionService:
         self.state.halt(reason)
         self.decide_all()
 
-    # ------------------------------------------------------------------ binance venue
+    # ------------------------------------------------------------------ the C order path
     def _rearm(self, symbol: str) -> None:
         """The manager has taken in an answer, a fill or a rejection: the C path's plans
         for ``symbol`` as of now (the decision ``poke`` schedules comes a callback later,
@@ -471,8 +473,8 @@ class ExecutionService:
 
     def listener_hook(self, fallback):
         """What the feed's listener calls after a frame that queued execution events:
-        the binance venue's C order path first, then ``fallback`` (the daemon's drain);
-        ``fallback`` itself for the other venues."""
+        the venue's C order path first, then ``fallback`` (the daemon's drain);
+        ``fallback`` itself for the paper venue."""
         if self.arming is None:
             return fallback
         self.venue.fast.fallback = fallback
@@ -495,7 +497,7 @@ class ExecutionService:
         task.add_done_callback(self._side_tasks.discard)
 
     def _on_user_event(self, event: dict) -> None:
-        # the binance venue's C path: what an event changes (a fill, an order's status, a
+        # the C order path: what an event changes (a fill, an order's status, a
         # position) disarms its own symbol (fill, update, _venue_position); the others
         # stay armed
         kind = event.get("e")
@@ -880,6 +882,8 @@ class ExecutionService:
         if not self.paper:
             out["venue_errors"] = dict(self.venue.errors)
             out["rest_keepalive"] = self.venue.keepalive_status()
+            if self.venue_name == "ccxt":
+                out["fast_path"] = self.venue.fast_status()
         if self.venue_name == "binance":
             out["ws_api"] = self.venue.ws_status()
             hold = self.manager.hold_until_ms - wall_ms()

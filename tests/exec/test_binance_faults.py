@@ -69,8 +69,11 @@ def test_rest_while_the_websocket_api_is_down_and_back_when_it_returns(tmp_path)
             assert await until(lambda: sim_position(sim, "ETHUSDT") == -0.02)
             assert await until(lambda: rtaid_position(daemon, "ETHUSDT") == -0.02)
             assert sim_transports(sim, "ETHUSDT") == ["ws", "rest"]
-            # ... written in the placing turn on a REST keep-alive connection
+            # ... written in the placing turn on a REST keep-alive connection, and its
+            # answer taken through ccxt (not the WebSocket API's answer handling)
             assert svc.status()["rest_keepalive"]["sent"] == 1
+            assert await until(lambda: not svc.venue._tasks)
+            assert "task_failed" not in svc.status()["venue_errors"], svc.status()["venue_errors"]
             assert not ws()["connected"]
             # it comes back (reconnect attempts refused meanwhile, with backoff)
             assert await until(lambda: ws()["connected"], 10)

@@ -33,7 +33,9 @@ import ccxt.async_support as ccxt_async
 import orjson
 from picows import WSError, WSListener, WSMsgType, ws_connect
 
-from rtaid.exec.fastpath import FastOrderPath
+from rtaid.exec.fastpath import (
+    PRICE_SLOT as PRICE, SIGNATURE_SLOT as SIGNATURE, TIMESTAMP_SLOT as TIMESTAMP, FastOrderPath,
+)
 from rtaid.exec.orders import record_tick_to_order
 from rtaid.exec.venues.binance_errors import BACKOFF, VenueError, classify
 from rtaid.exec.venues.ccxt import CcxtVenue, VenueStartError, _short, wall_ms
@@ -42,8 +44,6 @@ from rtaid.infra.log import get_logger
 
 log = get_logger("rtaid.exec.binance")
 
-PRICE, TIMESTAMP, SIGNATURE = b"\x01", b"\x02", b"\x03"   # template slots (fastpath.pyx)
-PRICE_NONE, PRICE_TOUCH, PRICE_OWN = 0, 1, 2
 RECONNECT_MIN_S, RECONNECT_MAX_S = 0.1, 30.0
 PING_IDLE_S, PING_REPLY_S = 20.0, 10.0
 WINDOW_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
@@ -185,10 +185,8 @@ class BinanceVenue(CcxtVenue):
 
     def __init__(self, exchange_config, max_backoff_s: float, instruments: dict, sink,
                  latency: dict, engine, symbols) -> None:
-        super().__init__(exchange_config, max_backoff_s, instruments, sink, latency)
-        self.symbols = list(symbols)
-        self.fast = FastOrderPath(engine, len(self.symbols), latency["tick_to_order"],
-                                  latency["tick_to_order_ws"], latency["ws_write"])
+        super().__init__(exchange_config, max_backoff_s, instruments, sink, latency, engine,
+                         symbols)
         cfg = exchange_config
         self.ed25519 = None
         if cfg.ed25519_key is not None:
@@ -198,19 +196,26 @@ class BinanceVenue(CcxtVenue):
         self._hmac_key: bytes | None = None
         self._pending: dict[str, _Request] = {}
         self._first: dict[str, _Request] = {}       # client id -> its first send's request
-        self._planned: dict[tuple[int, int], object] = {}   # armed plans' orders
         self._rid = 0
         self._down = asyncio.Event()
         self._stopping = False
         self._supervisor: asyncio.Task | None = None
         self.rate_limits: list[dict] = []
         self.order_windows = OrderWindows()
-        self.counts = {"ws_orders": 0, "rest_orders": 0, "ws_cancels": 0, "rest_cancels": 0,
-                       "modifies": 0, "connects": 0, "disconnects": 0, "fast_claimed": 0,
-                       "fast_mismatch": 0, "fast_unclaimed": 0, "timeouts": 0,
-                       "modified": 0, "rate_limit_holds": 0, "connect_failures": 0}
+        self.counts.update({"ws_orders": 0, "rest_orders": 0, "ws_cancels": 0,
+                            "rest_cancels": 0, "modifies": 0, "connects": 0,
+                            "disconnects": 0, "timeouts": 0, "modified": 0,
+                            "rate_limit_holds": 0, "connect_failures": 0})
 
     # ------------------------------------------------------------------ life cycle
+    def _fast_path(self, engine) -> FastOrderPath:
+        return FastOrderPath(engine, len(self.symbols), self.latency["tick_to_order"],
+                             self.latency["tick_to_order_ws"], self.latency["ws_write"])
+
+    def _connect_fast_path(self) -> None:
+        """The C path writes to the WebSocket API connection (set when it is up), not
+        through ccxt: while it is down, orders are the Python path's (REST)."""
+
     def _rest_secret(self) -> str:
         if self.ed25519 is not None:
             return self.cfg.ed25519_key.reveal()    # ccxt signs REST with the Ed25519 key
@@ -438,18 +443,8 @@ class BinanceVenue(CcxtVenue):
         return request_template("order.place", f"{order.client_id}.{attempt}",
                                 self.place_params(order), api_key)
 
-    def arm(self, symbol: str, target: int, target_qty: float, order, limits) -> None:
-        """Arm the C path: ``order`` (OrderManager.plan) for the strategy's ``target``."""
-        inst = self.instruments[symbol]
-        mode = (PRICE_NONE if order.type == "market" else
-                PRICE_OWN if order.tif == "GTX" else PRICE_TOUCH)
-        template, sig = self.place_template(order)
-        self._planned[(inst.sym, target)] = order
-        self.fast.arm(inst.sym, target, target_qty, order.side, mode, order.qty,
-                      order.reduce_only, inst.tick, limits.max_book_age_ms,
-                      limits.price_band_bps, limits.max_notional_usd,
-                      inst.min_notional if inst.min_notional else 0.0, inst.px_dec,
-                      inst.qty_dec, template, sig)
+    def _template(self, order) -> tuple[bytes, bytes | None]:
+        return self.place_template(order)
 
     def place(self, order, now_ms: int, recv_ns: int) -> None:
         order.inflight = True
@@ -482,56 +477,11 @@ class BinanceVenue(CcxtVenue):
         data = self.fast.render(template, order.px, px_dec, ts, sig)
         return self._register(f"{order.client_id}.{attempt}", "order.place", self._write(data))
 
-    def _claim(self, order) -> _Request | None:
-        """The request the C path wrote for ``order``'s symbol, if it is this order (the
-        plan the manager's decision repeats). Terms that differ (should not happen) are
-        logged and the order takes the sent request's terms: that is what the exchange
-        has. Another client id: the sent one stays unclaimed (:meth:`unclaimed`)."""
-        sent = self.fast.peek_sent(order.sym)
-        if sent is None:
-            return None
-        target, px, _, written, _ = sent
-        planned = self._planned.get((order.sym, target))
-        if planned is None or planned.client_id != order.client_id:
-            return None
-        self.fast.take_sent(order.sym)
-        self.counts["fast_claimed"] += 1
-        if (planned.side, planned.qty, planned.type, planned.tif, planned.reduce_only, px) != (
-                order.side, order.qty, order.type, order.tif, order.reduce_only, order.px):
-            self.counts["fast_mismatch"] += 1
-            log.error("fast_path_mismatch", symbol=order.symbol, client_id=order.client_id,
-                      sent=[planned.side, planned.qty, planned.type, planned.tif,
-                            planned.reduce_only, px],
-                      decided=[order.side, order.qty, order.type, order.tif, order.reduce_only,
-                               order.px],
-                      consequence="the order takes the terms of the request sent")
-            order.side, order.qty, order.type = planned.side, planned.qty, planned.type
-            order.tif, order.reduce_only, order.px = planned.tif, planned.reduce_only, px
-        return self._register(f"{order.client_id}.1", "order.place", written)
+    def _sent_by_fast(self, order, written_mono_ns: int) -> _Request:
+        return self._register(f"{order.client_id}.1", "order.place", written_mono_ns)
 
-    def unclaimed(self) -> list[tuple[object, int]]:
-        """Requests the C path wrote that no decision claimed (should not happen):
-        ``[(planned order, px)]``; the service tracks them."""
-        out = []
-        for sym in self.fast.pending_symbols():
-            target, px, _, written, _ = self.fast.take_sent(sym)
-            planned = self._planned.get((sym, target))
-            self.counts["fast_unclaimed"] += 1
-            if planned is None:
-                log.error("fast_path_lost", symbol=self.symbols[sym])
-                continue
-            planned.px = px
-            planned.inflight = True
-            self._first[planned.client_id] = self._register(f"{planned.client_id}.1",
-                                                            "order.place", written)
-            out.append(planned)
-        return out
-
-    def track(self, order) -> None:
-        """Follow an order sent by the C path that no decision claimed."""
-        self.sink.sent(order, wall_ms(), time.time_ns())
-        self._count_order()
-        self._spawn(self._send(order))
+    def _adopt(self, order, first_send) -> None:
+        self._first[order.client_id] = first_send       # what _create answers it with
 
     async def _create(self, order, first: bool):
         req = self._first.pop(order.client_id, None) if first else None

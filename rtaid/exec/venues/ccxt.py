@@ -14,7 +14,17 @@ the exchange does not have it, so a timeout never doubles an order.
 
 The first send of an order is written in the turn that placed it, on a keep-alive
 connection of :mod:`rtaid.exec.venues.keepalive` (ccxt signs it, ccxt maps its answer);
-when none is idle, and for every retry, ccxt sends it through aiohttp.
+when none is idle, and for every retry, ccxt sends it through aiohttp. With the engine
+given, a target change the order manager has planned for (armed, as for the binance
+venue: rtaid/exec/arming.py) is sent from the C order path (rtaid/exec/fastpath.pyx)
+inside the listener's callback of its frame, before the Python decision runs; that
+decision then claims the order already sent (:meth:`CcxtVenue._claim`). Its request is
+ccxt's own: at arming, ccxt signs the planned order with a marker price and timestamp,
+whose places become the template's slots, which the C path fills with the touch and the
+time and signs (HMAC-SHA256, as ccxt does) — no Python runs between the frame and the
+write but the keep-alive connection's. At start the venue renders a template and has
+ccxt sign the same order: the two must be the same bytes, or the C path stays off (said
+in the log and in ``fast_path.off``), e.g. for a key ccxt signs otherwise than by HMAC.
 
 Latency: ``tick_to_order`` is the frame's monotonic stamp to the moment the order
 request is handed to the transport (the keep-alive connection's write; through aiohttp,
@@ -28,11 +38,16 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import re
 import time
+from types import SimpleNamespace
 
 import aiohttp
 import ccxt.async_support as ccxt_async
 
+from rtaid.exec.fastpath import (
+    PRICE_SLOT, SIGNATURE_SLOT, TIMESTAMP_SLOT, FastOrderPath, price_mode,
+)
 from rtaid.exec.orders import record_tick_to_order
 from rtaid.exec.venues.binance_errors import (
     BACKOFF, DUPLICATE, HALT, NOT_FOUND, REJECT, RETRY, UNKNOWN, classify, venue_error,
@@ -51,6 +66,11 @@ STATUSES = {"NEW": "accepted", "PARTIALLY_FILLED": "partially_filled", "FILLED":
             "REJECTED": "rejected"}
 # the write stamps of the order being sent in this task (see _trace_config)
 _SENDING: contextvars.ContextVar = contextvars.ContextVar("rtaid_order_sending", default=None)
+# what ccxt signs a template order with: their places in its body become the slots
+TEMPLATE_NONCE = 1999999999999
+PRICE_MARK = "PXSLOTMARK"
+CLIENT_ID_MARK = "rtCIDSLOTMARK"
+URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")      # what urlencode leaves as it is
 
 
 class VenueStartError(Exception):
@@ -58,7 +78,15 @@ class VenueStartError(Exception):
 
 
 class RtaidBinanceUsdm(ccxt_async.binanceusdm):
-    """binanceusdm whose error answers are mapped by rtaid for every base URL."""
+    """binanceusdm whose error answers are mapped by rtaid for every base URL, and
+    whose nonce (the ``timestamp`` it signs) can be fixed while a template is made."""
+
+    template_nonce: int | None = None
+
+    def nonce(self):
+        if self.template_nonce is not None:
+            return self.template_nonce
+        return super().nonce()
 
     def handle_errors(self, code, reason, url, method, headers, body, response,
                       requestHeaders, requestBody):
@@ -98,12 +126,16 @@ class CcxtVenue:
     instruments : dict of str to Instrument
     sink : ExecutionService
     latency : dict of str to LatencyHistogram
+    engine : Engine, optional
+        Its execution ring and books feed the C order path (none without it).
+    symbols : sequence of str
+        The engine's symbols, by index.
     """
 
     name = "ccxt"
 
     def __init__(self, exchange_config, max_backoff_s: float, instruments: dict, sink,
-                 latency: dict) -> None:
+                 latency: dict, engine=None, symbols=()) -> None:
         self.cfg = exchange_config
         self.max_backoff_s = max_backoff_s
         self.instruments = instruments
@@ -117,6 +149,16 @@ class CcxtVenue:
         self.keepalive: KeepAlivePool | None = None
         # binanceusdm's implicit endpoint of orders: what its fapiPrivatePostOrder signs
         self._order_entry = inspect.getattr_static(RtaidBinanceUsdm, "fapiPrivatePostOrder")
+        # the C order path: the armed plans' orders, what its sends wrote
+        self.symbols = list(symbols)
+        self.counts = {"fast_claimed": 0, "fast_mismatch": 0, "fast_unclaimed": 0}
+        self._planned: dict[tuple[int, int], object] = {}
+        self._fast_written: dict[int, tuple] = {}     # sym -> the keep-alive request
+        self._adopted: dict[str, tuple] = {}          # client id -> an unclaimed one's
+        self._shapes: dict[tuple, tuple[bytes, bytes]] = {}   # ccxt's templates, by order shape
+        self._order_request: tuple | None = None      # (method, url, headers, head)
+        self.fast_off: str | None = None              # why the C path is off
+        self.fast = self._fast_path(engine) if engine is not None else None
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -155,12 +197,36 @@ class CcxtVenue:
             context = ssl.create_default_context(cafile=self.exchange.cafile)
         self.keepalive = KeepAlivePool(api, KEEPALIVE_CONNECTIONS, context)
         await self.keepalive.start()
+        if self.fast is not None:
+            self._connect_fast_path()
+
+    def _fast_path(self, engine) -> FastOrderPath:
+        return FastOrderPath(engine, len(self.symbols), self.latency["tick_to_order"], None,
+                             None)
+
+    def _connect_fast_path(self) -> None:
+        """The C order path writes through :meth:`_send_armed` from now on, once a
+        rendered template is ccxt's request to the byte (else it stays off)."""
+        secret = self._rest_secret().encode()
+        self.fast.set_sender(None, secret)          # the key, for the check: nothing sent
+        try:
+            problem = self._check_templates()
+        except Exception as exc:   # noqa: BLE001 - the C path stays off, said why
+            problem = f"{type(exc).__name__}: {_short(exc)}"
+        if problem is not None:
+            self.fast_off = problem
+            log.error("fast_path_off", reason=problem,
+                      consequence="every order is signed and sent by the Python path")
+            return
+        self.fast.set_sender(self._send_armed, secret)
 
     def _rest_secret(self) -> str:
         """What ccxt signs REST requests with (the HMAC secret)."""
         return self.cfg.api_secret.reveal()
 
     async def close(self) -> None:
+        if self.fast is not None:
+            self.fast.set_sender(None)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,6 +257,7 @@ class CcxtVenue:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
+            self._count("task_failed")
             log.error("venue_task_failed", error=f"{type(exc).__name__}: {_short(exc)}")
 
     def _count(self, reason: str) -> None:
@@ -199,10 +266,13 @@ class CcxtVenue:
     # ------------------------------------------------------------------ orders
     def place(self, order, now_ms: int, recv_ns: int) -> None:
         order.inflight = True
+        written = self._claim(order) if self.fast is not None else None
+        if written is None:
+            written = self._send_now(order)
         # recv_ns: the receipt of the frame that caused the order (the paper venue's too),
         # so that the orders table ties each order to its cause
         self.sink.sent(order, wall_ms(), recv_ns)
-        self._spawn(self._send(order, self._send_now(order)))
+        self._spawn(self._send(order, written))
 
     def cancel(self, order, now_ms: int, recv_ns: int) -> None:
         self._spawn(self._cancel(order))
@@ -215,7 +285,7 @@ class CcxtVenue:
             sends += 1
             sent_ms = wall_ms()
             if written is not None:
-                answer, exc = await self._answer(written)
+                answer, exc = await self._keepalive_answer(written)
                 written = None
             else:
                 answer, exc = await self._create(order, first=sends == 1)
@@ -269,16 +339,16 @@ class CcxtVenue:
                                message=_short(exc))
             return
 
-    def _order_params(self, order) -> dict:
+    def _order_params(self, order, price: str | None, client_id: str | None = None) -> dict:
         # binanceusdm's signed POST /fapi/v1/order with the exact decimal strings of our
         # grid (create_order would go through floats and its market layer: slower, and
         # rounding there is not ours)
         inst = self.instruments[order.symbol]
         params = {"symbol": order.symbol, "side": "BUY" if order.side > 0 else "SELL",
                   "type": order.type.upper(), "quantity": inst.qty_text(order.qty),
-                  "newClientOrderId": order.client_id, "newOrderRespType": "RESULT"}
+                  "newClientOrderId": client_id or order.client_id, "newOrderRespType": "RESULT"}
         if order.type == "limit":
-            params["price"] = inst.price_text(order.px)
+            params["price"] = price
             params["timeInForce"] = order.tif
         if order.reduce_only:
             params["reduceOnly"] = "true"
@@ -286,14 +356,22 @@ class CcxtVenue:
 
     def _send_now(self, order):
         """The order's request, signed by ccxt, written on an idle keep-alive connection
-        in this turn: what :meth:`_answer` takes, or None (no idle connection: ccxt
+        in this turn: what :meth:`_keepalive_answer` takes, or None (no idle connection: ccxt
         sends it)."""
+        written = self._write_first(order, order.px)
+        if written is not None:
+            record_tick_to_order(self.latency, order.cause, written[1], "tick_to_order")
+        return written
+
+    def _write_first(self, order, px: int):
+        """``order`` at ``px`` signed by ccxt and written on an idle keep-alive
+        connection: ``(future, handed mono ns, request, headers)``, or None."""
         if self.keepalive is None:
             return None
         entry = self._order_entry
         try:
             request = self.exchange.sign(entry.path, entry.api, entry.method,
-                                         self._order_params(order))
+                                         self._order_params(order, self._price(order, px)))
             headers = self.exchange.prepare_request_headers(request["headers"])
         except Exception:   # noqa: BLE001 - ccxt refuses it: its own send says why
             return None
@@ -302,10 +380,168 @@ class CcxtVenue:
         if sent is None:
             return None
         future, handed = sent
-        record_tick_to_order(self.latency, order.cause, handed, "tick_to_order")
         return future, handed, request, headers
 
-    async def _answer(self, written):
+    # ------------------------------------------------------------------ the C order path
+    def arm(self, symbol: str, target: int, target_qty: float, order, limits) -> None:
+        """Arm the C path: ``order`` (OrderManager.plan) for the strategy's ``target``."""
+        inst = self.instruments[symbol]
+        try:
+            template, sig = self._template(order)
+        except ValueError as exc:   # not armed: the Python path sends it
+            self._count("fast_path_template")
+            log.error("fast_path_not_armed", symbol=symbol, error=str(exc))
+            return
+        self._planned[(inst.sym, target)] = order
+        self.fast.arm(inst.sym, target, target_qty, order.side, price_mode(order.type, order.tif),
+                      order.qty, order.reduce_only, inst.tick, limits.max_book_age_ms,
+                      limits.price_band_bps, limits.max_notional_usd,
+                      inst.min_notional if inst.min_notional else 0.0, inst.px_dec,
+                      inst.qty_dec, template, sig)
+
+    def _price(self, order, px: int) -> str | None:
+        return self.instruments[order.symbol].price_text(px) if order.type == "limit" else None
+
+    def _template(self, order) -> tuple[bytes, bytes | None]:
+        """ccxt's signed ``POST /fapi/v1/order`` body for ``order`` as a template, and
+        the signature's payload: ccxt signs the order's shape once (a marker client id,
+        price and timestamp); the client id is written in here, the rest in C."""
+        if not URL_SAFE.fullmatch(order.client_id):
+            raise ValueError(f"client id {order.client_id!r} needs URL encoding")
+        key = (order.symbol, order.side, order.type, order.tif, order.reduce_only, order.qty)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._ccxt_template(order, CLIENT_ID_MARK)
+        mark, cid = b"newClientOrderId=" + CLIENT_ID_MARK.encode(), b"newClientOrderId=" + order.client_id.encode()
+        return shape[0].replace(mark, cid), shape[1].replace(mark, cid)
+
+    def _ccxt_template(self, order, client_id: str) -> tuple[bytes, bytes]:
+        ex, entry = self.exchange, self._order_entry
+        ex.template_nonce = TEMPLATE_NONCE
+        try:
+            request = ex.sign(entry.path, entry.api, entry.method,
+                              self._order_params(order, PRICE_MARK, client_id))
+        finally:
+            ex.template_nonce = None
+        query, sep, _ = (request.get("body") or "").rpartition("&signature=")
+        marks = {f"timestamp={TEMPLATE_NONCE}": 1, f"newClientOrderId={client_id}": 1,
+                 f"price={PRICE_MARK}": 1 if order.type == "limit" else 0}
+        if not sep or any(query.count(m) != n for m, n in marks.items()):
+            raise ValueError(f"ccxt's order body is not of the expected form: {query[:200]!r}")
+        payload = query.encode().replace(f"timestamp={TEMPLATE_NONCE}".encode(),
+                                         b"timestamp=" + TIMESTAMP_SLOT)
+        payload = payload.replace(f"price={PRICE_MARK}".encode(), b"price=" + PRICE_SLOT)
+        return payload + b"&signature=" + SIGNATURE_SLOT, payload
+
+    def _check_templates(self) -> str | None:
+        """None when a rendered template is, byte for byte, the body ccxt signs for the
+        same order at the same time (a limit and a market order), else what differs;
+        also makes the head of the keep-alive requests."""
+        ex, entry = self.exchange, self._order_entry
+        symbol, inst = next(iter(self.instruments.items()))
+        ts = wall_ms()
+        for otype in ("limit", "market"):
+            order = SimpleNamespace(symbol=symbol, side=1, type=otype, tif="GTC",
+                                    reduce_only=False, qty=inst.step,
+                                    client_id="rt-check-1")
+            px = 12345 * inst.tick
+            template, payload = self._template(order)
+            mine = self.fast.render_signed(template, payload, px, inst.px_dec, ts)
+            ex.template_nonce = ts
+            try:
+                request = ex.sign(entry.path, entry.api, entry.method,
+                                  self._order_params(order, self._price(order, px)))
+            finally:
+                ex.template_nonce = None
+            theirs = (request.get("body") or "").encode()
+            if mine != theirs:
+                return (f"a rendered {otype} order differs from ccxt's "
+                        f"({mine[:80]!r}... vs {theirs[:80]!r}...)")
+        self._shapes.clear()
+        headers = ex.prepare_request_headers(request["headers"])
+        self._order_request = (request["method"], request["url"], headers,
+                               self.keepalive.head(request["method"], request["url"], headers))
+        return None
+
+    def _send_armed(self, sym: int, target: int, body: bytes) -> int:
+        """The C path's write of an armed plan's request body: when it was handed to
+        the keep-alive connection (monotonic ns), or 0 (none idle)."""
+        sent = self.keepalive.send_prepared(self._order_request[3], body)
+        if sent is None:
+            return 0
+        self._fast_written[sym] = (sent[0], sent[1], body)
+        return sent[1]
+
+    def _sent_by_fast(self, order, written_mono_ns: int):
+        """What :meth:`_send` takes for the first send the C path made for ``order``."""
+        future, handed, body = self._fast_written.pop(order.sym)
+        method, url, headers, _ = self._order_request
+        return future, handed, {"method": method, "url": url, "body": body.decode()}, headers
+
+    def _claim(self, order):
+        """The first send the C path made for ``order``'s symbol, if it is this order
+        (the plan the manager's decision repeats). Terms that differ (should not happen)
+        are logged and the order takes the sent request's terms: that is what the
+        exchange has. Another client id: the sent one stays unclaimed (:meth:`unclaimed`)."""
+        sent = self.fast.peek_sent(order.sym)
+        if sent is None:
+            return None
+        target, px, _, written, _ = sent
+        planned = self._planned.get((order.sym, target))
+        if planned is None or planned.client_id != order.client_id:
+            return None
+        self.fast.take_sent(order.sym)
+        self.counts["fast_claimed"] += 1
+        if (planned.side, planned.qty, planned.type, planned.tif, planned.reduce_only, px) != (
+                order.side, order.qty, order.type, order.tif, order.reduce_only, order.px):
+            self.counts["fast_mismatch"] += 1
+            log.error("fast_path_mismatch", symbol=order.symbol, client_id=order.client_id,
+                      sent=[planned.side, planned.qty, planned.type, planned.tif,
+                            planned.reduce_only, px],
+                      decided=[order.side, order.qty, order.type, order.tif, order.reduce_only,
+                               order.px],
+                      consequence="the order takes the terms of the request sent")
+            order.side, order.qty, order.type = planned.side, planned.qty, planned.type
+            order.tif, order.reduce_only, order.px = planned.tif, planned.reduce_only, px
+        return self._sent_by_fast(order, written)
+
+    def unclaimed(self) -> list:
+        """Orders the C path sent that no decision claimed (should not happen): the
+        planned orders at the price sent; the service tracks them (:meth:`track`)."""
+        out = []
+        for sym in self.fast.pending_symbols():
+            target, px, _, written, _ = self.fast.take_sent(sym)
+            planned = self._planned.get((sym, target))
+            self.counts["fast_unclaimed"] += 1
+            if planned is None:
+                self._fast_written.pop(sym, None)
+                log.error("fast_path_lost", symbol=self.symbols[sym])
+                continue
+            planned.px = px
+            planned.inflight = True
+            self._adopt(planned, self._sent_by_fast(planned, written))
+            out.append(planned)
+        return out
+
+    def _adopt(self, order, first_send) -> None:
+        self._adopted[order.client_id] = first_send
+
+    def track(self, order) -> None:
+        """Follow an order sent by the C path that no decision claimed."""
+        self.sink.sent(order, wall_ms(), time.time_ns())
+        self._count_order()
+        self._spawn(self._send(order, self._adopted.pop(order.client_id, None)))
+
+    def _count_order(self) -> None:
+        """An order request is going out (the binance venue counts its rate limits)."""
+
+    def fast_status(self) -> dict:
+        """The C order path's counts (``rtaidctl status``)."""
+        return {"off": self.fast_off, "fired": self.fast.fired, "passed": self.fast.passed,
+                "passed_by": self.fast.passed_by, "write_errors": self.fast.write_errors,
+                **self.counts}
+
+    async def _keepalive_answer(self, written):
         """The answer to a request :meth:`_send_now` wrote, as ccxt's ``fetch`` gives
         it: ``(json answer, None)`` or ``(None, the exception ccxt would raise)``."""
         future, handed, request, headers = written
@@ -331,7 +567,7 @@ class CcxtVenue:
         return answer, None
 
     async def _create(self, order, first: bool):
-        params = self._order_params(order)
+        params = self._order_params(order, self._price(order, order.px))
         slot = [0]
         token = _SENDING.set(slot)
         t0 = time.monotonic_ns()

@@ -161,12 +161,13 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def write(self, data: bytes) -> tuple[asyncio.Future, int]:
-        """Write a request; its answer's future and the monotonic ns of the handover."""
+        """Write a request; its answer's future and the monotonic ns of the handover
+        (the write first: its answer is read in a later loop turn)."""
+        handed = time.monotonic_ns()
+        self.transport.write(data)
         self.waiter = self.pool.loop.create_future()
         self.waiter.add_done_callback(self._given_up)
         self.parser = ResponseParser()
-        handed = time.monotonic_ns()
-        self.transport.write(data)
         return self.waiter, handed
 
     def _given_up(self, waiter: asyncio.Future) -> None:
@@ -272,25 +273,40 @@ class KeepAlivePool:
         monotonic ns when it was handed to the transport)`` (the future's exception:
         :class:`Closed`; cancelling it closes the connection), or None when no
         connection is idle."""
-        conn = next((c for c in self.connections if c.idle), None)
-        if conn is None:
-            self.unavailable += 1
-            return None
+        return self.send_prepared(self.head(method, url, headers), body.encode() if body else b"",
+                                  method in ("POST", "PUT"))
+
+    def head(self, method: str, url: str, headers: dict) -> bytes:
+        """A request's head up to its Content-Length (what :meth:`send_prepared` takes:
+        made once for requests that differ only in their body)."""
         parts = urllib.parse.urlsplit(url)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        data = body.encode() if body else b""
-        head = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        head = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}",
+                "Connection: keep-alive"]
         for name, value in headers.items():
             if name.lower() not in ("host", "content-length", "connection",
                                     "accept-encoding", "transfer-encoding"):
                 head.append(f"{name}: {value}")
-        if data or method in ("POST", "PUT"):
-            head.append(f"Content-Length: {len(data)}")
-        head.append("Connection: keep-alive")
+        return ("\r\n".join(head) + "\r\n").encode("latin-1")
+
+    def send_prepared(self, head: bytes, body: bytes, with_length: bool = True):
+        """:meth:`send` of a request whose :meth:`head` is made."""
+        conn = self.idle_connection()
+        if conn is None:
+            self.unavailable += 1
+            return None
         self.sent += 1
-        return conn.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        if body or with_length:
+            return conn.write(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+        return conn.write(head + b"\r\n")
+
+    def idle_connection(self):
+        for conn in self.connections:
+            if conn.idle:
+                return conn
+        return None
 
     def idle_count(self) -> int:
         return sum(1 for c in self.connections if c.idle)
