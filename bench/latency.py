@@ -112,7 +112,7 @@ WRITER_STAGES = ("frame", "frame_to_signal")
 MAX_WINDOW_FRAMES = 1_500_000     # a latency window ends after this many frames (memory)
 MODES = {
     # seconds: saturation window, latency window, warm-up before each window
-    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 45.0},
+    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 150.0},
     "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 12.0},
 }
 
