@@ -25,10 +25,12 @@ Figures
 - ``tick_to_order``: the listener's monotonic stamp of the frame that changed the target
   to the moment the order is handed to the transport: the paper venue's fill call
   (``Engine.paper_submit``; the paper venue handles a frame's events right after it),
-  the ccxt venue's request handed to the transport: of a keep-alive connection in the
-  turn that placed it (ccxt signs it in Python first), or aiohttp's (its trace hook,
-  right before headers and body go out in one write; in a later turn of the execution
-  task) when no keep-alive connection was idle, the binance
+  the ccxt venue's request handed to the transport: of a keep-alive connection, written
+  by the C order path inside the listener's callback (ccxt's signed request as a
+  template, filled and signed in C; ``fast_path`` counts them) or by the Python path in
+  that turn (ccxt signs it), or aiohttp's (its trace hook, right before headers and body
+  go out in one write; in a later turn of the execution task) when no keep-alive
+  connection was idle, the binance
   venue's ``order.place`` request handed to the WebSocket API connection's socket (the
   C order path inside the listener's callback, or the Python path in the same turn:
   ``tick_to_order_ws``, the orders sent over the WebSocket API; its ``ws_api`` status
@@ -267,9 +269,9 @@ def table(results: dict, params: dict) -> str:
             lines.append(f"| {venue} | {stage} | {res['orders'].get('sent', 0)} | {h.get('count', 0)} | "
                          f"{_cell(h, 'p50')} | {_cell(h, 'p99')} | {_cell(h, 'p999')} |")
     lines += ["", "tick_to_order: frame received (listener's monotonic stamp) to the order handed "
-              "to the transport (paper: the engine's fill call; ccxt: the request ccxt signed, "
-              "written on a keep-alive connection in that turn, or by aiohttp when none was "
-              "idle; binance: the WebSocket API request handed to the socket, "
+              "to the transport (paper: the engine's fill call; ccxt: the request written on a "
+              "keep-alive connection, from the C order path (ccxt's request as a template, "
+              "signed in C) or in that turn by ccxt, or by aiohttp when none was idle; binance: the WebSocket API request handed to the socket, "
               "tick_to_order_ws its orders sent over the WebSocket API; ws_write: the socket "
               "write itself): the orders placed in the turn of the frame that changed the "
               "target. tick_to_deferred_order: the orders a decision held back past that turn "

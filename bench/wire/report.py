@@ -222,8 +222,9 @@ def _orders_markdown(res: dict) -> list[str]:
         lines.append(f"| {stage} | {venue} | {sent} | {q['count']:,} | "
                      + " | ".join(_fmt(q.get(k)) for k in ("p50", "p90", "p99", "p999", "max")) + " |")
     lines += ["", "`tick_to_order`: the cause frame's receipt (the listener's stamp) to the order "
-              "handed to the transport (ccxt: the write of the request ccxt signed on a keep-alive "
-              "connection, or aiohttp's when none was idle; binance: the WebSocket API request to "
+              "handed to the transport (ccxt: the write of its request on a keep-alive connection, "
+              "from the C order path (ccxt's request as a template, signed in C) or by ccxt in "
+              "that turn, or aiohttp's when none was idle; binance: the WebSocket API request to "
               "picows; paper: the engine's fill call). "
               "`order_round_trip`: the REST request to the exchange's answer. `wire_to_wire`: the "
               "sim's arrival of the order minus its write of the frame that caused it (matched "

@@ -1,9 +1,10 @@
-"""The ccxt venue's C order path: a target change the manager had planned for is signed
-by ccxt and written on a keep-alive connection from inside the listener's callback of
-the frame that caused it; the Python decision then claims it. Against rtaid-sim (which
-checks ccxt's HMAC signature), with the mean-reversion strategy trading on its market:
-every order sent is at the exchange once, positions are the exchange's, and a
-connection that is busy sends the order the Python way instead of losing it."""
+"""The ccxt venue's C order path: a target change the manager had planned for leaves as
+ccxt's own signed request (a template ccxt made, filled and signed in C) written on a
+keep-alive connection from inside the listener's callback of the frame that caused it;
+the Python decision then claims it. Against rtaid-sim (which checks the HMAC
+signature), with the mean-reversion strategy trading on its market: every order sent is
+at the exchange once and positions are the exchange's; a key ccxt signs otherwise keeps
+the C path off and the orders flowing the Python way."""
 import pytest
 
 from tests.exec.helpers import (
@@ -58,7 +59,7 @@ def test_planned_orders_leave_from_the_frame_callback_through_ccxt(tmp_path, ord
     assert fp["fast_claimed"] + fp["fast_unclaimed"] == fp["fired"], fp
     assert fp["fast_mismatch"] == 0 and fp["fast_unclaimed"] == 0, fp
     assert sum(fp["passed_by"].values()) == fp["passed"], fp
-    # the C path's orders went over the keep-alive connections, signed by ccxt (the sim
+    # the C path's orders went over the keep-alive connections, signed in C (the sim
     # refuses a bad signature): none was refused or failed
     assert st["rest_keepalive"]["sent"] >= fp["fired"]
     assert st["orders"]["rejected"] == {} and st["orders"]["failed"] == 0, st["orders"]
