@@ -356,22 +356,14 @@ class CcxtVenue:
 
     def _send_now(self, order):
         """The order's request, signed by ccxt, written on an idle keep-alive connection
-        in this turn: what :meth:`_keepalive_answer` takes, or None (no idle connection: ccxt
-        sends it)."""
-        written = self._write_first(order, order.px)
-        if written is not None:
-            record_tick_to_order(self.latency, order.cause, written[1], "tick_to_order")
-        return written
-
-    def _write_first(self, order, px: int):
-        """``order`` at ``px`` signed by ccxt and written on an idle keep-alive
-        connection: ``(future, handed mono ns, request, headers)``, or None."""
+        in this turn: ``(future, handed mono ns, request, headers)``, what
+        :meth:`_keepalive_answer` takes, or None (no idle connection: ccxt sends it)."""
         if self.keepalive is None:
             return None
         entry = self._order_entry
         try:
             request = self.exchange.sign(entry.path, entry.api, entry.method,
-                                         self._order_params(order, self._price(order, px)))
+                                         self._order_params(order, self._price(order, order.px)))
             headers = self.exchange.prepare_request_headers(request["headers"])
         except Exception:   # noqa: BLE001 - ccxt refuses it: its own send says why
             return None
@@ -380,6 +372,7 @@ class CcxtVenue:
         if sent is None:
             return None
         future, handed = sent
+        record_tick_to_order(self.latency, order.cause, handed, "tick_to_order")
         return future, handed, request, headers
 
     # ------------------------------------------------------------------ the C order path
