@@ -92,3 +92,21 @@ def test_a_key_ccxt_signs_otherwise_keeps_the_c_path_off_and_orders_flowing(tmp_
             assert st["fast_path"]["fired"] == 0 and st["rest_keepalive"]["sent"] == 1
 
     run(with_sim(scenario, ed25519_public_key_file=public))
+
+
+def test_the_start_check_refuses_a_ccxt_whose_timestamp_is_not_the_clock(tmp_path):
+    """The C path stamps the wall clock; ccxt signs its nonce (the clock minus its
+    timeDifference when it adjusts for the exchange's time): if they differ, the check
+    says so and the C path would stay off."""
+    async def scenario(sim):
+        config = exec_config(sim, tmp_path / "data")
+        async with daemon_at(sim, config) as daemon:
+            venue = daemon.execution.venue
+            assert venue.fast_off is None and venue._check_templates() is None
+            venue.exchange.options["timeDifference"] = 1500
+            try:
+                assert "not the clock" in venue._check_templates()
+            finally:
+                venue.exchange.options["timeDifference"] = 0
+
+    run(with_sim(scenario))

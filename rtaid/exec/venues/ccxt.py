@@ -431,6 +431,9 @@ class CcxtVenue:
         same order at the same time (a limit and a market order), else what differs;
         also makes the head of the keep-alive requests."""
         ex, entry = self.exchange, self._order_entry
+        # the C path stamps the wall clock; ccxt signs its nonce: they must agree
+        if abs(ex.nonce() - ex.milliseconds()) > 1:
+            return f"ccxt's timestamp is not the clock (timeDifference {ex.options.get('timeDifference')})"
         symbol, inst = next(iter(self.instruments.items()))
         ts = wall_ms()
         for otype in ("limit", "market"):
