@@ -433,7 +433,7 @@ cdef class FastOrderPath:
         self.fired += 1
         return PASS_NONE
 
-    cdef int32_t render_request(self, Plan* p, int64_t px, int64_t now_ms) except? -2:
+    cdef int32_t render_request(self, Plan* p, int64_t px, int64_t now_ms) noexcept:
         """The plan's request (its template filled, signed when it has a signature
         payload) into ``req`` after the headroom: its length, or -1 (not built)."""
         cdef const char* sig_hex = NULL
@@ -478,13 +478,12 @@ cdef class FastOrderPath:
         return handed
 
     # ------------------------------------------------------------------ the Python path
-    def render(self, bytes template, int64_t px, int px_dec, int64_t ts_ms, bytes sig_hex=None):
-        """A template with its slots filled (the Python send path and the signature
-        payloads use the same templates)."""
+    def render(self, bytes template, int64_t px, int px_dec, int64_t ts_ms):
+        """A template with its slots filled, unsigned (the Python send path of a
+        logged-on connection uses the same templates; signed: :meth:`render_signed`)."""
         cdef int32_t n = fill_template(PyBytes_AS_STRING(template),
                                        <int32_t>PyBytes_GET_SIZE(template), self.payload, px,
-                                       px_dec, ts_ms,
-                                       PyBytes_AS_STRING(sig_hex) if sig_hex is not None else NULL)
+                                       px_dec, ts_ms, NULL)
         if n < 0:
             raise ValueError("request too long")
         return self.payload[:n]

@@ -3,8 +3,8 @@
 The venues sign an order request in the listener's callback of the frame that caused it
 (rtaid/exec/fastpath.pyx). Python's ``hmac.digest`` goes through OpenSSL, which looks the
 digest up by name and keys a new context on every call: ~2 us on a warm cache but
-18 us p50 / 42 us p90 on the bench machine after a 3 ms idle wait (the usual gap between
-market frames), the largest single cost of the ccxt venue's order path there. Here a
+18 us p50 / 42 us p90 after a 3 ms idle wait (the usual gap between market frames) on
+the bench machine (ad hoc, 300 calls each; bench/exec.py times the whole order path). Here a
 key's inner and outer states are computed once (:func:`hmac_key_init`), and a ~200-byte
 request costs five block compressions of straight-line C.
 

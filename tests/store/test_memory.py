@@ -10,7 +10,6 @@ from rtaid.store.tables import TABLES
 from tests.helpers import ROOT
 
 
-
 def run_python(code: str, *args: str) -> str:
     """``code`` in a fresh interpreter (its allocator settings are process-wide); its
     stdout, after it exited 0."""
@@ -18,6 +17,7 @@ def run_python(code: str, *args: str) -> str:
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
 
 def test_rings_are_sized_from_the_rates_and_the_number_of_symbols(tmp_path):
     assert ring_sizes(["depth", "indicators", "bars_1m"], 10) == {
@@ -90,7 +90,6 @@ def test_the_parquet_encoders_allocate_from_glibc_not_mimalloc(tmp_path):
     out = run_python("import sys\n" + code, str(tmp_path))
     mimalloc, system = map(int, out.split())
     assert mimalloc == 0 and system > 0, out
-
 
 
 def test_every_thread_allocates_from_the_main_heap():

@@ -470,11 +470,10 @@ class BinanceVenue(CcxtVenue):
         template, sig_template = self.place_template(order, attempt)
         ts = wall_ms()
         px_dec = self.instruments[order.symbol].px_dec
-        sig = None
-        if sig_template is not None:
-            payload = self.fast.render(sig_template, order.px, px_dec, ts)
-            sig = hmac.new(self._hmac_key, payload, hashlib.sha256).hexdigest().encode()
-        data = self.fast.render(template, order.px, px_dec, ts, sig)
+        if sig_template is not None:    # signed as the C path signs (its key: _hmac_key)
+            data = self.fast.render_signed(template, sig_template, order.px, px_dec, ts)
+        else:
+            data = self.fast.render(template, order.px, px_dec, ts)
         return self._register(f"{order.client_id}.{attempt}", "order.place", self._write(data))
 
     def _sent_by_fast(self, order, written_mono_ns: int) -> _Request:

@@ -71,6 +71,7 @@ TEMPLATE_NONCE = 1999999999999
 PRICE_MARK = "PXSLOTMARK"
 CLIENT_ID_MARK = "rtCIDSLOTMARK"
 URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")      # what urlencode leaves as it is
+MAX_SHAPES = 256         # ccxt templates kept, by order shape (symbol, side, type, qty...)
 
 
 class VenueStartError(Exception):
@@ -404,6 +405,8 @@ class CcxtVenue:
         key = (order.symbol, order.side, order.type, order.tif, order.reduce_only, order.qty)
         shape = self._shapes.get(key)
         if shape is None:
+            if len(self._shapes) >= MAX_SHAPES:     # quantities vary: keep it bounded
+                self._shapes.clear()
             shape = self._shapes[key] = self._ccxt_template(order, CLIENT_ID_MARK)
         mark, cid = b"newClientOrderId=" + CLIENT_ID_MARK.encode(), b"newClientOrderId=" + order.client_id.encode()
         return shape[0].replace(mark, cid), shape[1].replace(mark, cid)
