@@ -206,19 +206,30 @@ def test_freqtrade_reads_rtaid_rows_equal_to_the_dataset(ft_python, dataset, tmp
                              str(held), sim.rest_url, port=port, poll_s=0.05, clock=lambda: clock[0])
             producers.append(again)
             await again.start()
-            for _ in range(200):
+            # freqtrade retries every sleep_time (1 s) and pings after wait_timeout (5 s):
+            # a minute is ample even on a loaded machine
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
                 got = await consumer.ask(cmd="wait", producer="rtaid", pair="BTC/USDT:USDT", timeout=0)
-                if got["la"] != btc["la"]:
+                if got["la"] != btc["la"] or asyncio.get_running_loop().time() > deadline:
                     break
                 await asyncio.sleep(0.1)
-            assert got["la"] != btc["la"] and again.counters["consumers_connected"] == 1
-            assert [r[0] for r in got["rows"][-7:]] == minutes
+
+            def why():
+                """What to look at when the reconnect went wrong (a failure names it)."""
+                return {"before": producer.counters, "after": again.counters,
+                        "consumer_log": (tmp_path / "consumer.log").read_text()[-3000:]}
+
+            assert got["la"] != btc["la"], why()
+            assert again.counters["consumers_connected"] == 1, why()
+            assert [r[0] for r in got["rows"][-7:]] == minutes, why()
             for r in got["rows"][-7:]:
                 assert_row_equal(r, want("BTCUSDT", r[0]), columns)
 
             # the wrong token never got anything, and freqtrade said why
             assert (await consumer.ask(cmd="pairs", producer="intruder"))["pairs"] == []
-            assert "Connection Refused" in log and "HTTP 403" in log
+            log = (tmp_path / "consumer.log").read_text()
+            assert "Connection Refused" in log and "HTTP 403" in log, why()
         finally:
             if consumer is not None:
                 await consumer.close()
