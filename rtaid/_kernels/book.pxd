@@ -1,7 +1,7 @@
 # C-level API of the L2 order book: per side, preallocated blocks of int64 ticks/lots
 # (sorted, best last; see book.pyx) and the Binance USD-M sync state machine
 # (binance.md, "Keeping a local book").
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, int8_t
 from rtaid._kernels.decode cimport Msg, Level
 
 # Status of one depth event (what happened to it)
@@ -23,6 +23,16 @@ cdef enum:
 
 cdef enum:
     BLOCK_LEVELS = 64    # levels per block: an insert or delete moves at most one block
+    # levels a side may hold beyond max_levels between book_on_depth_split and
+    # book_finish (the inserts it applies early; their evictions wait for the rest)
+    DEFER_ROOM = 256
+
+# How book_on_depth_split applied one side's updates (book_finish does the rest)
+cdef enum:
+    REST_NONE = 0        # all applied
+    REST_PREFIX = 1      # the list's first `split` applied; the rest later, in order
+    REST_SUFFIX = 2      # the list's last ones applied (their evictions held back); the
+                         # first `split` later, then the held-back evictions
 
 # A run of levels, keys ascending (best last).
 cdef struct Block:
@@ -42,9 +52,20 @@ cdef struct Side:
     int32_t n_free
     int32_t pool_cap
     int32_t n            # levels on this side
-    int32_t cap          # at most this many levels
+    int32_t cap          # at most this many levels (after each event)
+    int32_t room         # levels the pool and scratch hold: cap + DEFER_ROOM
     int64_t compactions
     int32_t finger       # block of the last change (a search hint)
+
+# One side's updates book_on_depth_split left for book_finish.
+cdef struct SideRest:
+    const Level* levels  # the event's list for this side (the decoder's: valid until
+    int32_t n            # the next frame is decoded)
+    int64_t sign         # key = sign * px (bids 1, asks -1)
+    int32_t mode         # REST_*
+    int32_t split        # index that divides the early and the late updates
+    int32_t net          # REST_SUFFIX: levels the early updates added (- removed)
+    int8_t ops[DEFER_ROOM]  # REST_SUFFIX: each early update's +1 insert / -1 delete / 0
 
 cdef struct BufferedEvent:
     int64_t E
@@ -78,12 +99,23 @@ cdef struct L2Book:
     int64_t buffer_overflows
     int64_t status_counts[BOOK_N_STATUS]
     int64_t resyncs_needed   # gap + crossed transitions
+    bint rest_pending        # book_on_depth_split left updates: call book_finish
+    SideRest bid_rest
+    SideRest ask_rest
+    int64_t splits           # events applied in two parts (book_on_depth_split)
 
 cdef int book_init(L2Book* b, int32_t max_levels, int32_t buffer_events,
                    int32_t buffer_levels) noexcept nogil
 cdef void book_free(L2Book* b) noexcept nogil
 cdef void book_reset(L2Book* b) noexcept nogil
 cdef int book_on_depth(L2Book* b, const Msg* m) noexcept nogil
+# book_on_depth for the latency path: applies first the updates that can change the k
+# best levels of either side and leaves the others (b.rest_pending) for book_finish,
+# which must run before the event's levels are overwritten (the next decode). After
+# both, the book is exactly what book_on_depth makes of the event; in between, the k
+# best levels, the state and the status already are.
+cdef int book_on_depth_split(L2Book* b, const Msg* m, int32_t k) noexcept nogil
+cdef void book_finish(L2Book* b) noexcept nogil
 cdef void book_load_snapshot(L2Book* b, const Msg* m) noexcept nogil
 cdef int book_replay_next(L2Book* b, Msg* out) noexcept nogil
 

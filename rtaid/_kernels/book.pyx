@@ -85,14 +85,15 @@ cdef int side_init(Side* s, int32_t cap) noexcept nogil:
     cdef int32_t i
     memset(s, 0, sizeof(Side))
     s.cap = cap
+    s.room = cap + DEFER_ROOM
     # Splits leave blocks at least half full; a compaction refills them to 3/4, so
-    # cap / 32 + 4 blocks always suffice.
-    s.pool_cap = cap // SPLIT_AT + 4
+    # room / 32 + 4 blocks always suffice.
+    s.pool_cap = s.room // SPLIT_AT + 4
     s.pool = <Block*>rt_calloc(s.pool_cap, sizeof(Block))
     s.order = <int32_t*>rt_calloc(s.pool_cap, sizeof(int32_t))
     s.top_key = <int64_t*>rt_calloc(s.pool_cap, sizeof(int64_t))
     s.free_ids = <int32_t*>rt_calloc(s.pool_cap, sizeof(int32_t))
-    s.scratch = <int64_t*>rt_calloc(2 * <size_t>cap, sizeof(int64_t))
+    s.scratch = <int64_t*>rt_calloc(2 * <size_t>s.room, sizeof(int64_t))
     if not (s.pool and s.order and s.top_key and s.free_ids and s.scratch):
         return -1
     side_clear(s)
@@ -104,7 +105,7 @@ cdef void side_free(Side* s) noexcept nogil:
     rt_free(s.order, s.pool_cap, sizeof(int32_t))
     rt_free(s.top_key, s.pool_cap, sizeof(int64_t))
     rt_free(s.free_ids, s.pool_cap, sizeof(int32_t))
-    rt_free(s.scratch, 2 * <size_t>s.cap, sizeof(int64_t))
+    rt_free(s.scratch, 2 * <size_t>s.room, sizeof(int64_t))
     memset(s, 0, sizeof(Side))
 
 
@@ -174,7 +175,7 @@ cdef inline int32_t side_new_block(Side* s, int32_t j) noexcept nogil:
 cdef void side_compact(Side* s) noexcept nogil:
     """Re-lay all levels in blocks of COMPACT_FILL (when fragmentation used up the pool)."""
     cdef int64_t* keys = s.scratch
-    cdef int64_t* qtys = &s.scratch[s.cap]
+    cdef int64_t* qtys = &s.scratch[s.room]    # (s.cap may be moved for a while: side_finish)
     cdef int32_t j, i, n = 0, bid, take
     cdef Block* blk
     s.compactions += 1
@@ -420,6 +421,7 @@ cdef void book_free(L2Book* b) noexcept nogil:
 
 cdef void book_reset(L2Book* b) noexcept nogil:
     """Forget levels and buffers (a reconnect): buffer again until a snapshot."""
+    b.rest_pending = False
     side_clear(&b.bids)
     side_clear(&b.asks)
     b.buf.n_events = 0
@@ -439,6 +441,117 @@ cdef inline void apply_levels(L2Book* b, const Level* bids, int32_t nb,
         side_set(&b.asks, -asks[i].px, asks[i].qty, &b.dropped_levels)
 
 
+# ------------------------------------------------------------------ early and late updates
+cdef int side_plan(const Side* s, const Level* lv, int32_t n, int64_t sign, int32_t k,
+                   int32_t* split) noexcept nogil:
+    """How book_on_depth_split applies one side's updates (key = sign * px): REST_* and
+    the index dividing the early updates from the late ones.
+
+    T is the key of the side's (k + d)-th best level, d the list's deletes. Updates at
+    keys >= T leave at least k levels at keys >= T, and the others (keys < T) cannot
+    touch those: after the former, the side's k best levels are final. Every update
+    removes at most one level (a delete or an eviction of the worst), so a side of more
+    than k + d + n levels never loses a key >= T to an eviction, whatever the order.
+    The early updates must be the list's head or its tail (Binance sends both sides in
+    ascending price order: the asks' head, the bids' tail); anything else is applied
+    whole, as book_on_depth does."""
+    cdef int32_t i, d = 0
+    cdef int64_t t
+    if n == 0 or k <= 0:
+        return REST_NONE
+    for i in range(n):
+        d += lv[i].qty == 0
+    if s.n <= k + d + n:
+        return REST_NONE
+    t = side_key(s, k + d - 1)
+    i = 0
+    if sign * lv[0].px >= t:
+        while i < n and sign * lv[i].px >= t:
+            i += 1
+        split[0] = i
+        if i == n:
+            return REST_NONE              # nothing is left for later
+        while i < n:
+            if sign * lv[i].px >= t:
+                return REST_NONE
+            i += 1
+        return REST_PREFIX
+    while i < n and sign * lv[i].px < t:
+        i += 1
+    split[0] = i
+    if i == n:
+        return REST_PREFIX                # nothing early: all of it later, in order
+    if n - i > DEFER_ROOM:
+        return REST_NONE
+    while i < n:
+        if sign * lv[i].px < t:
+            return REST_NONE
+        i += 1
+    return REST_SUFFIX
+
+
+cdef void side_apply_early(Side* s, const Level* lv, int32_t n, int64_t sign, int mode,
+                           int32_t split, SideRest* rest, int64_t* dropped) noexcept nogil:
+    """The early part of a side's updates (side_plan); side_finish does the rest."""
+    cdef int32_t i, before, n0 = s.n
+    rest.levels = lv
+    rest.n = n
+    rest.sign = sign
+    rest.mode = mode
+    rest.split = split
+    if mode == REST_NONE:
+        for i in range(n):
+            side_set(s, sign * lv[i].px, lv[i].qty, dropped)
+    elif mode == REST_PREFIX:
+        for i in range(split):
+            side_set(s, sign * lv[i].px, lv[i].qty, dropped)
+    else:
+        # The tail goes before the head it follows in the event. Its inserts could evict
+        # (the side full), but in the event's order they come after the head: the side's
+        # count then is not known yet, so they are applied beyond the cap (at most
+        # DEFER_ROOM levels) and side_finish evicts what the event's order would have.
+        s.cap += DEFER_ROOM
+        for i in range(split, n):
+            before = s.n
+            side_set(s, sign * lv[i].px, lv[i].qty, dropped)
+            rest.ops[i - split] = <int8_t>(s.n - before)
+        s.cap -= DEFER_ROOM
+        rest.net = s.n - n0
+
+
+cdef void side_finish(Side* s, SideRest* rest, int64_t* dropped) noexcept nogil:
+    """The late part of a side's updates: the side becomes what the event's order makes."""
+    cdef int32_t i, cap = s.cap, count, evict = 0
+    cdef const Level* lv = rest.levels
+    cdef int64_t sign = rest.sign
+    if rest.mode == REST_NONE:
+        return
+    if rest.mode == REST_PREFIX:
+        for i in range(rest.split, rest.n):
+            side_set(s, sign * lv[i].px, lv[i].qty, dropped)
+    else:
+        # the head, with the count it had in the event's order (before the tail)
+        s.cap = cap + rest.net
+        for i in range(rest.split):
+            side_set(s, sign * lv[i].px, lv[i].qty, dropped)
+        s.cap = cap
+        # then the tail's inserts at a full side: each evicted the worst level
+        count = s.n - rest.net
+        for i in range(rest.n - rest.split):
+            if rest.ops[i] > 0:
+                if count == cap:
+                    evict += 1
+                else:
+                    count += 1
+            elif rest.ops[i] < 0:
+                count -= 1
+        dropped[0] += evict
+        while evict > 0:
+            side_delete_at(s, 0, &s.pool[s.order[0]], 0)
+            evict -= 1
+    rest.mode = REST_NONE
+
+
 cdef inline bint book_crossed(const L2Book* b) noexcept nogil:
     return b.bids.n > 0 and b.asks.n > 0 and side_best_key(&b.bids) >= -side_best_key(&b.asks)
 
@@ -450,10 +563,21 @@ cdef inline void unsync(L2Book* b) noexcept nogil:
     b.resyncs_needed += 1
 
 
-cdef int process(L2Book* b, const Msg* m) noexcept nogil:
-    """An event for a book that has a snapshot (AWAITING or SYNCED)."""
+cdef inline void check_sides(const L2Book* b) noexcept nogil:
     global _invariant_violations
-    cdef int status
+    if RTAID_DEBUG_BUILD:
+        if not (side_is_valid(&b.bids) and side_is_valid(&b.asks)):
+            # a noexcept function cannot raise: the violation is counted, and the debug
+            # build's Python entry points (Engine.feed, run_frames*) raise after the frame;
+            # the test suite also checks the count after every test (tests/conftest.py)
+            _invariant_violations += 1
+
+
+cdef int process(L2Book* b, const Msg* m, int32_t k) noexcept nogil:
+    """An event for a book that has a snapshot (AWAITING or SYNCED); k > 0: split as
+    book_on_depth_split does."""
+    cdef int status, bid_mode, ask_mode
+    cdef int32_t bid_split = 0, ask_split = 0
     if b.state == SYNC_AWAITING:
         if m.u < b.last_update_id:
             return BOOK_STALE
@@ -472,15 +596,23 @@ cdef int process(L2Book* b, const Msg* m) noexcept nogil:
         return BOOK_GAP
     else:
         status = BOOK_APPLIED
-    apply_levels(b, m.bids, m.n_bids, m.asks, m.n_asks)
+    if k > 0:
+        # both plans before either side moves (the sides are independent: the order
+        # of bids and asks does not matter, only each list's own)
+        bid_mode = side_plan(&b.bids, m.bids, m.n_bids, 1, k, &bid_split)
+        ask_mode = side_plan(&b.asks, m.asks, m.n_asks, -1, k, &ask_split)
+        side_apply_early(&b.bids, m.bids, m.n_bids, 1, bid_mode, bid_split, &b.bid_rest,
+                         &b.dropped_levels)
+        side_apply_early(&b.asks, m.asks, m.n_asks, -1, ask_mode, ask_split, &b.ask_rest,
+                         &b.dropped_levels)
+        b.rest_pending = bid_mode != REST_NONE or ask_mode != REST_NONE
+    else:
+        apply_levels(b, m.bids, m.n_bids, m.asks, m.n_asks)
     b.prev_u = m.u
-    if RTAID_DEBUG_BUILD:
-        if not (side_is_valid(&b.bids) and side_is_valid(&b.asks)):
-            # a noexcept function cannot raise: the violation is counted, and the debug
-            # build's Python entry points (Engine.feed, run_frames*) raise after the frame;
-            # the test suite also checks the count after every test (tests/conftest.py)
-            _invariant_violations += 1
+    if not b.rest_pending:
+        check_sides(b)
     if book_crossed(b):
+        book_finish(b)             # the whole event, as book_on_depth leaves it
         unsync(b)
         return BOOK_CROSSED
     b.state = SYNC_SYNCED
@@ -489,19 +621,51 @@ cdef int process(L2Book* b, const Msg* m) noexcept nogil:
 
 cdef int book_on_depth(L2Book* b, const Msg* m) noexcept nogil:
     """Process one depth diff; returns its BOOK_* status."""
+    global _invariant_violations
     cdef int status
+    if RTAID_DEBUG_BUILD and b.rest_pending:
+        _invariant_violations += 1     # the last split event was never finished
     if b.state == SYNC_UNSYNCED:
         buffer_push(b, m)
         status = BOOK_BUFFERED
     else:
-        status = process(b, m)
+        status = process(b, m, 0)
     b.status_counts[status] += 1
     return status
+
+
+cdef int book_on_depth_split(L2Book* b, const Msg* m, int32_t k) noexcept nogil:
+    """book_on_depth, the updates that cannot change the k best levels of either side
+    left for book_finish (b.rest_pending): the latency path's signals read the k best
+    levels between the two."""
+    global _invariant_violations
+    cdef int status
+    if RTAID_DEBUG_BUILD and b.rest_pending:
+        _invariant_violations += 1     # the last split event was never finished
+    if b.state == SYNC_UNSYNCED:
+        buffer_push(b, m)
+        status = BOOK_BUFFERED
+    else:
+        status = process(b, m, k)
+    b.status_counts[status] += 1
+    return status
+
+
+cdef void book_finish(L2Book* b) noexcept nogil:
+    """Apply what book_on_depth_split left (nothing when nothing is pending)."""
+    if not b.rest_pending:
+        return
+    b.rest_pending = False
+    side_finish(&b.bids, &b.bid_rest, &b.dropped_levels)
+    side_finish(&b.asks, &b.ask_rest, &b.dropped_levels)
+    b.splits += 1
+    check_sides(b)
 
 
 cdef void book_load_snapshot(L2Book* b, const Msg* m) noexcept nogil:
     """Load a REST snapshot; then call book_replay_next until it returns BOOK_NONE."""
     cdef EventBuffer tmp
+    b.rest_pending = False         # (the levels it would apply go with the sides)
     side_clear(&b.bids)
     side_clear(&b.asks)
     apply_levels(b, m.bids, m.n_bids, m.asks, m.n_asks)
@@ -595,8 +759,33 @@ cdef class Book:
 
     def apply(self, U, u, pu, bids=(), asks=(), E=0, T=0):
         """Apply a depth diff given as [(px, qty)] lists; returns its status name."""
+        if self.book.rest_pending:
+            raise RuntimeError("finish() the last split event first")
         self._load(U, u, pu, bids, asks, E, T)
         return STATUS_NAMES[book_on_depth(&self.book, &self.scratch)]
+
+    def apply_split(self, U, u, pu, bids=(), asks=(), int k=1, E=0, T=0):
+        """:meth:`apply` in two parts (book_on_depth_split): the k best levels and the
+        status are final now, the rest waits for :meth:`finish` (tests)."""
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        if self.book.rest_pending:
+            raise RuntimeError("finish() the last split event first")
+        self._load(U, u, pu, bids, asks, E, T)
+        return STATUS_NAMES[book_on_depth_split(&self.book, &self.scratch, k)]
+
+    def finish(self):
+        """Apply what :meth:`apply_split` left."""
+        book_finish(&self.book)
+
+    @property
+    def rest_pending(self):
+        return bool(self.book.rest_pending)
+
+    @property
+    def splits(self):
+        """Events applied in two parts so far."""
+        return self.book.splits
 
     def snapshot(self, last_update_id, bids, asks):
         """Load a snapshot and replay buffered events; returns [(status, u)] of those."""

@@ -158,6 +158,11 @@ cdef class Engine:
     cdef const char* tail_data        # the frame's bytes: valid in the listener's callback
     cdef Py_ssize_t tail_n
     cdef public int64_t tail_journal_lost  # lines a missed record_tail could not journal
+    # a depth event applied in two parts (book_on_depth_split): the symbol whose book
+    # record_tail finishes (-1: none) and the event's status, for its book records
+    cdef int32_t tail_book
+    cdef int tail_book_status
+    cdef public bint split_depth      # the listener path splits depth events (default on)
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil
@@ -165,6 +170,8 @@ cdef class Engine:
                             int32_t default_sym) noexcept nogil
     cdef void record_tail(self) noexcept nogil
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil
+    cdef void depth_signals(self, int32_t sym, const Msg* m, int status) noexcept nogil
+    cdef void depth_records(self, int32_t sym, const Msg* m, int status) noexcept nogil
     cdef bint overlap_drop(self, const Msg* m) noexcept nogil
     cdef bint standby_ahead(self, int32_t sym, int kind, int64_t key) noexcept nogil
     cdef void record_msg(self, const Msg* m) noexcept nogil

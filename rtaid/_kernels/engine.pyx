@@ -16,7 +16,8 @@ from rtaid._kernels.decode cimport (
     MSG_MARK, MAX_SYMBOLS,
 )
 from rtaid._kernels.book cimport (
-    L2Book, book_init, book_free, book_reset, book_on_depth, book_load_snapshot,
+    L2Book, book_init, book_free, book_reset, book_on_depth, book_on_depth_split, book_finish,
+    book_load_snapshot,
     book_replay_next, bid_px, bid_qty, ask_px, ask_qty, top_levels, book_invariant_violations,
     book_top_bids, book_top_asks,
     BOOK_NONE, BOOK_SYNCED, BOOK_APPLIED, BOOK_GAP, BOOK_CROSSED, SYNC_SYNCED, SYNC_UNSYNCED,
@@ -184,6 +185,8 @@ cdef class Engine:
         self.use_tsc = False
         self.ns_per_tick = 1.0       # the monotonic clock until set_timing calibrates
         self.frame_ticks = 0
+        self.tail_book = -1
+        self.split_depth = True
         self.source = 0
         self.overlaps = 0
         self.n_standby = 0
@@ -230,9 +233,16 @@ cdef class Engine:
         """Record what :meth:`on_frame_first` left (call in the same listener callback:
         the journal copies the frame's bytes)."""
         cdef int state = self.tail_state
+        cdef int32_t sym = self.tail_book
         if state == TAIL_NONE:
             return
         self.tail_state = TAIL_NONE
+        if sym >= 0:
+            # the depth event's updates that could not change what the signals read,
+            # then its book records (they carry the whole book's level counts)
+            self.tail_book = -1
+            book_finish(&self.books[sym])
+            self.depth_records(sym, &self.msg, self.tail_book_status)
         if self.journal_rings != NULL and self.tail_data != NULL:
             byte_ring_push(&self.journal_rings[self.tail_jsym], self.recv_ns, self.tail_jsym,
                            self.tail_data, self.tail_n)
@@ -256,7 +266,7 @@ cdef class Engine:
         cdef int64_t t_in = self.ticks() if self.timing else 0
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
         cdef int status = BOOK_NONE
-        cdef int32_t jsym
+        cdef int32_t jsym, depth_k
         cdef SymbolSignals* st
         cdef int64_t t_dec = 0, t_book = 0, t_sig = 0
         if self.timing:
@@ -295,10 +305,23 @@ cdef class Engine:
         book = &self.books[m.sym]
         st = &self.sig[m.sym] if self.sig_enabled[m.sym] else NULL
         if m.kind == MSG_DEPTH:
-            status = book_on_depth(book, m)
+            if self.defer_record and st != NULL and self.split_depth:
+                # the listener: the updates that can change the levels the signals (and
+                # a paper order) read first, the others in record_tail, after the order
+                depth_k = st.depth_n
+                if self.paper_by_sym[m.sym] and depth_k < PAPER_LEVELS:
+                    depth_k = PAPER_LEVELS
+                status = book_on_depth_split(book, m, depth_k)
+            else:
+                status = book_on_depth(book, m)
             if self.timing:
                 t_book = self.ticks()
-            self.on_depth_status(m.sym, m, status)
+            if book.rest_pending:
+                self.depth_signals(m.sym, m, status)
+                self.tail_book = m.sym
+                self.tail_book_status = status
+            else:
+                self.on_depth_status(m.sym, m, status)
         elif m.kind == MSG_BBO:
             self.last_bbo_u[m.sym] = m.u
             if st != NULL:
@@ -427,15 +450,24 @@ cdef class Engine:
 
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil:
         """Hook for what follows a depth event (signals, records)."""
-        cdef L2Book* b
-        cdef RecordRing* r = self.rec[TBL_BOOK_TOP]
-        cdef BookTopRec* top
+        self.depth_signals(sym, m, status)
+        self.depth_records(sym, m, status)
+        return 0
+
+    cdef void depth_signals(self, int32_t sym, const Msg* m, int status) noexcept nogil:
+        """A depth event's signals (the book's best levels final)."""
         cdef SymbolSignals* st
         self.depth_status_counts[status] += 1
         if self.sig_enabled[sym]:
             # every status: the kernels track the book's sync state themselves
             st = &self.sig[sym]
             self.emit_signals(st, sig_on_depth(st, &self.books[sym], m, status))
+
+    cdef void depth_records(self, int32_t sym, const Msg* m, int status) noexcept nogil:
+        """A depth event's book_top and book_events rows (the whole event applied)."""
+        cdef L2Book* b
+        cdef RecordRing* r = self.rec[TBL_BOOK_TOP]
+        cdef BookTopRec* top
         if (status == BOOK_SYNCED or status == BOOK_APPLIED) and r != NULL:
             # events replayed from the buffer after a snapshot carry the snapshot
             # frame's receive time: the book keeps no receive time per buffered event
@@ -468,7 +500,6 @@ cdef class Engine:
             self.record_book_event(sym, m.E, m.T, m.u, BEV_GAP, 0)
         elif status == BOOK_CROSSED:
             self.record_book_event(sym, m.E, m.T, m.u, BEV_CROSSED, 0)
-        return 0
 
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil:
         """Record what a signal kernel call produced; queue target changes for the
@@ -641,6 +672,34 @@ cdef class Engine:
         self.on_frame(ptr, data.shape[0], recv_ns, default_sym)
         check_books(broken)
         return self.last_rc, KIND_NAMES[self.last_kind], STATUS_NAMES[self.last_status]
+
+    def feed_first(self, const unsigned char[::1] data, int64_t recv_ns=0, int default_sym=-1):
+        """:meth:`feed` the way the daemon's listener does (tests): the frame's own records
+        and the part of a depth event that cannot change what the signals read wait for
+        :meth:`finish_frame`, which must follow before the next frame (``data`` must
+        stay alive until then)."""
+        cdef const char* ptr = <const char*>&data[0] if data.shape[0] else <const char*>""
+        cdef int64_t broken = book_invariant_violations()
+        self.on_frame_first(ptr, data.shape[0], recv_ns, default_sym)
+        check_books(broken)
+        return self.last_rc, KIND_NAMES[self.last_kind], STATUS_NAMES[self.last_status]
+
+    def finish_frame(self):
+        """What :meth:`feed_first` left (the listener's record_tail)."""
+        cdef int64_t broken = book_invariant_violations()
+        self.record_tail()
+        check_books(broken)
+
+    @property
+    def book_rest_pending(self):
+        """A depth event's late updates wait for :meth:`finish_frame`."""
+        return self.tail_book >= 0
+
+    def book_splits(self, int sym):
+        """Depth events of a symbol's book applied in two parts (the listener path)."""
+        if not 0 <= sym < self.n_books:
+            raise IndexError(sym)
+        return self.books[sym].splits
 
     def run_frames(self, const unsigned char[::1] buf, const int64_t[::1] offsets,
                    int default_sym=-1, const int64_t[::1] recv_ns=None):
