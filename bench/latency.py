@@ -25,8 +25,10 @@ One run, on this machine, all on 127.0.0.1:
    writer to work off the backlog before the half-saturation window.
 4. rtaid only: RSS after every book synced and at the end; reconnect time from a
    generator-side drop (TCP abort) to every book synced again (the daemon's log).
-5. Writer off: the fixed-rate window once more, by a daemon that records nothing
-   (``storage.tables = []``): its stage histograms' p99.9 against the writer-on window's.
+5. Writer on vs off: pairs of fixed-rate windows by fresh daemons, one recording every
+   table, one recording nothing (``storage.tables = []``), alternating (on, off | off,
+   on | ...) so that the shared host's drift falls on both; the pooled histograms'
+   p99.9 (run_writer_effect).
 6. Orders: bench/exec.py's run of each execution venue (paper, ccxt, binance) against rtaid-sim
    (the generator replays recordings and takes no orders): ``rtaid run`` trades for
    ``orders_s`` with a strategy tuned to change its target every few seconds.
@@ -112,8 +114,11 @@ WRITER_STAGES = ("frame", "frame_to_signal")
 MAX_WINDOW_FRAMES = 1_500_000     # a latency window ends after this many frames (memory)
 MODES = {
     # seconds: saturation window, latency window, warm-up before each window
-    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 150.0},
-    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 12.0},
+    # writer_rounds: pairs of writer-on and writer-off windows (run_writer_effect)
+    "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 150.0,
+             "writer_rounds": 3},
+    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 12.0,
+              "writer_rounds": 1},
 }
 
 
@@ -471,32 +476,40 @@ def run_rtaid(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> di
             "log_warnings": stop["warnings"]}
 
 
-def run_rtaid_writer_off(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> dict:
-    """The fixed-rate window again, by a daemon that records nothing (``storage.tables =
-    []``: no rings, no writer thread's work), started and warmed up as run_rtaid's:
-    its stage histograms for the writer-on/off comparison."""
-    daemon = start_rtaid(gen, work / "rtaid-writer-off",
-                         {**SIGNAL_SETTINGS, **RTAID_SETTINGS, "storage.tables": []})
-    try:
-        window = paced(gen, fixed, cfg, lambda: metrics.scrape(daemon.metrics_url))
-    finally:
-        stop = daemon.stop()
-    gen.wait_clients(0)
-    return {"rate": window["rate"], "exit_code": stop["exit_code"],
-            "stages_us": {stage: metrics.quantiles_us(h) for stage, h in window["metrics"].items()}}
-
-
-def writer_effect(rtaid: dict, off: dict) -> dict:
-    """p99.9 of WRITER_STAGES with the writer on (rtaid's fixed window) and off, and the
-    change in percent."""
-    on_window = rtaid["latency"][0]
-    out = {"rate_msgs_per_s": off["rate"], "stages": {}}
+def run_writer_effect(gen: Generator, cfg: dict, fixed: float, work: pathlib.Path) -> dict:
+    """Writer on vs off: ``writer_rounds`` pairs of fixed-rate windows, each by a fresh
+    daemon started and warmed up as run_rtaid's, one recording every table and one
+    recording nothing (``storage.tables = []``: no rings, no writer thread's work),
+    in the order on, off | off, on | on, off ... so that a drift of the shared host falls
+    on both sides alike; each side's histograms are pooled over its windows. The
+    p99.9 of WRITER_STAGES on vs off, and each window's own."""
+    pooled = {"on": None, "off": None}
+    windows, exit_codes = [], []
+    for i in range(cfg["writer_rounds"]):
+        for label in (("on", "off") if i % 2 == 0 else ("off", "on")):
+            extra = {"storage.tables": []} if label == "off" else {}
+            daemon = start_rtaid(gen, work / f"writer-{label}-{i}",
+                                 {**SIGNAL_SETTINGS, **RTAID_SETTINGS, **extra})
+            try:
+                window = paced(gen, fixed, cfg, lambda: metrics.scrape(daemon.metrics_url))
+            finally:
+                stop = daemon.stop()
+            gen.wait_clients(0)
+            exit_codes.append(stop["exit_code"])
+            pooled[label] = metrics.add(pooled[label], window["metrics"])
+            windows.append({"writer": label, "round": i, "p999_us": {
+                stage: (metrics.quantiles_us(window["metrics"][stage]) or {}).get("p999")
+                for stage in WRITER_STAGES if stage in window["metrics"]}})
+    out = {"rate_msgs_per_s": fixed, "rounds": cfg["writer_rounds"],
+           "window_s": min(cfg["lat_s"], MAX_WINDOW_FRAMES / fixed), "stages": {},
+           "windows": windows, "exit_codes": exit_codes}
     for stage in WRITER_STAGES:
-        on, no = on_window.get(stage), off["stages_us"].get(stage)
-        if on and no:
-            out["stages"][stage] = {"on_p999": on["p999"], "off_p999": no["p999"],
-                                    "change_pct": 100.0 * (on["p999"] / no["p999"] - 1.0)}
-    out["exit_code_off"] = off["exit_code"]
+        on = metrics.quantiles_us(pooled["on"][stage]) if pooled["on"] and stage in pooled["on"] else None
+        off = metrics.quantiles_us(pooled["off"][stage]) if pooled["off"] and stage in pooled["off"] else None
+        if on and off:
+            out["stages"][stage] = {"on_p999": on["p999"], "off_p999": off["p999"],
+                                    "change_pct": 100.0 * (on["p999"] / off["p999"] - 1.0),
+                                    "on_count": on["count"], "off_count": off["count"]}
     return out
 
 
@@ -539,7 +552,7 @@ def main(argv=None) -> int:
             print(f"floor: {floor['saturation']:,.0f} frames/s", flush=True)
             rtaid = run_rtaid(gen, cfg, args.rate, work)
             print(f"rtaid: {rtaid['saturation']:,.0f} frames/s", flush=True)
-            writer = writer_effect(rtaid, run_rtaid_writer_off(gen, cfg, args.rate, work))
+            writer = run_writer_effect(gen, cfg, args.rate, work)
             print("writer on vs off, p99.9: " + ", ".join(
                 f"{k} {v['change_pct']:+.1f}%" for k, v in writer["stages"].items()), flush=True)
             baseline = run_baseline(gen, cfg, args.rate, ring, work)

@@ -65,6 +65,19 @@ def delta(before: dict | None, after: dict | None) -> dict:
     return out
 
 
+def add(total: dict | None, more: dict) -> dict:
+    """Per stage, the sum of two histograms (windows pooled)."""
+    out = {stage: {"buckets": dict(h["buckets"]), "count": h["count"], "sum": h["sum"]}
+           for stage, h in (total or {}).items()}
+    for stage, h in more.items():
+        o = out.setdefault(stage, {"buckets": {}, "count": 0.0, "sum": 0.0})
+        for le, c in h["buckets"].items():
+            o["buckets"][le] = o["buckets"].get(le, 0.0) + c
+        o["count"] += h["count"]
+        o["sum"] += h["sum"]
+    return out
+
+
 def quantiles_us(h: dict, qs=(50, 90, 99, 99.9)) -> dict | None:
     """{p50, p90, p99, p999, max, count} in microseconds of a cumulative histogram."""
     bounds = sorted(h["buckets"])

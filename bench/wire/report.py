@@ -238,9 +238,18 @@ def _writer_markdown(res: dict) -> list[str]:
         return []
     parts = [f"`{stage}` p99.9 {v['on_p999']:.1f} µs on, {v['off_p999']:.1f} µs off "
              f"({v['change_pct']:+.1f} %)" for stage, v in w["stages"].items()]
-    return ["", f"Writer on vs off at {w['rate_msgs_per_s']:,.0f} frames/s (the fixed window once "
-            "more, by a daemon with `storage.tables = []`): " + "; ".join(parts)
-            + " (target: within 10 %; the daemon's histograms, interpolated in their buckets)."]
+    spread = {}
+    for win in w["windows"]:
+        for stage, v in win["p999_us"].items():
+            if v is not None:
+                spread.setdefault((stage, win["writer"]), []).append(v)
+    ranges = [f"`{stage}` {lo:.1f}-{hi:.1f} µs {label}" for (stage, label), vals in spread.items()
+              for lo, hi in [(min(vals), max(vals))]]
+    return ["", f"Writer on vs off at {w['rate_msgs_per_s']:,.0f} frames/s: {w['rounds']} pairs of "
+            f"{w['window_s']:.0f} s windows by fresh daemons, one recording every table, one with "
+            "`storage.tables = []`, alternating (on, off | off, on | ...), histograms pooled per "
+            "side: " + "; ".join(parts) + " (target: within 10 %; the daemon's histograms, "
+            "interpolated in their buckets). Single windows' p99.9: " + ", ".join(ranges) + "."]
 
 
 def _cdf_of(values) -> tuple:

@@ -73,11 +73,13 @@ def test_quick_run_measures_every_receiver(shared_data, tmp_path):
         assert run_["sim_wire_to_wire"]["count"] >= run_["orders"]["sent"], venue
         assert wire["orders"] >= run_["orders"]["sent"], venue
         assert wire["count"] > 0, (venue, wire)
-    # writer on vs off: the same stages measured by a daemon that records nothing
+    # writer on vs off: the same stages measured by daemons that record and that do not,
+    # alternating, pooled
     writer = res["writer_on_vs_off"]
-    assert writer["exit_code_off"] == 0 and set(writer["stages"]) == {"frame", "frame_to_signal"}
+    assert writer["exit_codes"] == [0, 0] and set(writer["stages"]) == {"frame", "frame_to_signal"}
+    assert [(w["writer"], w["round"]) for w in writer["windows"]] == [("on", 0), ("off", 0)]
     for v in writer["stages"].values():
-        assert v["on_p999"] > 0 and v["off_p999"] > 0
+        assert v["on_p999"] > 0 and v["off_p999"] > 0 and v["on_count"] > 0 and v["off_count"] > 0
 
     runs = {(r["receiver"], r["window"]): r for r in res["latency_runs"]}
     assert set(runs) == {(name, w) for name in ("floor", "rtaid", "baseline") for w in ("fixed", "half_saturation")}

@@ -50,3 +50,20 @@ def test_a_phase_is_the_difference_of_two_scrapes(endpoint):
 
 def test_no_endpoint_means_no_numbers():
     assert metrics.scrape(f"http://127.0.0.1:{free_port()}/metrics", timeout=2) is None
+
+
+def test_windows_pool_into_one_histogram(endpoint):
+    """Two phases added (bench/latency.py pools its writer-on and writer-off windows) are
+    the histogram of both: here 1-100 us then 101 observations at 90 us."""
+    url, hists = endpoint
+    first = metrics.scrape(url)
+    for i in range(100):
+        hists["decode"].labels("BTCUSDT").observe((i + 1) * 1e-6 * 0.999)
+    second = metrics.scrape(url)
+    for _ in range(101):
+        hists["decode"].labels("ETHUSDT").observe(90e-6)
+    third = metrics.scrape(url)
+    pooled = metrics.add(metrics.add(None, metrics.delta(first, second)), metrics.delta(second, third))
+    assert pooled == metrics.delta(first, third)
+    q = metrics.quantiles_us(pooled["decode"])
+    assert q["count"] == 201 and 50.0 < q["p50"] <= 100.0
