@@ -59,7 +59,8 @@ HISTOGRAMS = {
 }
 HELP = {
     "decode": "Decoding one frame (every decoded frame)",
-    "book": "Applying a depth event or snapshot to the book",
+    "book": ("Applying a depth event or snapshot to the book (the live path: up to the levels "
+             "the signals read; the rest comes after the frame's order, in frame)"),
     "signals": "The signal kernels and their records for one event",
     "frame": "Receipt of a frame to the engine done (every frame)",
     "frame_to_signal": "Receipt of a frame to its signals computed",

@@ -19,8 +19,9 @@ STAGE_TEXT = {
     "send_to_recv": "generator write -> receiver's frame callback",
     "frame_to_signal": "frame received -> indicators and strategy done",
     "decode": "decode",
-    "book": "book (the sync state machine and the L2 book; a depth frame's rows are copied "
-            "into the rings after the frame's order, outside it)",
+    "book": "book (the sync state machine and the L2 book up to the levels the signals "
+            "read; the rest of a depth event's updates and the frame's rows go after the "
+            "frame's order, outside it, in `frame`)",
     "signals": "signals",
     "frame": "receive to engine done, the frame's recording into the rings included (the "
              "execution task's wake-up not)",

@@ -26,7 +26,9 @@ STAGES = (  # metric, title, what it times
     ("rtaid_frame_to_signal_seconds", "Frame to signal",
      "A frame's receipt to its signals computed."),
     ("rtaid_decode_seconds", "Decode", "Decoding one frame."),
-    ("rtaid_book_seconds", "Book", "Applying a depth event or snapshot to the book."),
+    ("rtaid_book_seconds", "Book",
+     "Applying a depth event or snapshot to the book (live: up to the levels the signals "
+     "read; the rest of the event comes after the frame's order, in Frame)."),
     ("rtaid_signals_seconds", "Signals", "The signal kernels and their records for one event."),
     ("rtaid_tick_to_order_seconds", "Tick to order",
      "The frame that changed a target to its order handed to the transport "

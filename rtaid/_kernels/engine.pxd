@@ -20,7 +20,8 @@ cdef enum:
 # the monotonic clock where the TSC is not invariant) only while Engine.timing is on
 cdef enum:
     STAGE_DECODE = 0          # on_frame entry -> decoded (every frame)
-    STAGE_BOOK = 1            # the book's update (depth and snapshot frames)
+    STAGE_BOOK = 1            # the book's update (depth and snapshot frames; the listener:
+                              # its first part, book_on_depth_split)
     STAGE_SIGNALS = 2         # the signal kernels and their records (frames that ran them)
     STAGE_FRAME = 3           # receipt -> the engine done (the listener records it)
     STAGE_FRAME_TO_SIGNAL = 4 # receipt -> the signal kernels done (frames that ran them)
