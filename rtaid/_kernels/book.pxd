@@ -36,9 +36,9 @@ cdef enum:
 
 # A run of levels, keys ascending (best last).
 cdef struct Block:
+    int32_t n            # first: its cache line is the keys' first one (read with them)
     int64_t key[BLOCK_LEVELS]
     int64_t qty[BLOCK_LEVELS]
-    int32_t n
 
 # One side of the book: blocks in ascending key order, the best level last of the last
 # block. Bids key = px, asks key = -px, so both sides share one code path.

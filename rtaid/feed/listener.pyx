@@ -17,6 +17,9 @@ from rtaid._kernels.hist cimport LatencyHistogram, hist_record
 
 from rtaid._kernels.book import STATE_NAMES
 
+cdef enum:
+    MONO_OFFSET_REFRESH_NS = 10000000    # 10 ms (on_ws_frame)
+
 
 cdef class FeedListener(WSListener):
     """Feeds every text frame of one connection into a shared Engine.
@@ -55,6 +58,8 @@ cdef class FeedListener(WSListener):
     cdef public int64_t bad_frames
     cdef public int64_t last_frame_mono_ns
     cdef public int64_t connected_mono_ns
+    cdef int64_t mono_offset          # CLOCK_REALTIME - CLOCK_MONOTONIC (on_ws_frame)
+    cdef int64_t mono_offset_at       # the wall clock when it was read
     cdef int64_t last_bad_report_ns
     cdef public int64_t bad_frame_interval_ns
     cdef public int32_t source
@@ -80,6 +85,8 @@ cdef class FeedListener(WSListener):
         self.last_bad_report_ns = 0
         self.last_frame_mono_ns = 0
         self.connected_mono_ns = 0
+        self.mono_offset = 0
+        self.mono_offset_at = 0           # (read at the first frame)
         self.transport = None
         self.source = source
         self.enabled = True
@@ -100,7 +107,19 @@ cdef class FeedListener(WSListener):
         self.transport = None
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
-        cdef int64_t t0 = monotonic_ns()
+        # One clock read a frame (at a million frames/s a read is ~3 % of the frame):
+        # the receive stamp on the wall clock, and the monotonic stamp from it less the
+        # two clocks' offset, which only a step of the wall clock changes (NTP's slewing
+        # moves both alike). The offset is read again every MONO_OFFSET_REFRESH_NS, so a
+        # step misplaces at most that long of monotonic stamps (tick-to-order, staleness).
+        cdef int64_t r0 = realtime_ns()
+        cdef int64_t t0
+        if r0 - self.mono_offset_at >= MONO_OFFSET_REFRESH_NS or r0 < self.mono_offset_at:
+            t0 = monotonic_ns()
+            self.mono_offset = r0 - t0
+            self.mono_offset_at = r0
+        else:
+            t0 = r0 - self.mono_offset
         # the engine's clock (the TSC where invariant, else t0 itself) for the frame stage
         cdef int64_t k0 = rtaid_ticks() if self.engine.use_tsc else t0
         cdef int64_t k1, k2
@@ -116,8 +135,7 @@ cdef class FeedListener(WSListener):
             self.engine.frame_ticks = k0
             # the frame's own rows and journal line are recorded after the order its
             # target change calls for (record_tail, below)
-            rc = self.engine.on_frame_first(frame.payload_ptr, frame.payload_size,
-                                            realtime_ns(), -1)
+            rc = self.engine.on_frame_first(frame.payload_ptr, frame.payload_size, r0, -1)
             k1 = self.engine.ticks()
             try:
                 if rc == DEC_OK:

@@ -98,6 +98,10 @@ def test_feed_survives_every_market_data_fault(run):
             public = feed.connections[0]
             try:
                 assert await feed.wait_synced(10)
+                # the listener's monotonic stamp (the wall clock's receipt stamp less the
+                # clocks' offset) is the monotonic clock's: the watchdogs compare with it
+                stamp, now = public.listener.last_frame_mono_ns, time.monotonic_ns()
+                assert 0 <= now - stamp < 1_000_000_000, (now, stamp)
 
                 # 1. a skipped depth event: a pu break, resync without reconnecting
                 connects = public.connects
