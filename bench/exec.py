@@ -35,6 +35,9 @@ Figures
   C order path inside the listener's callback, or the Python path in the same turn:
   ``tick_to_order_ws``, the orders sent over the WebSocket API; its ``ws_api`` status
   counts which path).
+- ``frames`` (JSON only): the engine's ``frame_to_signal`` and ``frame`` over every frame
+  of the run: at these rates each frame comes after the loop slept, so this is the cold
+  per-frame cost that an order's tick-to-order includes before its own path.
 - ``ws_write`` (binance): the socket write of each WebSocket API request itself (on
   loopback the kernel delivers the bytes to the sim inside the write, and on a busy box
   may run the sim before returning: that time is here, not in ``tick_to_order``).
@@ -84,6 +87,9 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 SIM_KEYS = {"RTAID_API_KEY": "sim-key", "RTAID_API_SECRET": "sim-secret"}
 STAGES = ("tick_to_order", "tick_to_deferred_order", "order_round_trip")
 WS_STAGES = ("tick_to_order_ws", "ws_write")     # the binance venue's own
+# the engine's own stages at this rate (every frame, not only those that caused an
+# order): how much of a tick-to-order tail is the frame's own processing
+FRAME_STAGES = ("frame_to_signal", "frame")
 
 
 def ed25519_files(work: pathlib.Path) -> tuple[str, str]:
@@ -164,7 +170,8 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int,
     latency = status["latency_us"]
     result = {"venue": venue, "orders": status["orders"],
               **{stage: latency.get(stage, {"count": 0}) for stage in STAGES},
-              **{stage: latency[stage] for stage in WS_STAGES if stage in latency}}
+              **{stage: latency[stage] for stage in WS_STAGES if stage in latency},
+              "frames": {stage: latency[stage] for stage in FRAME_STAGES if stage in latency}}
     if wire is not None:
         result["sim_wire_to_wire"] = wire
         result["wire_to_wire"] = exact

@@ -30,4 +30,6 @@ def test_short_run_measures_the_paper_venue(tmp_path):
     sent = r["orders"]["sent"]
     assert 0 < r["tick_to_order"]["count"] <= sent, r
     assert r["tick_to_order"]["p50"] <= r["tick_to_order"]["p99"]
+    # every frame's own processing at this rate, beside the orders' figures
+    assert r["frames"]["frame_to_signal"]["count"] > r["tick_to_order"]["count"], r["frames"]
     assert "| paper | tick_to_order |" in run.stdout
