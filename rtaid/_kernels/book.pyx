@@ -621,23 +621,13 @@ cdef int process(L2Book* b, const Msg* m, int32_t k) noexcept nogil:
 
 cdef int book_on_depth(L2Book* b, const Msg* m) noexcept nogil:
     """Process one depth diff; returns its BOOK_* status."""
-    global _invariant_violations
-    cdef int status
-    if RTAID_DEBUG_BUILD and b.rest_pending:
-        _invariant_violations += 1     # the last split event was never finished
-    if b.state == SYNC_UNSYNCED:
-        buffer_push(b, m)
-        status = BOOK_BUFFERED
-    else:
-        status = process(b, m, 0)
-    b.status_counts[status] += 1
-    return status
+    return book_on_depth_split(b, m, 0)
 
 
 cdef int book_on_depth_split(L2Book* b, const Msg* m, int32_t k) noexcept nogil:
     """book_on_depth, the updates that cannot change the k best levels of either side
     left for book_finish (b.rest_pending): the latency path's signals read the k best
-    levels between the two."""
+    levels between the two. k = 0: the whole event (book_on_depth)."""
     global _invariant_violations
     cdef int status
     if RTAID_DEBUG_BUILD and b.rest_pending:
