@@ -143,6 +143,18 @@ def test_freqtrade_reads_rtaid_rows_equal_to_the_dataset(ft_python, dataset, tmp
                     assert r[6:] == [None] * (len(columns) - 6)
                 first[symbol] = got
             assert producer.counters["tokens_refused"] >= 1
+            # freqtrade's consumer reads its request stream only once its initial
+            # requests (subscribe, whitelist, analyzed_df) are out, each followed by its
+            # send_throttle (0.5 s); a backfill request it publishes before then is lost
+            # (its MessageStream gives an iterator only what comes after the iterator
+            # starts). A real hole comes a bar after connecting at the earliest; here the
+            # bars come at once, so the test waits that start out.
+            for _ in range(200):
+                if producer.counters["requests"] >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            assert producer.counters["requests"] >= 3, producer.counters
+            await asyncio.sleep(1.5)
 
             def daemon_closes(symbol, minute, polled=True, has_bar=True):
                 """What the daemon does when a bar closes: the strategy's target changes
