@@ -117,7 +117,7 @@ MODES = {
     # writer_rounds: pairs of writer-on and writer-off windows (run_writer_effect)
     "full": {"sat_s": 10.0, "lat_s": 10.0, "warm_s": 1.0, "max_lines": None, "orders_s": 150.0,
              "writer_rounds": 3},
-    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 12.0,
+    "quick": {"sat_s": 1.0, "lat_s": 1.0, "warm_s": 0.3, "max_lines": 30_000, "orders_s": 9.0,
               "writer_rounds": 1},
 }
 
