@@ -244,8 +244,8 @@ def _writer_markdown(res: dict) -> list[str]:
         for stage, v in win["p999_us"].items():
             if v is not None:
                 spread.setdefault((stage, win["writer"]), []).append(v)
-    ranges = [f"`{stage}` {lo:.1f}-{hi:.1f} µs {label}" for (stage, label), vals in spread.items()
-              for lo, hi in [(min(vals), max(vals))]]
+    ranges = [f"`{stage}` {min(vals):.1f}-{max(vals):.1f} µs {label}"
+              for (stage, label), vals in spread.items()]
     return ["", f"Writer on vs off at {w['rate_msgs_per_s']:,.0f} frames/s: {w['rounds']} pairs of "
             f"{w['window_s']:.0f} s windows by fresh daemons, one recording every table, one with "
             "`storage.tables = []`, alternating (on, off | off, on | ...), histograms pooled per "

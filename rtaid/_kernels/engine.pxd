@@ -163,7 +163,6 @@ cdef class Engine:
     # record_tail finishes (-1: none) and the event's status, for its book records
     cdef int32_t tail_book
     cdef int tail_book_status
-    cdef public bint split_depth      # the listener path splits depth events (default on)
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil

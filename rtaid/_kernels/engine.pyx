@@ -186,7 +186,6 @@ cdef class Engine:
         self.ns_per_tick = 1.0       # the monotonic clock until set_timing calibrates
         self.frame_ticks = 0
         self.tail_book = -1
-        self.split_depth = True
         self.source = 0
         self.overlaps = 0
         self.n_standby = 0
@@ -305,7 +304,7 @@ cdef class Engine:
         book = &self.books[m.sym]
         st = &self.sig[m.sym] if self.sig_enabled[m.sym] else NULL
         if m.kind == MSG_DEPTH:
-            if self.defer_record and st != NULL and self.split_depth:
+            if self.defer_record and st != NULL:
                 # the listener: the updates that can change the levels the signals (and
                 # a paper order) read first, the others in record_tail, after the order
                 depth_k = st.depth_n
