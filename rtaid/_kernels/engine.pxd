@@ -85,6 +85,15 @@ cdef enum:
     AHEAD_MARK = 1 << AHEAD_MARK_I
     AHEAD_ALL = (1 << N_AHEAD) - 1
 
+cdef class ExecWaker:
+    # What the feed's listener wakes after a frame that queued execution events, called
+    # through the vtable (a C call: no Python call between the signals and a C order
+    # path; cold, a Python-level call chain cost ~4 us a frame at the exec bench's rate)
+    cdef int wake(self) except -1
+    # between frames (the listener: at most every WARM_INTERVAL_NS): keep the path warm
+    cdef int warm(self) except -1
+
+
 cdef class Engine:
     cdef Decoder decoder
     cdef L2Book* books

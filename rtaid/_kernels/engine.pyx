@@ -112,6 +112,19 @@ cdef enum:
     TAIL_ROWS = 2      # its journal line and its rows
 
 
+cdef class ExecWaker:
+    """The listener's C-level wake-up (rtaid.exec.fastpath.FastOrderPath is one): a
+    subclass overrides ``wake``; calling the object from Python wakes it too."""
+    cdef int wake(self) except -1:
+        return 0
+
+    cdef int warm(self) except -1:
+        return 0
+
+    def __call__(self):
+        self.wake()
+
+
 cdef class Engine:
     """Decode frames and keep one L2 book per symbol.
 

@@ -29,6 +29,10 @@ How it stays the order manager's decision (rtaid/exec/orders.py), not a second o
   at the same point, aiohttp handing its request to the transport); the write itself is
   timed apart (``ws_write``: on loopback the kernel delivers to the receiver inside it). Python's own decision for the same event then runs as always;
   the venue claims the order already sent (:meth:`take_sent`) instead of sending it.
+- The listener reaches it as an :class:`~rtaid._kernels.engine.ExecWaker` (``wake``
+  through the vtable, no Python call in between), and between frames has it build its
+  armed requests without sending them (``warm``): orders come seconds apart, and cold
+  code and templates cost several us an order.
 """
 from libc.stdint cimport int64_t, int32_t, uint8_t
 from libc.stdlib cimport calloc, free
@@ -36,7 +40,7 @@ from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from picows.picows cimport WSTransport, WSMsgType
 from rtaid._kernels.clock cimport monotonic_ns, realtime_ns
-from rtaid._kernels.engine cimport Engine, ExecEvent, EXEC_TARGET, EXEC_QUEUE
+from rtaid._kernels.engine cimport Engine, ExecWaker, ExecEvent, EXEC_TARGET, EXEC_QUEUE
 from rtaid._kernels.book cimport L2Book, SYNC_SYNCED, bid_px, ask_px
 from rtaid._kernels.hist cimport LatencyHistogram, hist_record
 from rtaid.exec.hmac256 cimport HmacKey, hmac_key_init, hmac_sha256_hex
@@ -172,7 +176,7 @@ cdef int32_t fill_template(const char* tmpl, int32_t tmpl_len, char* out, int64_
     return n
 
 
-cdef class FastOrderPath:
+cdef class FastOrderPath(ExecWaker):
     """Armed plans per symbol, the connection, and the C order path; see the module.
 
     Parameters
@@ -207,6 +211,7 @@ cdef class FastOrderPath:
     cdef public int64_t passed      # target events left to Python (unarmed, no match, market)
     cdef int64_t passed_n[8]        # ... by PASS_* reason
     cdef public int64_t write_errors
+    cdef public int64_t warmed      # requests built by warm() (not sent)
 
     def __cinit__(self, Engine engine, int n_symbols, LatencyHistogram tick_to_order,
                   LatencyHistogram tick_to_order_ws, LatencyHistogram ws_write):
@@ -295,6 +300,9 @@ cdef class FastOrderPath:
 
     def disarm(self, int sym=-1):
         """Nothing goes out from here for ``sym`` (-1: every symbol) until armed again."""
+        self.disarm_c(sym)
+
+    cdef void disarm_c(self, int32_t sym) noexcept:
         cdef int32_t i
         for i in range(3 * self.n):
             if sym < 0 or i // 3 == sym:
@@ -329,15 +337,17 @@ cdef class FastOrderPath:
                 if self.passed_n[i]}
 
     # ------------------------------------------------------------------ the path
-    def __call__(self):
-        """The listener's wake-up after a frame that queued execution events: the C
-        path first, then the daemon's drain (Python)."""
+    cdef int wake(self) except -1:
+        """The listener's wake-up after a frame that queued execution events (through
+        the vtable: a C call from the frame's signals to here): the C path first, then
+        the daemon's drain (Python)."""
         if self.tr is not None or self.sender is not None:
             self.run()
         if self.fallback is not None:
             self.fallback()
+        return 0
 
-    def run(self):
+    cdef int run(self) except -1:
         """Send what the armed plans say for the target events queued (not drained)."""
         cdef Engine e = self.engine
         cdef int64_t i
@@ -367,6 +377,7 @@ cdef class FastOrderPath:
             if k != PASS_NONE:
                 self.passed += 1
                 self.passed_n[k] += 1
+        return 0
 
     cdef int send_target(self, ExecEvent* ev) except -1:
         """PASS_NONE when the request went out, else why not (PASS_*)."""
@@ -379,34 +390,9 @@ cdef class FastOrderPath:
         if self.sent[sym].pending:
             return PASS_PENDING
         cdef Engine e = self.engine
-        cdef L2Book* b = &e.books[sym]
-        # --- the twin of RiskGate.market_problem and the price-dependent filters
-        if b.state != SYNC_SYNCED or b.bids.n <= 0 or b.asks.n <= 0:
-            return PASS_MARKET
         cdef int64_t now_ms = realtime_ns() // 1000000
-        cdef int64_t last = e.last_E[sym]
-        if last == 0 or now_ms - last > p.max_age_ms:
-            return PASS_MARKET
-        cdef int64_t bid = bid_px(b, 0), ask = ask_px(b, 0)
-        cdef int64_t touch = ask if p.side > 0 else bid
-        cdef int64_t px = touch
-        if p.price_mode == PRICE_OWN:
-            px = bid if p.side > 0 else ask
-        if px <= 0 or bid <= 0 or ask <= 0:
-            return PASS_MARKET
-        cdef double mid = (<double>bid + <double>ask) / 2.0
-        cdef double ref = <double>px
-        cdef double diff = ref - mid
-        if diff < 0:
-            diff = -diff
-        if diff * 1e4 > p.band_bps * mid:
-            return PASS_MARKET
-        cdef double notional = (<double>px / p.px_scale) * (<double>p.qty / p.qty_scale)
-        if notional > p.max_notional:
-            return PASS_MARKET
-        if p.price_mode != PRICE_NONE and px % p.tick != 0:
-            return PASS_MARKET
-        if p.min_notional > 0 and not p.reduce_only and notional < p.min_notional:
+        cdef int64_t px = self.market_price(p, sym, now_ms)
+        if px <= 0:
             return PASS_MARKET
         cdef int32_t n = self.render_request(p, px, now_ms)
         if n < 0:
@@ -418,7 +404,7 @@ cdef class FastOrderPath:
             handed = self.send_ws(n)
         if handed <= 0:
             return PASS_REQUEST
-        self.disarm(sym)
+        self.disarm_c(sym)
         cdef Sent* s = &self.sent[sym]
         s.pending = True
         s.target = target
@@ -432,6 +418,61 @@ cdef class FastOrderPath:
                 hist_record(&self.h_ws.h, handed - ev.mono_ns)
         self.fired += 1
         return PASS_NONE
+
+    cdef int64_t market_price(self, Plan* p, int32_t sym, int64_t now_ms) noexcept:
+        """The twin of RiskGate.market_problem and the price-dependent filters for an
+        armed plan now: the order's price (a market order's: the touch it takes), or 0
+        when a check fails."""
+        cdef Engine e = self.engine
+        cdef L2Book* b = &e.books[sym]
+        if b.state != SYNC_SYNCED or b.bids.n <= 0 or b.asks.n <= 0:
+            return 0
+        cdef int64_t last = e.last_E[sym]
+        if last == 0 or now_ms - last > p.max_age_ms:
+            return 0
+        cdef int64_t bid = bid_px(b, 0), ask = ask_px(b, 0)
+        cdef int64_t px = ask if p.side > 0 else bid
+        if p.price_mode == PRICE_OWN:
+            px = bid if p.side > 0 else ask
+        if px <= 0 or bid <= 0 or ask <= 0:
+            return 0
+        cdef double mid = (<double>bid + <double>ask) / 2.0
+        cdef double diff = <double>px - mid
+        if diff < 0:
+            diff = -diff
+        if diff * 1e4 > p.band_bps * mid:
+            return 0
+        cdef double notional = (<double>px / p.px_scale) * (<double>p.qty / p.qty_scale)
+        if notional > p.max_notional:
+            return 0
+        if p.price_mode != PRICE_NONE and px % p.tick != 0:
+            return 0
+        if p.min_notional > 0 and not p.reduce_only and notional < p.min_notional:
+            return 0
+        return px
+
+    cdef int warm(self) except -1:
+        """Run the order path's checks and build its requests for the symbol of the
+        frame just done, sending nothing (the listener calls this between frames, at
+        most every WARM_INTERVAL_NS): an order comes seconds apart, and its code and
+        templates would otherwise be cold when it comes."""
+        if self.tr is None and self.sender is None:
+            return 0
+        cdef Engine e = self.engine
+        cdef int32_t sym = e.msg.sym, i
+        cdef int64_t now_ms, px
+        cdef Plan* p
+        if sym < 0 or sym >= self.n:
+            return 0
+        now_ms = realtime_ns() // 1000000
+        for i in range(3):
+            p = &self.plans[3 * sym + i]
+            if p.armed:
+                px = self.market_price(p, sym, now_ms)
+                if px > 0:
+                    self.render_request(p, px, now_ms)
+                    self.warmed += 1
+        return 0
 
     cdef int32_t render_request(self, Plan* p, int64_t px, int64_t now_ms) noexcept:
         """The plan's request (its template filled, signed when it has a signature

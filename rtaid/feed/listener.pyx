@@ -12,13 +12,14 @@ from libc.stdint cimport int64_t, int32_t
 from rtaid._kernels.clock cimport monotonic_ns, realtime_ns, rtaid_ticks
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from rtaid._kernels.decode cimport DEC_OK, MSG_DEPTH, MSG_SNAPSHOT, MAX_SYMBOLS
-from rtaid._kernels.engine cimport Engine
+from rtaid._kernels.engine cimport Engine, ExecWaker
 from rtaid._kernels.hist cimport LatencyHistogram, hist_record
 
 from rtaid._kernels.book import STATE_NAMES
 
 cdef enum:
     MONO_OFFSET_REFRESH_NS = 10000000    # 10 ms (on_ws_frame)
+    WARM_INTERVAL_NS = 200000            # 200 us: ExecWaker.warm at most this often
 
 
 cdef class FeedListener(WSListener):
@@ -37,7 +38,9 @@ cdef class FeedListener(WSListener):
     on_connected, on_disconnected : callable(listener)
     on_targets : callable(), optional
         Wakes the execution task after a frame that queued target changes (once per
-        batch: until it drains them, later frames do not call it again).
+        batch: until it drains them, later frames do not call it again). An
+        :class:`~rtaid._kernels.engine.ExecWaker` (a venue's C order path) is called
+        through its vtable, not as a Python callable.
     latency : LatencyHistogram
         Records each frame's processing time (receive to engine done): the engine's
         ``frame`` stage histogram (the feed passes ``engine.stages["frame"]``).
@@ -50,6 +53,7 @@ cdef class FeedListener(WSListener):
     cdef object on_connected_cb
     cdef object on_disconnected_cb
     cdef object on_targets
+    cdef ExecWaker waker             # on_targets when it is one (a C call), else None
     cdef int32_t seen_state[MAX_SYMBOLS]
     cdef int64_t sym_last_mono_ns[MAX_SYMBOLS]
     cdef public LatencyHistogram latency
@@ -61,6 +65,7 @@ cdef class FeedListener(WSListener):
     cdef int64_t mono_offset          # CLOCK_REALTIME - CLOCK_MONOTONIC (on_ws_frame)
     cdef int64_t mono_offset_at       # the wall clock when it was read
     cdef int64_t last_bad_report_ns
+    cdef int64_t last_warm_ns         # monotonic, of the waker's last warm()
     cdef public int64_t bad_frame_interval_ns
     cdef public int32_t source
     cdef public bint enabled         # False: a handed-over connection, closing; ignore it
@@ -75,6 +80,7 @@ cdef class FeedListener(WSListener):
         self.on_connected_cb = on_connected
         self.on_disconnected_cb = on_disconnected
         self.on_targets = on_targets
+        self.waker = on_targets if isinstance(on_targets, ExecWaker) else None
         self.latency = latency if latency is not None else LatencyHistogram()
         for i in range(MAX_SYMBOLS):
             self.seen_state[i] = -1
@@ -83,6 +89,7 @@ cdef class FeedListener(WSListener):
         self.bad_frames = 0
         self.bad_frame_interval_ns = 1000000000
         self.last_bad_report_ns = 0
+        self.last_warm_ns = 0
         self.last_frame_mono_ns = 0
         self.connected_mono_ns = 0
         self.mono_offset = 0
@@ -156,7 +163,9 @@ cdef class FeedListener(WSListener):
                     # a target changed or a paper order filled: wake the execution task
                     # (the binance venue's C order path writes the order from here)
                     self.engine.exec_woken = self.engine.exec_head
-                    if self.on_targets is not None:
+                    if self.waker is not None:
+                        self.waker.wake()
+                    elif self.on_targets is not None:
                         self.on_targets()
             finally:
                 k2 = self.engine.ticks()
@@ -165,6 +174,10 @@ cdef class FeedListener(WSListener):
                 # the callbacks (book state, bad frame, the execution task's wake-up) not
                 hist_record(&self.latency.h, <int64_t>(((k1 - k0) + (self.engine.ticks() - k2))
                                                        * self.engine.ns_per_tick))
+            if self.waker is not None and rc == DEC_OK and t0 - self.last_warm_ns >= WARM_INTERVAL_NS:
+                # after the frame (not in its time): the order path, cold otherwise
+                self.last_warm_ns = t0
+                self.waker.warm()
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()

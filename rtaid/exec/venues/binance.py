@@ -563,7 +563,7 @@ class BinanceVenue(CcxtVenue):
         return {"connected": self.up, "auth": "ed25519" if self.ed25519 is not None else "hmac",
                 "logged_on": self.logged_on, **self.counts,
                 "fast_fired": self.fast.fired, "fast_passed": self.fast.passed,
-                "fast_passed_by": self.fast.passed_by,
+                "fast_passed_by": self.fast.passed_by, "fast_warmed": self.fast.warmed,
                 "rate_limits": [{k: rl.get(k) for k in ("rateLimitType", "interval",
                                                           "intervalNum", "limit", "count")}
                                 for rl in self.rate_limits]}

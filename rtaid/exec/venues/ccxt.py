@@ -538,6 +538,7 @@ class CcxtVenue:
         """The C order path's counts (``rtaidctl status``)."""
         return {"off": self.fast_off, "fired": self.fast.fired, "passed": self.fast.passed,
                 "passed_by": self.fast.passed_by, "write_errors": self.fast.write_errors,
+                "warmed": self.fast.warmed,
                 **self.counts}
 
     async def _keepalive_answer(self, written):
