@@ -90,8 +90,9 @@ cdef class ExecWaker:
     # through the vtable (a C call: no Python call between the signals and a C order
     # path; cold, a Python-level call chain cost ~4 us a frame at the exec bench's rate)
     cdef int wake(self) except -1
-    # between frames (the listener: at most every WARM_INTERVAL_NS): keep the path warm
-    cdef int warm(self) except -1
+    # after each decoded frame (the listener; its monotonic receive stamp): keep the
+    # path warm (at its own pace)
+    cdef int warm(self, int64_t now_ns) except -1
 
 
 cdef class Engine:

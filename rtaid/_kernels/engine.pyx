@@ -118,7 +118,7 @@ cdef class ExecWaker:
     cdef int wake(self) except -1:
         return 0
 
-    cdef int warm(self) except -1:
+    cdef int warm(self, int64_t now_ns) except -1:
         return 0
 
     def __call__(self):

@@ -56,6 +56,7 @@ cdef enum:
     PRICE_NONE = 0           # market order (the risk reference is the touch it takes)
     PRICE_TOUCH = 1          # limit at the touch it takes (a buy: the best ask)
     PRICE_OWN = 2            # limit at its own side's touch (GTX; a buy: the best bid)
+    WARM_INTERVAL_NS = 200000  # warm() at most this often (200 us: <= 5,000 a second)
 
 cdef enum:
     # why a target event was left to Python (PASS_NAMES in this order)
@@ -212,6 +213,7 @@ cdef class FastOrderPath(ExecWaker):
     cdef int64_t passed_n[8]        # ... by PASS_* reason
     cdef public int64_t write_errors
     cdef public int64_t warmed      # requests built by warm() (not sent)
+    cdef int64_t last_warm_ns
 
     def __cinit__(self, Engine engine, int n_symbols, LatencyHistogram tick_to_order,
                   LatencyHistogram tick_to_order_ws, LatencyHistogram ws_write):
@@ -451,11 +453,14 @@ cdef class FastOrderPath(ExecWaker):
             return 0
         return px
 
-    cdef int warm(self) except -1:
+    cdef int warm(self, int64_t now_ns) except -1:
         """Run the order path's checks and build its requests for the symbol of the
-        frame just done, sending nothing (the listener calls this between frames, at
-        most every WARM_INTERVAL_NS): an order comes seconds apart, and its code and
-        templates would otherwise be cold when it comes."""
+        frame just done, sending nothing (the listener calls this after each frame;
+        it runs at most every WARM_INTERVAL_NS): an order comes seconds apart, and its
+        code and templates would otherwise be cold when it comes."""
+        if now_ns - self.last_warm_ns < WARM_INTERVAL_NS and now_ns >= self.last_warm_ns:
+            return 0
+        self.last_warm_ns = now_ns
         if self.tr is None and self.sender is None:
             return 0
         cdef Engine e = self.engine

@@ -19,7 +19,6 @@ from rtaid._kernels.book import STATE_NAMES
 
 cdef enum:
     MONO_OFFSET_REFRESH_NS = 10000000    # 10 ms (on_ws_frame)
-    WARM_INTERVAL_NS = 200000            # 200 us: ExecWaker.warm at most this often
 
 
 cdef class FeedListener(WSListener):
@@ -65,7 +64,6 @@ cdef class FeedListener(WSListener):
     cdef int64_t mono_offset          # CLOCK_REALTIME - CLOCK_MONOTONIC (on_ws_frame)
     cdef int64_t mono_offset_at       # the wall clock when it was read
     cdef int64_t last_bad_report_ns
-    cdef int64_t last_warm_ns         # monotonic, of the waker's last warm()
     cdef public int64_t bad_frame_interval_ns
     cdef public int32_t source
     cdef public bint enabled         # False: a handed-over connection, closing; ignore it
@@ -89,7 +87,6 @@ cdef class FeedListener(WSListener):
         self.bad_frames = 0
         self.bad_frame_interval_ns = 1000000000
         self.last_bad_report_ns = 0
-        self.last_warm_ns = 0
         self.last_frame_mono_ns = 0
         self.connected_mono_ns = 0
         self.mono_offset = 0
@@ -174,10 +171,10 @@ cdef class FeedListener(WSListener):
                 # the callbacks (book state, bad frame, the execution task's wake-up) not
                 hist_record(&self.latency.h, <int64_t>(((k1 - k0) + (self.engine.ticks() - k2))
                                                        * self.engine.ns_per_tick))
-            if self.waker is not None and rc == DEC_OK and t0 - self.last_warm_ns >= WARM_INTERVAL_NS:
-                # after the frame (not in its time): the order path, cold otherwise
-                self.last_warm_ns = t0
-                self.waker.warm()
+            if self.waker is not None and rc == DEC_OK:
+                # after the frame (not in its time): the order path, cold otherwise (it
+                # keeps its own pace)
+                self.waker.warm(t0)
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
