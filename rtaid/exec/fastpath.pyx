@@ -214,6 +214,7 @@ cdef class FastOrderPath(ExecWaker):
     cdef public int64_t write_errors
     cdef public int64_t warmed      # requests built by warm() (not sent)
     cdef int64_t last_warm_ns
+    cdef ExecEvent warm_event       # warm()'s stand-in for a target event
 
     def __cinit__(self, Engine engine, int n_symbols, LatencyHistogram tick_to_order,
                   LatencyHistogram tick_to_order_ws, LatencyHistogram ws_write):
@@ -375,14 +376,15 @@ cdef class FastOrderPath(ExecWaker):
             if count != 1:
                 k = PASS_BATCH
             else:
-                k = self.send_target(ev)
+                k = self.send_target(ev, False)
             if k != PASS_NONE:
                 self.passed += 1
                 self.passed_n[k] += 1
         return 0
 
-    cdef int send_target(self, ExecEvent* ev) except -1:
-        """PASS_NONE when the request went out, else why not (PASS_*)."""
+    cdef int send_target(self, ExecEvent* ev, bint dry) except -1:
+        """PASS_NONE when the request went out (``dry``: was built, not sent), else why
+        not (PASS_*)."""
         cdef int32_t sym = ev.row.sym, target = ev.row.target
         if target < -1 or target > 1:
             return PASS_TARGET
@@ -399,6 +401,8 @@ cdef class FastOrderPath(ExecWaker):
         cdef int32_t n = self.render_request(p, px, now_ms)
         if n < 0:
             return PASS_REQUEST
+        if dry:
+            return PASS_NONE
         cdef int64_t handed
         if self.tr is None:
             handed = self.send_by_sender(sym, target, n)
@@ -465,17 +469,19 @@ cdef class FastOrderPath(ExecWaker):
             return 0
         cdef Engine e = self.engine
         cdef int32_t sym = e.msg.sym, i
-        cdef int64_t now_ms, px
         cdef Plan* p
         if sym < 0 or sym >= self.n:
             return 0
-        now_ms = realtime_ns() // 1000000
+        # the path a target event of this symbol takes (send_target), all but the send
+        cdef ExecEvent* ev = &self.warm_event
+        ev.sym = ev.row.sym = sym
+        ev.mono_ns = 0
         for i in range(3):
             p = &self.plans[3 * sym + i]
             if p.armed:
-                px = self.market_price(p, sym, now_ms)
-                if px > 0:
-                    self.render_request(p, px, now_ms)
+                ev.row.target = i - 1
+                ev.row.target_qty = p.target_qty
+                if self.send_target(ev, True) == PASS_NONE:
                     self.warmed += 1
         return 0
 
