@@ -58,6 +58,9 @@ def test_planned_orders_leave_from_the_frame_callback_through_ccxt(tmp_path, ord
     assert fp["off"] is None and fp["fired"] >= 3, fp
     assert fp["fast_claimed"] + fp["fast_unclaimed"] == fp["fired"], fp
     assert fp["fast_mismatch"] == 0 and fp["fast_unclaimed"] == 0, fp
+    # its requests were built (and signed) between frames too, none of them sent: the
+    # exchange has each client id once (above)
+    assert fp["warmed"] > fp["fired"], fp
     assert sum(fp["passed_by"].values()) == fp["passed"], fp
     # the C path's orders went over the keep-alive connections, signed in C (the sim
     # refuses a bad signature): none was refused or failed
