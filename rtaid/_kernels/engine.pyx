@@ -114,15 +114,13 @@ cdef enum:
 
 cdef class ExecWaker:
     """The listener's C-level wake-up (rtaid.exec.fastpath.FastOrderPath is one): a
-    subclass overrides ``wake``; calling the object from Python wakes it too."""
+    subclass overrides ``wake`` and ``warm``; the listener calls them through the vtable
+    (engine.pxd), never as a Python callable."""
     cdef int wake(self) except -1:
         return 0
 
     cdef int warm(self, int64_t now_ns) except -1:
         return 0
-
-    def __call__(self):
-        self.wake()
 
 
 cdef class Engine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from rtaid._kernels.decode import result_name
 from rtaid.feed.backoff import backoff_delay
@@ -29,13 +29,13 @@ class Feed:
         Built for exactly ``config.feed.symbols``, in that order.
     on_book_state : callable(symbol, previous_state, state, reason), optional
         Called on every sync state change (daemon: metrics, READY, book_events).
-    on_targets : callable(), optional
+    on_targets : callable() or rtaid._kernels.engine.ExecWaker, optional
         Called after a frame that queued target changes in the engine (the daemon
         wakes its execution task; the changes are drained from the engine).
     """
 
     def __init__(self, config, engine, on_book_state: Callable | None = None,
-                 on_targets: Callable | None = None):
+                 on_targets: Any = None):
         fc = config.feed
         self.config = config
         self.feed_config = fc

@@ -19,7 +19,7 @@ class ConnectionHost(Protocol):
     states: Mapping[str, str]          # symbol -> unsynced | synced | dropped
     counters: collections.Counter      # feed counters (reconnects, handovers, ...)
     latency: Any                       # rtaid._kernels.hist.LatencyHistogram, per frame
-    on_targets: Any                    # callable() waking the execution task, or None
+    on_targets: Any                    # callable() or ExecWaker waking the execution task, or None
 
     def next_source(self) -> int:
         """A new connection's id for the engine's handover deduplication."""

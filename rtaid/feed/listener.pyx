@@ -35,7 +35,7 @@ cdef class FeedListener(WSListener):
         Called for a frame the decoder rejected, at most once per ``bad_frame_interval_ns``
         (the count is in ``bad_frames``).
     on_connected, on_disconnected : callable(listener)
-    on_targets : callable(), optional
+    on_targets : callable() or ExecWaker, optional
         Wakes the execution task after a frame that queued target changes (once per
         batch: until it drains them, later frames do not call it again). An
         :class:`~rtaid._kernels.engine.ExecWaker` (a venue's C order path) is called
