@@ -1,11 +1,14 @@
 """Tick-to-order of rtaid's execution venues, paper, ccxt and binance, against rtaid-sim.
 
     python bench/exec.py [--seconds 60] [--rate 300] [--venues paper,ccxt,binance]
-                         [--sim-cpus LIST] [--daemon-cpus LIST] [--json PATH] [--update-readme]
+                         [--sim-cpus LIST] [--daemon-cpus LIST] [--cpu-dma-latency US]
+                         [--json PATH] [--update-readme]
 
 ``--sim-cpus 1 --daemon-cpus 0`` keeps rtaid-sim off the daemon's core (in production
-the exchange is not on the trading box; here the two share two cores); the table's
-header says which pinning made the figures.
+the exchange is not on the trading box; here the two share two cores);
+``--cpu-dma-latency 0`` runs the daemon with ``daemon.cpu_dma_latency_us = 0`` (idle CPUs
+poll instead of halting: every CPU of the box, the sim's too, while the daemon runs). The
+table's header says which of these made the figures.
 
 For each venue, one run on this machine, all on 127.0.0.1, as an operator runs it:
 
@@ -116,7 +119,7 @@ def cpu_list(text: str) -> list[int]:
 
 
 def run_venue(venue: str, seconds: float, rate: float, seed: int,
-              sim_cpus=(), daemon_cpus=()) -> dict:
+              sim_cpus=(), daemon_cpus=(), cpu_dma_latency_us: int | None = None) -> dict:
     port = free_port()
     work = pathlib.Path(tempfile.mkdtemp(prefix="rtaid-bench-exec-"))
     sim_args = ["--rate", str(rate), "--seed", str(seed)]
@@ -143,6 +146,8 @@ def run_venue(venue: str, seconds: float, rate: float, seed: int,
                 f"execution.venue={venue}", *venue_settings, *STRATEGY, *RISK]
     if daemon_cpus:
         settings.append(f"daemon.cpu_affinity={list(daemon_cpus)}")
+    if cpu_dma_latency_us is not None:
+        settings.append(f"daemon.cpu_dma_latency_us={cpu_dma_latency_us}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RTAID_", "RTAI_"))}
     env.update(NOTIFY_SOCKET=notify.path, **venue_env)
     args = [sys.executable, "-m", "rtaid", "run", *[a for s in settings for a in ("--set", s)]]
@@ -264,7 +269,7 @@ def table(results: dict, params: dict) -> str:
              f"{params['rate']:g} book events/s per symbol (BTCUSDT, ETHUSDT), seed "
              f"{params['seed']}; {params['machine']} (1-min load average "
              f"{params['load_average_1m'][0]:g} before, {params['load_average_1m'][1]:g} after: "
-             f"the box is shared); {_pinning(params)}. `python bench/exec.py`; µs, histogram "
+             f"the box is shared); {_pinning(params)}{_cpu_latency(params)}. `python bench/exec.py`; µs, histogram "
              "bucket upper edges.", "",
              "| venue | stage | orders | samples | p50 | p99 | p99.9 |", "|---|---|---|---|---|---|---|"]
     for venue, res in results.items():
@@ -300,6 +305,14 @@ def _pinning(params: dict) -> str:
     return f"rtaid-sim on {cpus(sim)}, the daemon on {cpus(daemon)}"
 
 
+def _cpu_latency(params: dict) -> str:
+    us = params.get("cpu_dma_latency_us")
+    if us is None:
+        return ""
+    return (f"; the daemon holding daemon.cpu_dma_latency_us = {us}"
+            + (" (idle CPUs poll, never halt)" if us == 0 else ""))
+
+
 def _cell(h: dict, key: str):
     value = h.get(key)
     return "-" if value is None else value
@@ -316,6 +329,9 @@ def main(argv=None) -> int:
                         help="pin rtaid-sim to these CPUs (e.g. 1; default: not pinned)")
     parser.add_argument("--daemon-cpus", default="", metavar="LIST",
                         help="the daemon's daemon.cpu_affinity (e.g. 0; default: not pinned)")
+    parser.add_argument("--cpu-dma-latency", type=int, default=None, metavar="US",
+                        help="the daemon's daemon.cpu_dma_latency_us (e.g. 0; needs write "
+                             "access to /dev/cpu_dma_latency; default: not set)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
     sim_cpus, daemon_cpus = cpu_list(args.sim_cpus), cpu_list(args.daemon_cpus)
@@ -325,12 +341,13 @@ def main(argv=None) -> int:
             parser.error(f"{flag} {cpus}: usable CPUs here are {sorted(usable)}")
     params = {"seconds": args.seconds, "rate": args.rate, "seed": args.seed,
               "sim_cpus": sim_cpus, "daemon_cpus": daemon_cpus,
+              "cpu_dma_latency_us": args.cpu_dma_latency,
               "strategy": list(STRATEGY), "risk": list(RISK), "machine": machine_name()}
     results = {}
     load = [os.getloadavg()[0]]
     for venue in args.venues.split(","):
         results[venue] = run_venue(venue, args.seconds, args.rate, args.seed,
-                                   sim_cpus, daemon_cpus)
+                                   sim_cpus, daemon_cpus, args.cpu_dma_latency)
         print(json.dumps(results[venue]))
     load.append(os.getloadavg()[0])
     params["load_average_1m"] = [round(x, 2) for x in load]

@@ -35,6 +35,7 @@ import time
 from rtaid._kernels.engine import Engine
 from rtaid._kernels.signals import SignalParams
 from rtaid.infra import preflight
+from rtaid.infra.cpu_latency import CpuLatencyError, hold_cpu_latency
 from rtaid.infra.config import ConfigError, reload_config
 from rtaid.ai.model import ModelError
 from rtaid.control import ControlServer
@@ -530,6 +531,24 @@ def main(args) -> int:
               f"{exc.strerror or exc} (usable CPUs: {sorted(os.sched_getaffinity(0))})",
               file=sys.stderr)
         return 2
+    latency_fd = None
+    if config.daemon.cpu_dma_latency_us is not None:
+        try:
+            latency_fd = hold_cpu_latency(config.daemon.cpu_dma_latency_us)
+        except CpuLatencyError as exc:
+            log.error("startup_failed", reason=f"daemon.cpu_dma_latency_us: {exc}")
+            print(f"rtaid run: daemon.cpu_dma_latency_us = {config.daemon.cpu_dma_latency_us}: "
+                  f"{exc}", file=sys.stderr)
+            return 2
+        log.info("cpu_dma_latency", us=config.daemon.cpu_dma_latency_us)
+    try:
+        return _run(config)
+    finally:
+        if latency_fd is not None:      # (the process's exit would drop it too)
+            os.close(latency_fd)
+
+
+def _run(config) -> int:
     try:
         info, scales, ticks = preflight.resolve(config)
     except preflight.StartupError as exc:

@@ -93,6 +93,8 @@ def build_status(daemon) -> dict:
         "version": __version__,
         "pid": daemon.pid,
         "healthy": daemon.healthy()[0],
+        # the CPU wake-up latency limit the daemon holds (None: none)
+        "cpu_dma_latency_us": daemon.config.daemon.cpu_dma_latency_us,
         "symbols": {s: symbol_status(daemon, i, now_ms) for i, s in enumerate(engine.symbols)},
         "feed": {
             "connections": {c.name: c.connected for c in feed.connections},

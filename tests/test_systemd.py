@@ -53,3 +53,21 @@ def test_units_keep_the_interfaces_operators_rely_on():
     assert "RTAID_API_SECRET" not in unit and "RTAID_API_KEY" not in unit
     shard = (ROOT / "systemd" / "rtaid@.service").read_text()
     assert "RTAID_CONFIG=/etc/rtaid/%i.toml" in shard
+
+
+def test_cpu_latency_drop_in_verifies_with_the_unit(tmp_path):
+    """systemd/cpu-latency.conf (daemon.cpu_dma_latency_us) is a valid drop-in of the
+    unit, read where an operator installs it (a broken copy of it fails the verify)."""
+    drop_in = (ROOT / "systemd" / "cpu-latency.conf").read_text()
+    assert "DeviceAllow=/dev/cpu_dma_latency w" in drop_in and "PrivateDevices=no" in drop_in
+    for text, ok in ((drop_in, True), (drop_in.replace("DevicePolicy=closed", "DevicePolicy=closedd"), False)):
+        stage = tmp_path / ("ok" if ok else "broken")
+        stage.mkdir()
+        paths = staged_units(stage, {"rtaid.service": (ROOT / "systemd" / "rtaid.service").read_text()})
+        (stage / "rtaid.service.d").mkdir()
+        (stage / "rtaid.service.d" / "cpu-latency.conf").write_text(text)
+        out = verify(paths)
+        if ok:
+            assert out.returncode == 0 and not out.stderr.strip(), out.stderr
+        else:
+            assert "closedd" in out.stderr, out.stderr

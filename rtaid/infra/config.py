@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from rtaid._kernels.records import TABLES as TABLE_REGISTRY
+from rtaid.infra.cpu_latency import MAX_US as CPU_LATENCY_MAX_US
 from rtaid.infra.secrets import (REDACTED, Secret, resolve_credentials, resolve_ed25519_key,
                                  resolve_freqtrade_token)
 
@@ -349,6 +350,9 @@ class DaemonConfig:
     """[daemon]: process settings."""
 
     cpu_affinity: tuple[int, ...] = setting([], "int_list", lo=0, hi=4095)  # empty = no pinning
+    # a CPU wake-up latency limit held while the daemon runs (/dev/cpu_dma_latency;
+    # 0: idle CPUs poll instead of halting): rtaid.infra.cpu_latency
+    cpu_dma_latency_us: int | None = setting(None, "int", optional=True, lo=0, hi=CPU_LATENCY_MAX_US)
     gc_freeze: bool = setting(True, "bool")
     shutdown_timeout_s: float = setting(10.0, "float", lo=0, lo_open=True, hi=3600)
     # the `status` log line (frames, rate, books, lag, p99, targets, rows): progress for
