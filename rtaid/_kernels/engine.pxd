@@ -173,12 +173,18 @@ cdef class Engine:
     # record_tail finishes (-1: none) and the event's status, for its book records
     cdef int32_t tail_book
     cdef int tail_book_status
+    # the frame's signal rows (indicators, signals, a closed bar) alike: its symbol's
+    # signal state holds them until record_tail copies them (SIG_* flags; 0: none)
+    cdef SymbolSignals* tail_sig
+    cdef int tail_sig_flags
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil
     cdef int on_frame_first(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                             int32_t default_sym) noexcept nogil
     cdef void record_tail(self) noexcept nogil
+    cdef void record_missed_tail(self) noexcept nogil
+    cdef void record_signal_rows(self, SymbolSignals* st, int flags) noexcept nogil
     cdef int on_depth_status(self, int32_t sym, const Msg* m, int status) noexcept nogil
     cdef void depth_signals(self, int32_t sym, const Msg* m, int status) noexcept nogil
     cdef void depth_records(self, int32_t sym, const Msg* m, int status) noexcept nogil

@@ -230,9 +230,9 @@ cdef class Engine:
     cdef int on_frame_first(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                             int32_t default_sym) noexcept nogil:
         """:meth:`on_frame` with the frame's own records (its journal line, its trade,
-        bbo or depth rows) left for :meth:`record_tail`: the listener sends the order a
-        target change calls for first, then records. The frame's signals, indicator and
-        book rows are recorded as always (they come from the signal kernels)."""
+        bbo or depth rows, its indicator, signal and bar rows, the rest of a depth event)
+        left for :meth:`record_tail`: the listener sends the order a target change calls
+        for first, then records."""
         cdef int rc
         self.defer_record = True
         rc = self.on_frame(data, n, recv_ns, default_sym)
@@ -247,6 +247,9 @@ cdef class Engine:
         if state == TAIL_NONE:
             return
         self.tail_state = TAIL_NONE
+        if self.tail_sig_flags:
+            self.record_signal_rows(self.tail_sig, self.tail_sig_flags)
+            self.tail_sig_flags = 0
         if sym >= 0:
             # the depth event's updates that could not change what the signals read,
             # then its book records (they carry the whole book's level counts)
@@ -260,18 +263,21 @@ cdef class Engine:
         if state == TAIL_ROWS:
             self.record_msg(&self.msg)
 
+    cdef void record_missed_tail(self) noexcept nogil:
+        """A deferred frame whose tail was not recorded (its listener failed between the
+        two calls): its rows go in now, before anything changes the message or the
+        signal state; its bytes may be gone, so its journal line is counted lost."""
+        self.tail_data = NULL
+        if self.journal_rings != NULL:
+            self.tail_journal_lost += 1
+        self.record_tail()
+
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil:
         """Process one frame; returns the decoder's result (0 when decoded)."""
         cdef Msg* m = &self.msg
         if self.tail_state != TAIL_NONE:
-            # a deferred frame whose tail was not recorded (its listener failed between
-            # the two calls): its rows go in now, before this frame changes the message;
-            # its bytes may be gone, so its journal line is counted lost
-            self.tail_data = NULL
-            if self.journal_rings != NULL:
-                self.tail_journal_lost += 1
-            self.record_tail()
+            self.record_missed_tail()
         cdef L2Book* book
         cdef int64_t t_in = self.ticks() if self.timing else 0
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
@@ -512,13 +518,31 @@ cdef class Engine:
             self.record_book_event(sym, m.E, m.T, m.u, BEV_CROSSED, 0)
 
     cdef void emit_signals(self, SymbolSignals* st, int flags) noexcept nogil:
-        """Record what a signal kernel call produced; queue target changes for the
-        execution task."""
-        cdef RecordRing* r
-        cdef void* slot
+        """Record what a signal kernel call produced (the listener's frame: in
+        record_tail, after its order); queue target changes for the execution task."""
         cdef ExecEvent* ev
         if flags == 0:
             return
+        if self.defer_record and self.msg.kind != MSG_SNAPSHOT:
+            # one kernel call in the frame: its rows stay in st until record_tail (a
+            # snapshot replays buffered events, each call overwriting the last's rows)
+            self.tail_sig = st
+            self.tail_sig_flags = flags
+        else:
+            self.record_signal_rows(st, flags)
+        if flags & SIG_BAR and self.queue_exec and self.queue_bars:
+            ev = exec_push(self, EXEC_BAR, st.sym, st.bar.minute_ms)
+            if ev != NULL:
+                ev.bar = st.bar
+        if flags & SIG_SIGNAL and self.queue_exec:
+            ev = exec_push(self, EXEC_TARGET, st.signal.sym, st.signal.ts_ms)
+            if ev != NULL:
+                ev.row = st.signal
+
+    cdef void record_signal_rows(self, SymbolSignals* st, int flags) noexcept nogil:
+        """Copy a signal kernel call's rows (st.bar, st.row, st.signal) into the rings."""
+        cdef RecordRing* r
+        cdef void* slot
         if flags & SIG_BAR:    # closed before the event: precedes its row
             r = self.rec[TBL_BARS_1M]
             if r != NULL:
@@ -526,10 +550,6 @@ cdef class Engine:
                 if slot != NULL:
                     (<BarRow*>slot)[0] = st.bar
                     ring_commit(r)
-            if self.queue_exec and self.queue_bars:
-                ev = exec_push(self, EXEC_BAR, st.sym, st.bar.minute_ms)
-                if ev != NULL:
-                    ev.bar = st.bar
         if flags & SIG_ROW:
             r = self.rec[TBL_INDICATORS]
             if r != NULL:
@@ -544,10 +564,6 @@ cdef class Engine:
                 if slot != NULL:
                     (<SignalRow*>slot)[0] = st.signal
                     ring_commit(r)
-            if self.queue_exec:
-                ev = exec_push(self, EXEC_TARGET, st.signal.sym, st.signal.ts_ms)
-                if ev != NULL:
-                    ev.row = st.signal
 
     cdef void record_book_event(self, int32_t sym, int64_t E, int64_t T, int64_t u,
                                 int event, int reason) noexcept nogil:
@@ -1067,6 +1083,8 @@ cdef class Engine:
         ``now_ms`` (exchange clock, ms) with no event to close it; returns bars closed."""
         cdef int32_t i
         cdef int flags, n = 0
+        if self.tail_state != TAIL_NONE:
+            self.record_missed_tail()        # (the last frame's rows precede the bars)
         for i in range(self.n_books):
             if self.sig_enabled[i]:
                 flags = sig_on_timer(&self.sig[i], now_ms)
@@ -1078,6 +1096,8 @@ cdef class Engine:
         """End of input (replay): close every symbol's open bar; returns bars closed."""
         cdef int32_t i
         cdef int flags, n = 0
+        if self.tail_state != TAIL_NONE:
+            self.record_missed_tail()
         for i in range(self.n_books):
             if self.sig_enabled[i]:
                 flags = sig_finish(&self.sig[i])
