@@ -1,6 +1,11 @@
 """rtaid over the wire: the floor, rtaid and a plain-Python baseline against one generator.
 
-    python bench/latency.py [--quick] [--rate 20000] [--json PATH] [--png PATH] [--update-readme]
+    python bench/latency.py [--quick] [--rate 20000] [--cpu-dma-latency US] [--json PATH]
+                            [--png PATH] [--update-readme]
+
+``--cpu-dma-latency 0`` holds /dev/cpu_dma_latency at 0 for the whole run (idle CPUs poll
+instead of halting, for every receiver and the orders phase alike: what
+``daemon.cpu_dma_latency_us = 0`` does); the README block says so.
 
 One run, on this machine, all on 127.0.0.1:
 
@@ -530,7 +535,18 @@ def main(argv=None) -> int:
     parser.add_argument("--png", metavar="PATH", help="CDF plot (default bench/results/latency_cdf.png)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, rtaid's dataset)")
+    parser.add_argument("--cpu-dma-latency", type=int, default=None, metavar="US",
+                        help="hold /dev/cpu_dma_latency at US for the whole run (0: idle CPUs "
+                             "poll; every receiver alike; what daemon.cpu_dma_latency_us does)")
     args = parser.parse_args(argv)
+    latency_fd = None
+    if args.cpu_dma_latency is not None:
+        from rtaid.infra.cpu_latency import CpuLatencyError, hold_cpu_latency
+
+        try:
+            latency_fd = hold_cpu_latency(args.cpu_dma_latency)   # dropped at exit
+        except CpuLatencyError as exc:
+            parser.error(f"--cpu-dma-latency {args.cpu_dma_latency}: {exc}")
     mode = "quick" if args.quick else "full"
     cfg = MODES[mode]
     json_path = pathlib.Path(args.json) if args.json else ROOT / "bench" / "results" / "latency.json"
@@ -574,6 +590,9 @@ def main(argv=None) -> int:
                              load_average_1m=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                              orders_params={"seconds": cfg["orders_s"], "sim_rate": ORDERS_SIM_RATE,
                                             "seed": ORDERS_SEED})
+    results["parameters"]["cpu_dma_latency_us"] = args.cpu_dma_latency
+    if latency_fd is not None:
+        os.close(latency_fd)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     plotted = report.plot_cdfs(png_path, floor, rtaid, baseline, args.rate, results["machine"])

@@ -126,7 +126,11 @@ def markdown(res: dict, png: pathlib.Path | None) -> str:
         + (f"; quick: the first {p['recordings_lines_per_file']:,} lines of each recording"
            if res["mode"] == "quick" else "")
         + ". rtaid's store: " + ", ".join(f"{k}={v}" for k, v in p["rtaid_settings"].items())
-        + " (rings that hold 200 ms of every record at the latency rates).",
+        + " (rings that hold 200 ms of every record at the latency rates)"
+        + (f". The whole run with /dev/cpu_dma_latency held at {p['cpu_dma_latency_us']} us"
+           + (" (idle CPUs poll instead of halting, for every receiver alike: "
+              "`daemon.cpu_dma_latency_us = 0`)" if p["cpu_dma_latency_us"] == 0 else "")
+           if p.get("cpu_dma_latency_us") is not None else "") + ".",
         "",
         "| throughput at saturation | frames/s | vs floor |",
         "|---|---|---|",
