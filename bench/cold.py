@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench._machine import machine_info, machine_name  # noqa: E402
+from bench._readme import publish  # noqa: E402
 from bench._timing import time_cold_frames  # noqa: E402
 from rtaid._kernels.engine import Engine  # noqa: E402
 from rtaid._kernels.ring import RecordRings  # noqa: E402
@@ -166,15 +167,7 @@ def main(argv=None) -> int:
                       "device": DEVICE, "recording": str(BTC_RECORDING.name)},
            "results": results, "not_run": not_run}
     pathlib.Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-    text = table(doc)
-    print(text)
-    if args.update_readme:
-        from bench._readme import update_block
-
-        if not update_block("cold", text):
-            print("README.md has no <!-- bench:cold --> block", file=sys.stderr)
-            return 1
-    return 0
+    return 0 if publish("cold", table(doc), args.update_readme) else 1
 
 
 if __name__ == "__main__":
