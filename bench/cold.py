@@ -53,11 +53,13 @@ SKIP_FRAMES = 3000  # the recording's start (the book syncing, the signals warmi
 
 
 def engine() -> Engine:
-    """The daemon's engine for BTCUSDT: signals on, every table's ring attached (the
+    """The daemon's engine for BTCUSDT: signals on, stage timing on, every table's ring attached (the
     rings are drained between replays, never full)."""
     params = {"BTCUSDT": SignalParams.from_config(active_config().for_symbol("BTCUSDT"), 2, 3)}
     rings = RecordRings(list(TABLES), 1 << 20)
-    return Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings, signal_params=params)
+    engine = Engine(["BTCUSDT"], scales={"BTCUSDT": (2, 3)}, rings=rings, signal_params=params)
+    engine.set_timing(True)         # the daemon's stage histograms
+    return engine
 
 
 def replay(buf, offsets, every: int, sweep: np.ndarray, wait_ns: int) -> dict:

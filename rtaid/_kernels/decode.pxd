@@ -102,9 +102,9 @@ cdef struct Parsed:
     int32_t asks_scaled_for
 
 cdef class Decoder:
-    cdef SymbolScale symbols[MAX_SYMBOLS]
+    # what every message touches first (a cold frame reads it from memory: a few lines of
+    # one page), the tables after it
     cdef int32_t n_symbols
-    cdef int32_t slots[1024]         # open addressing: symbol hash -> index, -1 empty
     cdef int32_t last_sym            # index the last lookup found, -1 none (tried first)
     cdef RawLevel* raw_bids
     cdef RawLevel* raw_asks
@@ -114,6 +114,8 @@ cdef class Decoder:
     cdef public int64_t messages
     cdef int64_t _result_counts[DEC_N_RESULTS]
     cdef int64_t _kind_counts[7]
+    cdef SymbolScale symbols[MAX_SYMBOLS]
+    cdef int32_t slots[1024]         # open addressing: symbol hash -> index, -1 empty
 
     cdef int decode(self, const char* buf, Py_ssize_t n, int32_t default_sym, Msg* out) noexcept nogil
     cdef int32_t lookup(self, const char* name, Py_ssize_t n) noexcept nogil

@@ -95,72 +95,72 @@ cdef class ExecWaker:
     cdef int warm(self, int64_t now_ns) except -1
 
 
+# A frame's stage times (Engine.times), recorded into the stage histograms by
+# record_stages: at once, or for the listener's frame in record_tail, after its order
+cdef struct StageTimes:
+    int64_t t_in         # on_frame entry, decoded, book updated, done (Engine.ticks)
+    int64_t t_dec
+    int64_t t_book
+    int64_t t_end
+    int64_t start        # the listener's receipt (frame_ticks), else t_in
+    int64_t lag_ns       # exchange event time to local receipt
+    int32_t kind         # MSG_*
+    bint decoded_pending # decode (and lag) to record
+    bint has_lag
+    bint end_pending     # book, signals and frame_to_signal to record
+    bint signals         # the signal kernels ran
+
+# One symbol's frame bookkeeping (Engine.syms): what on_frame reads and writes for the
+# frame's symbol, in two cache lines
+cdef struct SymbolFrame:
+    int64_t last_E               # exchange times last seen (Python rows)
+    int64_t last_T
+    int64_t last_recv_ns         # local receive time of the last message
+    int64_t last_trade_id
+    int64_t last_bbo_u
+    int64_t last_mark_E
+    int32_t paper_orders         # working paper orders of the symbol
+    int64_t kind_counts[8]       # decoded frames by MSG_* kind
+
 cdef class Engine:
+    # The fields every frame touches come first, the large arrays last: the frame after
+    # an idle wait reads them from memory, and here they share a few cache lines of one
+    # page (behind the ~600 KB of arrays each would be a page, a TLB miss, of its own).
     cdef Decoder decoder
     cdef L2Book* books
     cdef int32_t n_books
-    cdef Msg msg
-    cdef Msg replayed
     cdef public int64_t frames
-    cdef int64_t depth_status_counts[8]
     cdef int last_rc
     cdef int last_kind
     cdef int last_status
     # store: rings the hot path copies records into (NULL pointers: not recording)
-    cdef RecordRings rings
     cdef RecordRing* rec[TBL_N_ENGINE]
-    cdef ByteRings journal
     cdef ByteRing* journal_rings     # one per symbol, then one for unknown symbols
     cdef int64_t recv_ns             # of the frame being processed
     cdef public int64_t frame_mono_ns  # the listener's monotonic receive stamp of it
-    cdef int64_t last_E[MAX_SYMBOLS] # exchange times last seen per symbol (Python rows)
-    cdef int64_t last_T[MAX_SYMBOLS]
-    cdef int64_t last_recv_ns[MAX_SYMBOLS] # local receive time of each symbol's last message
-    cdef int64_t sym_kind_counts[MAX_SYMBOLS][8]  # decoded frames by symbol and MSG_* kind
     # signal kernels (enable_signals): one state per symbol, NULL until enabled
     cdef SymbolSignals* sig
     cdef bint* sig_enabled
     # the execution seam: a ring of execution events (target changes, paper fills) the
     # frame path fills and the execution task drains (both on the engine's thread);
-    # nothing in Python per frame
-    cdef ExecEvent exec_events[EXEC_QUEUE]
+    # nothing in Python per frame (the ring itself: exec_events, below)
     cdef public int64_t exec_head     # written by the frame path
     cdef public int64_t exec_tail     # written by drain_exec_events
     cdef public int64_t exec_woken    # head when the listener last woke the task
     cdef public int64_t exec_lost     # events that found the ring full (counted)
     cdef bint queue_exec              # a consumer is attached (the daemon, a paper replay)
     cdef public bint queue_bars       # also queue closed bars (the hybrid strategy's model)
-    # paper venue: working orders, matched against the book and the trades in on_frame
-    cdef PaperOrder paper[PAPER_ORDERS]
-    cdef int32_t paper_n              # slots in use
-    cdef int32_t paper_by_sym[MAX_SYMBOLS]
-    cdef public int64_t paper_latency_ms
-    cdef int64_t paper_px[PAPER_LEVELS]
-    cdef int64_t paper_qty[PAPER_LEVELS]
+    cdef int32_t paper_n              # paper order slots in use
     # stage timing (set_timing): histograms owned by LatencyHistogram objects
     cdef Hist* stage[N_STAGES]
-    cdef object stage_hists
     cdef public bint timing
     cdef bint use_tsc
     cdef double ns_per_tick              # clock ticks (TSC cycles, or ns) to ns
     cdef public int64_t frame_ticks      # the listener's clock at receipt (0: none)
-
-    cdef int64_t ticks(self) noexcept nogil
-    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_dec, int64_t t_book,
-                          int64_t t_in) noexcept nogil
     # make-before-break: while a connection hands over to a new one (overlap_begin) both
     # deliver the same events; each is taken once, from whichever delivers it first
     cdef public int32_t source        # connection of the frame being processed
     cdef int32_t overlaps             # handovers in progress (duplicates are dropped)
-    cdef int32_t standby[MAX_STANDBY] # new connections not yet trusted to lead
-    cdef int32_t n_standby
-    cdef int64_t last_trade_id[MAX_SYMBOLS]
-    cdef int64_t last_bbo_u[MAX_SYMBOLS]
-    cdef int64_t last_mark_E[MAX_SYMBOLS]
-    cdef int64_t ahead_key[MAX_SYMBOLS][N_AHEAD]  # furthest event a standby skipped
-    cdef public int64_t overlap_duplicates
-    cdef public int64_t overlap_ahead
-
     # the listener's deferred recording (on_frame_first / record_tail): what on_frame
     # left to copy into the rings once the frame's order has gone out
     cdef bint defer_record            # set by on_frame_first for the one call
@@ -168,7 +168,6 @@ cdef class Engine:
     cdef int32_t tail_jsym
     cdef const char* tail_data        # the frame's bytes: valid in the listener's callback
     cdef Py_ssize_t tail_n
-    cdef public int64_t tail_journal_lost  # lines a missed record_tail could not journal
     # a depth event applied in two parts (book_on_depth_split): the symbol whose book
     # record_tail finishes (-1: none) and the event's status, for its book records
     cdef int32_t tail_book
@@ -177,6 +176,32 @@ cdef class Engine:
     # signal state holds them until record_tail copies them (SIG_* flags; 0: none)
     cdef SymbolSignals* tail_sig
     cdef int tail_sig_flags
+    cdef StageTimes times
+    cdef Msg msg
+    cdef int64_t depth_status_counts[8]
+
+    # --- less often, or larger
+    cdef SymbolFrame syms[MAX_SYMBOLS]
+    cdef Msg replayed
+    cdef RecordRings rings
+    cdef ByteRings journal
+    cdef object stage_hists
+    cdef public int64_t tail_journal_lost  # lines a missed record_tail could not journal
+    cdef public int64_t paper_latency_ms
+    cdef int32_t standby[MAX_STANDBY] # new connections not yet trusted to lead
+    cdef int32_t n_standby
+    cdef public int64_t overlap_duplicates
+    cdef public int64_t overlap_ahead
+    cdef int64_t ahead_key[MAX_SYMBOLS][N_AHEAD]  # furthest event a standby skipped
+    # paper venue: working orders, matched against the book and the trades in on_frame
+    cdef PaperOrder paper[PAPER_ORDERS]
+    cdef int64_t paper_px[PAPER_LEVELS]
+    cdef int64_t paper_qty[PAPER_LEVELS]
+    cdef ExecEvent exec_events[EXEC_QUEUE]
+
+    cdef int64_t ticks(self) noexcept nogil
+    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_book) noexcept nogil
+    cdef void record_stages(self) noexcept nogil
 
     cdef int on_frame(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                       int32_t default_sym) noexcept nogil

@@ -172,10 +172,7 @@ cdef class Engine:
         self.frames = 0
         memset(self.depth_status_counts, 0, sizeof(self.depth_status_counts))
         memset(self.rec, 0, sizeof(self.rec))
-        memset(self.last_E, 0, sizeof(self.last_E))
-        memset(self.last_T, 0, sizeof(self.last_T))
-        memset(self.last_recv_ns, 0, sizeof(self.last_recv_ns))
-        memset(self.sym_kind_counts, 0, sizeof(self.sym_kind_counts))
+        memset(self.syms, 0, sizeof(self.syms))
         self.sig = <SymbolSignals*>rt_calloc(self.n_books, sizeof(SymbolSignals))
         self.sig_enabled = <bint*>rt_calloc(self.n_books, sizeof(bint))
         if self.sig == NULL or self.sig_enabled == NULL:
@@ -186,7 +183,6 @@ cdef class Engine:
         self.queue_bars = False
         self.frame_mono_ns = 0
         memset(self.paper, 0, sizeof(self.paper))
-        memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
         self.paper_n = 0
         self.paper_latency_ms = 0
         self.stage_hists = tuple(LatencyHistogram() for _ in range(N_STAGES))
@@ -203,9 +199,9 @@ cdef class Engine:
         self.overlap_duplicates = 0
         self.overlap_ahead = 0
         for i in range(MAX_SYMBOLS):
-            self.last_trade_id[i] = INT64_MIN
-            self.last_bbo_u[i] = INT64_MIN
-            self.last_mark_E[i] = INT64_MIN
+            self.syms[i].last_trade_id = INT64_MIN
+            self.syms[i].last_bbo_u = INT64_MIN
+            self.syms[i].last_mark_E = INT64_MIN
             for k in range(N_AHEAD):
                 self.ahead_key[i][k] = INT64_MIN
         l1b = {s.upper() for s in l1_from_book}
@@ -230,8 +226,8 @@ cdef class Engine:
     cdef int on_frame_first(self, const char* data, Py_ssize_t n, int64_t recv_ns,
                             int32_t default_sym) noexcept nogil:
         """:meth:`on_frame` with the frame's own records (its journal line, its trade,
-        bbo or depth rows, its indicator, signal and bar rows, the rest of a depth event)
-        left for :meth:`record_tail`: the listener sends the order a target change calls
+        bbo or depth rows, its indicator, signal and bar rows, the rest of a depth event,
+        its stage times) left for :meth:`record_tail`: the listener sends the order a target change calls
         for first, then records."""
         cdef int rc
         self.defer_record = True
@@ -244,6 +240,8 @@ cdef class Engine:
         the journal copies the frame's bytes)."""
         cdef int state = self.tail_state
         cdef int32_t sym = self.tail_book
+        if self.times.decoded_pending or self.times.end_pending:
+            self.record_stages()
         if state == TAIL_NONE:
             return
         self.tail_state = TAIL_NONE
@@ -280,16 +278,22 @@ cdef class Engine:
             self.record_missed_tail()
         cdef L2Book* book
         cdef int64_t t_in = self.ticks() if self.timing else 0
+        cdef StageTimes* times = &self.times
         cdef int rc = self.decoder.decode(data, n, default_sym, m)
         cdef int status = BOOK_NONE
         cdef int32_t jsym, depth_k
         cdef SymbolSignals* st
-        cdef int64_t t_dec = 0, t_book = 0, t_sig = 0
+        cdef int64_t t_book = 0
         if self.timing:
-            t_dec = self.ticks()
-            hist_record(self.stage[STAGE_DECODE], <int64_t>((t_dec - t_in) * self.ns_per_tick))
-            if rc == DEC_OK and m.E > 0:
-                hist_record(self.stage[STAGE_LAG], recv_ns - m.E * 1000000)
+            times.t_dec = self.ticks()
+            times.t_in = t_in
+            times.start = self.frame_ticks if self.frame_ticks else t_in
+            times.has_lag = rc == DEC_OK and m.E > 0
+            times.lag_ns = recv_ns - m.E * 1000000
+            times.decoded_pending = True
+            times.end_pending = False
+            if not self.defer_record:
+                self.record_stages()
         self.frames += 1
         self.last_rc = rc
         self.last_kind = m.kind if rc == DEC_OK else 0
@@ -312,10 +316,10 @@ cdef class Engine:
             byte_ring_push(&self.journal_rings[jsym], recv_ns, jsym, data, n)
         if rc != DEC_OK:
             return rc
-        self.last_E[m.sym] = m.E
-        self.last_recv_ns[m.sym] = recv_ns
-        self.sym_kind_counts[m.sym][m.kind] += 1
-        self.last_T[m.sym] = m.T
+        self.syms[m.sym].last_E = m.E
+        self.syms[m.sym].last_recv_ns = recv_ns
+        self.syms[m.sym].kind_counts[m.kind] += 1
+        self.syms[m.sym].last_T = m.T
         if not self.defer_record:
             self.record_msg(m)
         book = &self.books[m.sym]
@@ -325,7 +329,7 @@ cdef class Engine:
                 # the listener: the updates that can change the levels the signals (and
                 # a paper order) read first, the others in record_tail, after the order
                 depth_k = st.depth_n
-                if self.paper_by_sym[m.sym] and depth_k < PAPER_LEVELS:
+                if self.syms[m.sym].paper_orders and depth_k < PAPER_LEVELS:
                     depth_k = PAPER_LEVELS
                 status = book_on_depth_split(book, m, depth_k)
             else:
@@ -339,15 +343,15 @@ cdef class Engine:
             else:
                 self.on_depth_status(m.sym, m, status)
         elif m.kind == MSG_BBO:
-            self.last_bbo_u[m.sym] = m.u
+            self.syms[m.sym].last_bbo_u = m.u
             if st != NULL:
                 self.emit_signals(st, sig_on_bbo(st, m))
         elif m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
-            self.last_trade_id[m.sym] = m.trade_id
+            self.syms[m.sym].last_trade_id = m.trade_id
             if st != NULL:
                 self.emit_signals(st, sig_on_trade(st, m))
         elif m.kind == MSG_MARK:
-            self.last_mark_E[m.sym] = m.E
+            self.syms[m.sym].last_mark_E = m.E
         elif m.kind == MSG_SNAPSHOT:
             book_load_snapshot(book, m)
             if st != NULL:
@@ -360,8 +364,8 @@ cdef class Engine:
             if self.timing:
                 t_book = self.ticks()
         if self.timing:
-            self.time_stages(m, st != NULL, t_dec, t_book, t_in)
-        if self.paper_by_sym[m.sym]:
+            self.time_stages(m, st != NULL, t_book)
+        if self.syms[m.sym].paper_orders:
             paper_on_event(self, m)
         self.last_status = status
         return rc
@@ -369,20 +373,42 @@ cdef class Engine:
     cdef inline int64_t ticks(self) noexcept nogil:
         return rtaid_ticks() if self.use_tsc else monotonic_ns()
 
-    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_dec, int64_t t_book,
-                          int64_t t_in) noexcept nogil:
-        """Record the book, signals and frame-to-signal stages of the frame just done."""
-        cdef int64_t t_end = self.ticks()
-        cdef int64_t start = self.frame_ticks if self.frame_ticks else t_in
-        cdef bint depth = m.kind == MSG_DEPTH or m.kind == MSG_SNAPSHOT
+    cdef void time_stages(self, const Msg* m, bint signals, int64_t t_book) noexcept nogil:
+        """Note the end of the frame just done (its book, signals and frame-to-signal
+        stages); recorded at once, or in record_tail for the listener's frame."""
+        cdef StageTimes* times = &self.times
+        times.t_end = self.ticks()
+        times.t_book = t_book
+        times.kind = m.kind
+        times.signals = signals
+        times.end_pending = True
+        if not self.defer_record:
+            self.record_stages()
+
+    cdef void record_stages(self) noexcept nogil:
+        """Record the noted stage times into the histograms (cold lines after an idle
+        wait: the listener's frame records them after its order)."""
+        cdef StageTimes* times = &self.times
+        cdef bint depth = times.kind == MSG_DEPTH or times.kind == MSG_SNAPSHOT
+        if times.decoded_pending:
+            times.decoded_pending = False
+            hist_record(self.stage[STAGE_DECODE],
+                        <int64_t>((times.t_dec - times.t_in) * self.ns_per_tick))
+            if times.has_lag:
+                hist_record(self.stage[STAGE_LAG], times.lag_ns)
+        if not times.end_pending:
+            return
+        times.end_pending = False
         if depth:
-            hist_record(self.stage[STAGE_BOOK], <int64_t>((t_book - t_dec) * self.ns_per_tick))
-        if signals and m.kind != MSG_MARK:
+            hist_record(self.stage[STAGE_BOOK],
+                        <int64_t>((times.t_book - times.t_dec) * self.ns_per_tick))
+        if times.signals and times.kind != MSG_MARK:
             # depth: the kernels run after the book (to t_end); bbo/trade: after decode
             hist_record(self.stage[STAGE_SIGNALS],
-                        <int64_t>((t_end - (t_book if depth else t_dec)) * self.ns_per_tick))
+                        <int64_t>((times.t_end - (times.t_book if depth else times.t_dec))
+                                  * self.ns_per_tick))
             hist_record(self.stage[STAGE_FRAME_TO_SIGNAL],
-                        <int64_t>((t_end - start) * self.ns_per_tick))
+                        <int64_t>((times.t_end - times.start) * self.ns_per_tick))
 
     def set_timing(self, bint on=True):
         """Time every frame's stages into the stage histograms (the daemon; benchmarks
@@ -434,23 +460,23 @@ cdef class Engine:
                 return self.standby_ahead(sym, AHEAD_DEPTH_I, m.u)
             return False
         if m.kind == MSG_TRADE or m.kind == MSG_AGGTRADE:
-            if self.last_trade_id[sym] == INT64_MIN:
+            if self.syms[sym].last_trade_id == INT64_MIN:
                 return standby
-            if m.trade_id <= self.last_trade_id[sym]:
+            if m.trade_id <= self.syms[sym].last_trade_id:
                 self.overlap_duplicates += 1
                 return True
-            if standby and m.trade_id != self.last_trade_id[sym] + 1:
+            if standby and m.trade_id != self.syms[sym].last_trade_id + 1:
                 return self.standby_ahead(sym, AHEAD_TRADE_I, m.trade_id)
             return False
         if m.kind == MSG_BBO:
-            if m.u <= self.last_bbo_u[sym]:
+            if m.u <= self.syms[sym].last_bbo_u:
                 self.overlap_duplicates += 1
                 return True
             # no chain: taking it would make the old connection's earlier ones
             # look like duplicates
             return standby and self.standby_ahead(sym, AHEAD_BBO_I, m.u)
         if m.kind == MSG_MARK:
-            if m.E <= self.last_mark_E[sym]:
+            if m.E <= self.syms[sym].last_mark_E:
                 self.overlap_duplicates += 1
                 return True
             return standby and self.standby_ahead(sym, AHEAD_MARK_I, m.E)
@@ -833,8 +859,8 @@ cdef class Engine:
             raise IndexError(sym)
         code = BOOK_EVENT_NAMES.index(event)
         self.recv_ns = recv_ns
-        self.record_book_event(sym, self.last_E[sym] if E is None else E,
-                               self.last_T[sym] if T is None else T, u, code, reason)
+        self.record_book_event(sym, self.syms[sym].last_E if E is None else E,
+                               self.syms[sym].last_T if T is None else T, u, code, reason)
 
     @property
     def decoder(self):
@@ -901,10 +927,10 @@ cdef class Engine:
             if ((kinds & AHEAD_DEPTH and b.state == SYNC_SYNCED
                     and self.ahead_key[i][AHEAD_DEPTH_I] > b.prev_u)
                     or (kinds & AHEAD_TRADE
-                        and self.ahead_key[i][AHEAD_TRADE_I] > self.last_trade_id[i])
-                    or (kinds & AHEAD_BBO and self.ahead_key[i][AHEAD_BBO_I] > self.last_bbo_u[i])
+                        and self.ahead_key[i][AHEAD_TRADE_I] > self.syms[i].last_trade_id)
+                    or (kinds & AHEAD_BBO and self.ahead_key[i][AHEAD_BBO_I] > self.syms[i].last_bbo_u)
                     or (kinds & AHEAD_MARK
-                        and self.ahead_key[i][AHEAD_MARK_I] > self.last_mark_E[i])):
+                        and self.ahead_key[i][AHEAD_MARK_I] > self.syms[i].last_mark_E)):
                 n += 1
         return n
 
@@ -1052,7 +1078,7 @@ cdef class Engine:
                                            expire_T=submit_T + timeout_ms
                                            if limit and timeout_ms else 0)
                 self.paper_n += 1
-                self.paper_by_sym[sym] += 1
+                self.syms[sym].paper_orders += 1
                 return
         raise OverflowError(f"more than {PAPER_ORDERS} paper orders working")
 
@@ -1064,7 +1090,7 @@ cdef class Engine:
             if self.paper[i].state != 0 and self.paper[i].id == order_id:
                 self.paper[i].state = 0
                 self.paper_n -= 1
-                self.paper_by_sym[self.paper[i].sym] -= 1
+                self.syms[self.paper[i].sym].paper_orders -= 1
                 return self.paper[i].qty
         return None
 
@@ -1148,8 +1174,8 @@ cdef class Engine:
         out = {}
         for i in range(self.n_books):
             out[self.decoder.symbol_names[i]] = {
-                KIND_NAMES[k]: self.sym_kind_counts[i][k] for k in KIND_NAMES
-                if k and self.sym_kind_counts[i][k]}
+                KIND_NAMES[k]: self.syms[i].kind_counts[k] for k in KIND_NAMES
+                if k and self.syms[i].kind_counts[k]}
         return out
 
     def lag_ms(self, int sym):
@@ -1157,15 +1183,15 @@ cdef class Engine:
         None before its first (clock skew between the hosts included)."""
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
-        if self.last_recv_ns[sym] == 0 or self.last_E[sym] == 0:
+        if self.syms[sym].last_recv_ns == 0 or self.syms[sym].last_E == 0:
             return None
-        return (self.last_recv_ns[sym] - self.last_E[sym] * 1_000_000) / 1e6
+        return (self.syms[sym].last_recv_ns - self.syms[sym].last_E * 1_000_000) / 1e6
 
     def last_event_ms(self, int sym):
         """Exchange time E of the symbol's last message (ms), 0 before its first."""
         if not 0 <= sym < self.n_books:
             raise IndexError(sym)
-        return self.last_E[sym]
+        return self.syms[sym].last_E
 
     def book_state(self, int sym):
         if not 0 <= sym < self.n_books:
@@ -1198,23 +1224,23 @@ cdef class Engine:
             if self.sig_enabled[i]:
                 sig_reset(&self.sig[i])
         for i in range(MAX_SYMBOLS):
-            self.last_trade_id[i] = INT64_MIN
-            self.last_bbo_u[i] = INT64_MIN
-            self.last_mark_E[i] = INT64_MIN
-            self.last_E[i] = 0
-            self.last_T[i] = 0
-            self.last_recv_ns[i] = 0
+            self.syms[i].last_trade_id = INT64_MIN
+            self.syms[i].last_bbo_u = INT64_MIN
+            self.syms[i].last_mark_E = INT64_MIN
+            self.syms[i].last_E = 0
+            self.syms[i].last_T = 0
+            self.syms[i].last_recv_ns = 0
+            self.syms[i].paper_orders = 0
+            memset(self.syms[i].kind_counts, 0, sizeof(self.syms[i].kind_counts))
             for k in range(N_AHEAD):
                 self.ahead_key[i][k] = INT64_MIN
         self.frames = 0
         memset(self.depth_status_counts, 0, sizeof(self.depth_status_counts))
-        memset(self.sym_kind_counts, 0, sizeof(self.sym_kind_counts))
         self.overlaps = self.n_standby = 0
         self.overlap_duplicates = self.overlap_ahead = 0
         self.exec_head = self.exec_tail = self.exec_woken = 0
         self.exec_lost = 0
         memset(self.paper, 0, sizeof(self.paper))
-        memset(self.paper_by_sym, 0, sizeof(self.paper_by_sym))
         self.paper_n = 0
         self.decoder.reset_counts()
 

@@ -55,7 +55,7 @@ cdef void paper_fill(Engine self, PaperOrder* o, int64_t px, int64_t qty, bint m
         ev.remaining = o.qty
     if o.qty == 0:
         o.state = 0
-        self.paper_by_sym[o.sym] -= 1
+        self.syms[o.sym].paper_orders -= 1
         self.paper_n -= 1
 
 
@@ -68,7 +68,7 @@ cdef void paper_done(Engine self, PaperOrder* o, int64_t T, int32_t reason) noex
         ev.remaining = o.qty
         ev.reason = reason
     o.state = 0
-    self.paper_by_sym[o.sym] -= 1
+    self.syms[o.sym].paper_orders -= 1
     self.paper_n -= 1
 
 
@@ -114,5 +114,5 @@ cdef void paper_on_event(Engine self, const Msg* m) noexcept nogil:
             paper_done(self, o, T, PAPER_DONE_TIMEOUT)
         elif trade and (m.px < o.px if o.side > 0 else m.px > o.px):
             paper_fill(self, o, o.px, o.qty if o.qty < m.qty else m.qty, True, T)
-        if self.paper_by_sym[m.sym] == 0:
+        if self.syms[m.sym].paper_orders == 0:
             return

@@ -433,7 +433,7 @@ cdef class FastOrderPath(ExecWaker):
         cdef L2Book* b = &e.books[sym]
         if b.state != SYNC_SYNCED or b.bids.n <= 0 or b.asks.n <= 0:
             return 0
-        cdef int64_t last = e.last_E[sym]
+        cdef int64_t last = e.syms[sym].last_E
         if last == 0 or now_ms - last > p.max_age_ms:
             return 0
         cdef int64_t bid = bid_px(b, 0), ask = ask_px(b, 0)

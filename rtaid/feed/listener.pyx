@@ -137,8 +137,9 @@ cdef class FeedListener(WSListener):
             self.engine.source = self.source
             self.engine.frame_mono_ns = t0
             self.engine.frame_ticks = k0
-            # the frame's own rows and journal line are recorded after the order its
-            # target change calls for (record_tail, below)
+            # the frame's rows (its own and its signal kernels'), journal line and stage
+            # times are recorded after the order its target change calls for
+            # (record_tail, below)
             rc = self.engine.on_frame_first(frame.payload_ptr, frame.payload_size, r0, -1)
             k1 = self.engine.ticks()
             try:

@@ -101,16 +101,21 @@ def drained(rings):
 def test_the_listener_path_records_what_the_plain_path_does(shared_data):
     """The BTCUSDT recording through feed (whole events) and feed_first + finish_frame
     (the listener: the late updates after the signals): between the two calls the
-    levels the signals read are final; after both, the books and every record agree."""
+    levels the signals read are final and no row or stage time is recorded yet; after
+    both, the books, every record and the stage histograms' counts agree."""
     frames = read_frames(BTC_RECORDING)
     plain, plain_rings = engine_and_rings()
     listener, listener_rings = engine_and_rings()
+    for engine in (plain, listener):
+        engine.set_timing(True)
     deferred = ("trades", "bbo", "depth", "indicators", "signals", "bars_1m")
     rows_deferred = dict.fromkeys(deferred, 0)
     for i, (recv_ns, payload) in enumerate(frames):
         got = plain.feed(payload, recv_ns, 0)       # (0: the snapshot lines name no symbol)
         before = {t: listener_rings.pushed(t) for t in deferred}
+        timed = listener.stages["decode"].count
         assert listener.feed_first(payload, recv_ns, 0) == got, i
+        assert listener.stages["decode"].count == timed, i
         # the frame's own rows and its signal kernels' rows wait for finish_frame (the
         # listener writes the order first; a snapshot, which replays buffered events,
         # each with its rows, records them as it goes)
@@ -127,6 +132,11 @@ def test_the_listener_path_records_what_the_plain_path_does(shared_data):
             for side in ("bid", "ask"):
                 assert listener.top(0, side, 10_000) == plain.top(0, side, 10_000), (i, side)
     assert all(rows_deferred.values()), rows_deferred      # each kind of row was deferred
+    # the listener's stage times are recorded in finish_frame, after the order: every
+    # frame's, as the plain path records them
+    counts = {name: (h.count, plain.stages[name].count) for name, h in listener.stages.items()
+              if name != "frame"}
+    assert all(a == b > 0 for a, b in counts.values()), counts
     assert listener.book_stats(0) == plain.book_stats(0)
     assert listener.book_stats(0)["dropped_levels"] > 0         # the side reached its cap
     depth_frames = sum(1 for _, p in frames if b"depthUpdate" in p)
