@@ -29,6 +29,7 @@ Command-specific fields the server should provide (rtaidctl prints any it gets):
   {name: value}), ``feed`` (``connections``, ``reconnects``, ``resyncs``, ``gaps``,
   ``handovers``), ``latency_us`` (per stage: ``p50``, ``p99``, ``p999``, ``count``),
   ``storage`` (``rows_written``, ``rows_dropped``, ``bytes_written``, ``write_errors``),
+  ``cpu_dma_latency_us`` (the CPU wake-up latency limit the daemon holds, or null),
   ``orders`` (``sent``, ``rejected`` by reason, ``filled``)
 - book: ``symbol``, ``synced``, ``u``, ``bids`` and ``asks`` as ``[[price, qty], ...]``
   (decimal strings), best first
@@ -286,6 +287,9 @@ def _format_status(body: Mapping[str, Any]) -> str:
             if isinstance(v, Mapping):
                 lines.append(f"  {stage:16} {_num(v.get('p50')):>9} {_num(v.get('p99')):>9} "
                              f"{_num(v.get('p999')):>9} {_num(v.get('count')):>11}")
+    if body.get("cpu_dma_latency_us") is not None:
+        lines.append(f"cpu wake-up latency limit held: {_num(body['cpu_dma_latency_us'])} us "
+                     f"(daemon.cpu_dma_latency_us)")
     storage = body.get("storage")
     if isinstance(storage, Mapping):
         lines.append(f"storage: rows written {_num(storage.get('rows_written'))}, dropped "

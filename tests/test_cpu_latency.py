@@ -68,15 +68,17 @@ def test_the_daemon_holds_the_limit_while_it_runs(sim_port, tmp_path):
     try:
         assert notify.wait_for("READY=1", 60), notify.messages
         held = current_cpu_latency_us()
-        status = subprocess.run([sys.executable, "-m", "rtaid.ctl", "--socket",
-                                 str(tmp_path / "rtaid.sock"), "status", "--json"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=30)
+        status, shown = (subprocess.run([sys.executable, "-m", "rtaid.ctl", "--socket",
+                                         str(tmp_path / "rtaid.sock"), "status", *fmt],
+                                        cwd=ROOT, capture_output=True, text=True, timeout=30)
+                         for fmt in (["--json"], []))
     finally:
         out = stop_process(proc)
     assert proc.returncode == 0, out[-3000:]
     assert held == 0
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["cpu_dma_latency_us"] == 0
+    assert "cpu wake-up latency limit held: 0 us (daemon.cpu_dma_latency_us)" in shown.stdout
     assert '"event": "cpu_dma_latency"' in out and '"us": 0' in out
     assert current_cpu_latency_us() == before       # dropped with the process
 
