@@ -227,8 +227,8 @@ cdef class Engine:
                             int32_t default_sym) noexcept nogil:
         """:meth:`on_frame` with the frame's own records (its journal line, its trade,
         bbo or depth rows, its indicator, signal and bar rows, the rest of a depth event,
-        its stage times) left for :meth:`record_tail`: the listener sends the order a target change calls
-        for first, then records."""
+        its stage times) left for :meth:`record_tail`: the listener sends the order a
+        target change calls for first, then records."""
         cdef int rc
         self.defer_record = True
         rc = self.on_frame(data, n, recv_ns, default_sym)
