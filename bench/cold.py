@@ -128,7 +128,7 @@ def table(doc: dict) -> str:
     lines += ["", "CPU idle: as the machine is (here the haltpoll driver: an idle vCPU "
               "halts, and the host may run something else on its core), or with "
               "`/dev/cpu_dma_latency` held at 0 by the bench (`daemon.cpu_dma_latency_us = 0`: "
-              "idle CPUs poll; a core shows busy while idle). The sweep row evicts the "
+              "idle CPUs poll instead of halting). The sweep row evicts the "
               "caches and the TLB without idling."]
     return "\n".join(lines)
 

@@ -4,10 +4,11 @@ Between frames the event loop sleeps in ``epoll_wait`` and an idle CPU halts (a 
 haltpoll driver) or drops into a C-state (bare metal). The frame that wakes it finds
 the frame path's code and data cold: on the bench machine the first frame after a
 sleep took several times the same frame's time back to back, and that frame is the one
-whose order is timed (docs/operating.md, "Latency"). Linux's PM QoS interface takes a
-limit on the CPUs' wake-up latency: the idle governor then picks only idle states that
-wake within it, and 0 keeps idle CPUs polling (no halt, no C-state; a core at 100 % in
-``top``'s terms even when the daemon is idle: the price of the setting).
+whose order is timed (bench/cold.py; docs/operating.md, "Keeping idle CPUs awake").
+Linux's PM QoS interface takes a limit on the CPUs' wake-up latency: the idle governor
+then picks only idle states that wake within it, and 0 keeps idle CPUs polling (no
+halt, no C-state; busy for the hypervisor and the power budget even when the daemon is
+idle, though ``top`` counts the time idle: the price of the setting).
 
 The kernel keeps a request while the file descriptor that made it stays open and drops
 it when the process exits, however it exits: there is nothing to undo. The limit is
