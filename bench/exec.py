@@ -77,6 +77,7 @@ sys.path.insert(0, str(ROOT))
 from bench._machine import machine_info, machine_name  # noqa: E402
 from bench.wire.stamps import STREAM_KINDS  # noqa: E402
 from rtaid.ctl import request  # noqa: E402
+from rtaid.infra.cpu_latency import CpuLatencyError, hold_cpu_latency  # noqa: E402
 from tests.helpers import NotifySocket, free_port, start_sim  # noqa: E402
 
 # short horizons and a narrow band: the strategy trades every few seconds on the sim
@@ -339,6 +340,13 @@ def main(argv=None) -> int:
     for flag, cpus in (("--sim-cpus", sim_cpus), ("--daemon-cpus", daemon_cpus)):
         if not set(cpus) <= usable:
             parser.error(f"{flag} {cpus}: usable CPUs here are {sorted(usable)}")
+    if args.cpu_dma_latency is not None:
+        # what the daemon will do at its start, tried here once: a refusal is a usage
+        # error now, not a daemon that never gets ready minutes into the run
+        try:
+            os.close(hold_cpu_latency(args.cpu_dma_latency))
+        except CpuLatencyError as exc:
+            parser.error(f"--cpu-dma-latency {args.cpu_dma_latency}: {exc}")
     params = {"seconds": args.seconds, "rate": args.rate, "seed": args.seed,
               "sim_cpus": sim_cpus, "daemon_cpus": daemon_cpus,
               "cpu_dma_latency_us": args.cpu_dma_latency,

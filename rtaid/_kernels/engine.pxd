@@ -124,8 +124,8 @@ cdef struct SymbolFrame:
 
 cdef class Engine:
     # The fields every frame touches come first, the large arrays last: the frame after
-    # an idle wait reads them from memory, and here they share a few cache lines of one
-    # page (behind the ~600 KB of arrays each would be a page, a TLB miss, of its own).
+    # an idle wait reads them from memory, and here they share a few cache lines (behind
+    # the ~600 KB of arrays, each would be a page, a TLB miss, of its own).
     cdef Decoder decoder
     cdef L2Book* books
     cdef int32_t n_books

@@ -24,7 +24,7 @@ import struct
 DEVICE = "/dev/cpu_dma_latency"
 # the request and the device's reply: one native signed 32-bit integer, microseconds
 _VALUE = struct.Struct("=i")
-# what a write must fit (the kernel refuses more)
+# the largest limit taken: the kernel's own value when no one holds one (no limit)
 MAX_US = 2_000_000_000
 
 

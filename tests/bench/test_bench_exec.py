@@ -39,3 +39,13 @@ def test_short_run_measures_the_paper_venue(tmp_path):
     # every frame's own processing at this rate, beside the orders' figures
     assert r["frames"]["frame_to_signal"]["count"] > r["tick_to_order"]["count"], r["frames"]
     assert "| paper | tick_to_order |" in run.stdout
+
+
+def test_a_limit_the_machine_refuses_is_a_usage_error(tmp_path):
+    """Checked before any daemon starts: exit 2 naming the flag, no traceback."""
+    run = subprocess.run([sys.executable, "bench/exec.py", "--cpu-dma-latency", "-1",
+                          "--json", str(tmp_path / "exec.json")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "--cpu-dma-latency -1: -1 us is outside 0..2000000000" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "exec.json").exists()
